@@ -1,0 +1,21 @@
+"""Gymnasium registration of the package's single-agent environments.
+
+Entry points are strings, so registering imports nothing heavy; the environment module is
+imported by ``gymnasium.make`` on first use.
+"""
+
+from __future__ import annotations
+
+import gymnasium as gym
+
+_ENTRY_POINTS: dict[str, str] = {
+    "LatticeGrowth-v0": "sb3_ext.envs.lattice.env:LatticeGrowthEnv",
+    "AssistGrid-v0": "sb3_ext.envs.assist.env:AssistGridEnv",
+}
+
+
+def register_envs() -> None:
+    """Register every environment id once; calling it again is harmless."""
+    for env_id, entry_point in _ENTRY_POINTS.items():
+        if env_id not in gym.registry:
+            gym.register(id=env_id, entry_point=entry_point)
