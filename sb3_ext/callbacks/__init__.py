@@ -1,0 +1,1 @@
+"""SB3 callbacks shipped with sb3-ext; each also works from an rl-zoo3 YAML ``callback:`` entry."""
