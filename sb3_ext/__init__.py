@@ -17,6 +17,11 @@ __version__ = "0.1.0"
 # public name -> module that defines it; each area keeps its own block.
 _LAZY_EXPORTS: dict[str, str] = {
     # --- lattice growth and curriculum callbacks ---
+    "CurriculumTransfer": "sb3_ext.callbacks.curriculum",
+    "ESSEarlyStopping": "sb3_ext.callbacks.ess",
+    "ManifestExport": "sb3_ext.callbacks.manifest",
+    "MorphologyLogger": "sb3_ext.callbacks.morphology",
+    "RunArtifacts": "sb3_ext.callbacks.artifacts",
 
 
     # --- value-based algorithms ---
