@@ -23,6 +23,11 @@ _LAZY_EXPORTS: dict[str, str] = {
 
 
     # --- continuous control and offline data ---
+    "DelayedTD3": "sb3_ext.delayed_td3",
+    "DecayingNormalActionNoise": "sb3_ext.common.noise",
+    "DecayingOrnsteinUhlenbeckActionNoise": "sb3_ext.common.noise",
+    "DecayingNoise": "sb3_ext.callbacks.noise",
+    "NoiseSigmaLogger": "sb3_ext.callbacks.noise",
 
 
     # --- REINFORCE and RLHF ---
