@@ -26,7 +26,7 @@ _LAZY_EXPORTS: dict[str, str] = {
 
 
     # --- REINFORCE and RLHF ---
-
+    "REINFORCE": "sb3_ext.reinforce",
 
     # --- multi-agent ---
 
