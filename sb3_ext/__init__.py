@@ -17,6 +17,8 @@ __version__ = "0.1.0"
 # public name -> module that defines it; each area keeps its own block.
 _LAZY_EXPORTS: dict[str, str] = {
     # --- lattice growth and curriculum callbacks ---
+    "LatticeKMC": "sb3_ext.envs.lattice.engine",
+    "SOSPhysics": "sb3_ext.envs.lattice.physics",
 
 
     # --- value-based algorithms ---
@@ -31,7 +33,7 @@ _LAZY_EXPORTS: dict[str, str] = {
 
 
     # --- REINFORCE and RLHF ---
-
+    "REINFORCE": "sb3_ext.reinforce",
 
     # --- multi-agent ---
 
