@@ -17,6 +17,8 @@ __version__ = "0.1.0"
 # public name -> module that defines it; each area keeps its own block.
 _LAZY_EXPORTS: dict[str, str] = {
     # --- lattice growth and curriculum callbacks ---
+    "LatticeKMC": "sb3_ext.envs.lattice.engine",
+    "SOSPhysics": "sb3_ext.envs.lattice.physics",
     "CurriculumTransfer": "sb3_ext.callbacks.curriculum",
     "ESSEarlyStopping": "sb3_ext.callbacks.ess",
     "ManifestExport": "sb3_ext.callbacks.manifest",
@@ -28,13 +30,21 @@ _LAZY_EXPORTS: dict[str, str] = {
 
 
     # --- continuous control and offline data ---
+    "DelayedTD3": "sb3_ext.delayed_td3",
+    "DecayingNormalActionNoise": "sb3_ext.common.noise",
+    "DecayingOrnsteinUhlenbeckActionNoise": "sb3_ext.common.noise",
+    "DecayingNoise": "sb3_ext.callbacks.noise",
+    "NoiseSigmaLogger": "sb3_ext.callbacks.noise",
 
 
     # --- REINFORCE and RLHF ---
-
+    "REINFORCE": "sb3_ext.reinforce",
 
     # --- multi-agent ---
-
+    "Swarm2DEnv": "sb3_ext.envs.swarm.swarm2d",
+    "AgentSlotsVecEnv": "sb3_ext.envs.swarm.vec",
+    "make_swarm2d_vec_env": "sb3_ext.envs.swarm.vec",
+    "make_parallel_vec_env": "sb3_ext.envs.swarm.vec",
 
     # --- Phase 2 ---
 

@@ -5,5 +5,4 @@ from sb3_ext.callbacks.curriculum import CurriculumTransfer
 from sb3_ext.callbacks.ess import ESSEarlyStopping
 from sb3_ext.callbacks.manifest import ManifestExport, verify
 from sb3_ext.callbacks.morphology import MorphologyLogger
-
-__all__ = ["CurriculumTransfer", "ESSEarlyStopping", "ManifestExport", "MorphologyLogger", "RunArtifacts", "verify"]
+from sb3_ext.callbacks.noise import DecayingNoise, NoiseSigmaLogger
