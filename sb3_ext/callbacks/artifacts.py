@@ -68,24 +68,25 @@ class MetricsRecorder(KVWriter):
         pass
 
 
-def load_metrics(path: str | Path, up_to_step: int | None = None) -> dict[str, dict[str, list]]:
-    """Read a metrics.json, keeping only points at or before ``up_to_step`` (all if None).
-
-    Dropping later points lets a run resumed from an older checkpoint rewrite its future.
-    """
+def load_metrics(path: str | Path) -> dict[str, dict[str, list]]:
+    """Read a metrics.json written by :class:`RunArtifacts` (empty if there is none)."""
     path = Path(path)
     if not path.exists():
         return {}
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
+        return json.loads(path.read_text(encoding="utf-8"))
     except json.JSONDecodeError as error:
         raise ValueError(f"{path}: not a valid metrics.json ({error.msg} at line {error.lineno})") from None
-    history: dict[str, dict[str, list]] = {}
-    for key, entry in data.items():
-        keep = [i for i, step in enumerate(entry["steps"]) if up_to_step is None or step <= up_to_step]
+
+
+def truncate_metrics(history: dict[str, dict[str, list]], up_to_step: int) -> dict[str, dict[str, list]]:
+    """The points at or before ``up_to_step``: a run resumed from an older checkpoint rewrites its future."""
+    truncated = {}
+    for key, entry in history.items():
+        keep = [i for i, step in enumerate(entry["steps"]) if step <= up_to_step]
         if keep:
-            history[key] = {"steps": [entry["steps"][i] for i in keep], "values": [entry["values"][i] for i in keep]}
-    return history
+            truncated[key] = {"steps": [entry["steps"][i] for i in keep], "values": [entry["values"][i] for i in keep]}
+    return truncated
 
 
 class _MorphologyEvalCallback(EvalCallback):
@@ -118,7 +119,8 @@ class RunArtifacts(CallbackList):
     Built from SB3's own pieces: ``EvalCallback`` picks the best model, ``EveryNTimesteps``
     triggers the periodic checkpoints, and a logger output records every scalar for metrics.json.
     Resuming in the same ``save_dir`` continues the files: metrics after the resumed step are
-    dropped, the best reward so far is kept, training.log is appended to.
+    dropped, best.zip is only replaced by a model better than every one evaluated before,
+    training.log is appended to.
 
     From an rl-zoo3 YAML::
 
@@ -206,10 +208,13 @@ class RunArtifacts(CallbackList):
         self.checkpoint_dir.mkdir(parents=True, exist_ok=True)
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         start = self.model.num_timesteps
+        previous = load_metrics(self.metrics_path)
         self.history.clear()
-        self.history.update(load_metrics(self.metrics_path, up_to_step=start))
-        if self.evaluation is not None and "eval/mean_reward" in self.history:
-            self.evaluation.best_mean_reward = max(self.history["eval/mean_reward"]["values"])
+        self.history.update(truncate_metrics(previous, start))
+        if self.evaluation is not None and "eval/mean_reward" in previous:
+            # best.zip holds the best model ever evaluated here, also one from a future this
+            # resume discards; only a better model may replace it.
+            self.evaluation.best_mean_reward = max(previous["eval/mean_reward"]["values"])
         # Periodic checkpoints land on multiples of checkpoint_freq, also after a resume.
         self.checkpointing.last_time_trigger = start - start % self.checkpointing.n_steps
 
