@@ -18,6 +18,7 @@ __version__ = "0.1.0"
 _LAZY_EXPORTS: dict[str, str] = {
     # --- lattice growth and curriculum callbacks ---
     "LatticeKMC": "sb3_ext.envs.lattice.engine",
+    "LatticeGrowthEnv": "sb3_ext.envs.lattice.env",
     "SOSPhysics": "sb3_ext.envs.lattice.physics",
 
 
