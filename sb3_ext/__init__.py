@@ -30,6 +30,12 @@ _LAZY_EXPORTS: dict[str, str] = {
     "DecayingOrnsteinUhlenbeckActionNoise": "sb3_ext.common.noise",
     "DecayingNoise": "sb3_ext.callbacks.noise",
     "NoiseSigmaLogger": "sb3_ext.callbacks.noise",
+    "ChunkWriter": "sb3_ext.data",
+    "SyntheticDatasetBuilder": "sb3_ext.data",
+    "load_chunks": "sb3_ext.data",
+    "iter_chunks": "sb3_ext.data",
+    "read_manifest": "sb3_ext.data",
+    "OfflineSeed": "sb3_ext.callbacks.offline",
 
 
     # --- REINFORCE and RLHF ---
