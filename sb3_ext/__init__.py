@@ -42,7 +42,10 @@ _LAZY_EXPORTS: dict[str, str] = {
     "REINFORCE": "sb3_ext.reinforce",
 
     # --- multi-agent ---
-
+    "Swarm2DEnv": "sb3_ext.envs.swarm.swarm2d",
+    "AgentSlotsVecEnv": "sb3_ext.envs.swarm.vec",
+    "make_swarm2d_vec_env": "sb3_ext.envs.swarm.vec",
+    "make_parallel_vec_env": "sb3_ext.envs.swarm.vec",
 
     # --- Phase 2 ---
 
