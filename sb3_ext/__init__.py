@@ -26,13 +26,27 @@ _LAZY_EXPORTS: dict[str, str] = {
 
 
     # --- continuous control and offline data ---
+    "DelayedTD3": "sb3_ext.delayed_td3",
+    "DecayingNormalActionNoise": "sb3_ext.common.noise",
+    "DecayingOrnsteinUhlenbeckActionNoise": "sb3_ext.common.noise",
+    "DecayingNoise": "sb3_ext.callbacks.noise",
+    "NoiseSigmaLogger": "sb3_ext.callbacks.noise",
+    "ChunkWriter": "sb3_ext.data",
+    "SyntheticDatasetBuilder": "sb3_ext.data",
+    "load_chunks": "sb3_ext.data",
+    "iter_chunks": "sb3_ext.data",
+    "read_manifest": "sb3_ext.data",
+    "OfflineSeed": "sb3_ext.callbacks.offline",
 
 
     # --- REINFORCE and RLHF ---
-
+    "REINFORCE": "sb3_ext.reinforce",
 
     # --- multi-agent ---
-
+    "Swarm2DEnv": "sb3_ext.envs.swarm.swarm2d",
+    "AgentSlotsVecEnv": "sb3_ext.envs.swarm.vec",
+    "make_swarm2d_vec_env": "sb3_ext.envs.swarm.vec",
+    "make_parallel_vec_env": "sb3_ext.envs.swarm.vec",
 
     # --- Phase 2 ---
 
