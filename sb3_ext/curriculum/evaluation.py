@@ -21,6 +21,7 @@ class EvaluationResult:
     mean_reward: float
     std_reward: float
     final_roughness: float | None
+    final_roughness_std: float | None
     final_coverage: float | None
     mean_ess: float | None
     mean_height: float | None
@@ -51,6 +52,7 @@ def evaluate(
         mean_reward=float(np.mean(rewards)),
         std_reward=float(np.std(rewards)),
         final_roughness=collector.mean("final_roughness"),
+        final_roughness_std=collector.std("final_roughness"),
         final_coverage=collector.mean("final_coverage"),
         mean_ess=collector.mean("mean_ess"),
         mean_height=collector.mean("mean_height"),
