@@ -20,7 +20,8 @@ _LAZY_EXPORTS: dict[str, str] = {
 
 
     # --- value-based algorithms ---
-
+    "TwinDQN": "sb3_ext.twin_dqn",
+    "TwinDQNPolicy": "sb3_ext.twin_dqn",
 
     # --- continuous control and offline data ---
 
