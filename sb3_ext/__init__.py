@@ -40,6 +40,10 @@ _LAZY_EXPORTS: dict[str, str] = {
     "AgentSlotsVecEnv": "sb3_ext.envs.swarm.vec",
     "make_swarm2d_vec_env": "sb3_ext.envs.swarm.vec",
     "make_parallel_vec_env": "sb3_ext.envs.swarm.vec",
+    "TeamSplit": "sb3_ext.envs.swarm.teams",
+    "learn_teams": "sb3_ext.envs.swarm.teams",
+    "SharedActor": "sb3_ext.shared_actor",
+    "NCAPolicy": "sb3_ext.nca",
 
     # --- Phase 2 ---
 
