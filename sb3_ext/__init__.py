@@ -32,6 +32,9 @@ _LAZY_EXPORTS: dict[str, str] = {
 
 
     # --- Phase 2 ---
+    "AssistGridEnv": "sb3_ext.envs.assist.env",
+    "AssistWorld": "sb3_ext.envs.assist.world",
+    "BoltzmannHumanPrior": "sb3_ext.envs.assist.human_prior",
 
 
 }
