@@ -18,7 +18,13 @@ __version__ = "0.1.0"
 _LAZY_EXPORTS: dict[str, str] = {
     # --- lattice growth and curriculum callbacks ---
     "LatticeKMC": "sb3_ext.envs.lattice.engine",
+    "LatticeGrowthEnv": "sb3_ext.envs.lattice.env",
     "SOSPhysics": "sb3_ext.envs.lattice.physics",
+    "CurriculumTransfer": "sb3_ext.callbacks.curriculum",
+    "ESSEarlyStopping": "sb3_ext.callbacks.ess",
+    "ManifestExport": "sb3_ext.callbacks.manifest",
+    "MorphologyLogger": "sb3_ext.callbacks.morphology",
+    "RunArtifacts": "sb3_ext.callbacks.artifacts",
 
 
     # --- value-based algorithms ---
@@ -30,6 +36,12 @@ _LAZY_EXPORTS: dict[str, str] = {
     "DecayingOrnsteinUhlenbeckActionNoise": "sb3_ext.common.noise",
     "DecayingNoise": "sb3_ext.callbacks.noise",
     "NoiseSigmaLogger": "sb3_ext.callbacks.noise",
+    "ChunkWriter": "sb3_ext.data",
+    "SyntheticDatasetBuilder": "sb3_ext.data",
+    "load_chunks": "sb3_ext.data",
+    "iter_chunks": "sb3_ext.data",
+    "read_manifest": "sb3_ext.data",
+    "OfflineSeed": "sb3_ext.callbacks.offline",
 
 
     # --- REINFORCE and RLHF ---
@@ -46,6 +58,9 @@ _LAZY_EXPORTS: dict[str, str] = {
     "NCAPolicy": "sb3_ext.nca",
 
     # --- Phase 2 ---
+    "AssistGridEnv": "sb3_ext.envs.assist.env",
+    "AssistWorld": "sb3_ext.envs.assist.world",
+    "BoltzmannHumanPrior": "sb3_ext.envs.assist.human_prior",
 
 
 }
