@@ -30,6 +30,8 @@ _LAZY_EXPORTS: dict[str, str] = {
     # --- value-based algorithms ---
     "TwinDQN": "sb3_ext.twin_dqn",
     "TwinDQNPolicy": "sb3_ext.twin_dqn",
+    "QuantileDQN": "sb3_ext.quantile_dqn",
+    "QuantileDQNPolicy": "sb3_ext.quantile_dqn",
 
     # --- continuous control and offline data ---
     "DelayedTD3": "sb3_ext.delayed_td3",
