@@ -28,7 +28,8 @@ _LAZY_EXPORTS: dict[str, str] = {
 
 
     # --- value-based algorithms ---
-
+    "TwinDQN": "sb3_ext.twin_dqn",
+    "TwinDQNPolicy": "sb3_ext.twin_dqn",
 
     # --- continuous control and offline data ---
     "DelayedTD3": "sb3_ext.delayed_td3",
