@@ -59,6 +59,7 @@ _LAZY_EXPORTS: dict[str, str] = {
     "learn_teams": "sb3_ext.envs.swarm.teams",
     "SharedActor": "sb3_ext.shared_actor",
     "NCAPolicy": "sb3_ext.nca",
+    "MAAC": "sb3_ext.maac",
 
     # --- Phase 2 ---
     "AssistGridEnv": "sb3_ext.envs.assist.env",
