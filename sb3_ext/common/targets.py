@@ -1,4 +1,4 @@
-"""Bootstrap targets shared by TwinDQN and QuantileDQN.
+"""Bootstrap targets and the gradient loop shared by TwinDQN and QuantileDQN.
 
 Both algorithms keep ``n_critics`` value heads and their target copies. Their outputs are handled
 here in one layout, ``(n_critics, batch, k, n_actions)``: ``k`` is the number of quantiles for
@@ -8,11 +8,18 @@ QuantileDQN and 1 for TwinDQN (a Q-value is a one-atom distribution), so a singl
 * every target head is evaluated at that action;
 * the heads are reduced by an element-wise ``min`` (clipped double Q, the default) or ``mean``;
 * the TD target is ``r + (1 - done) * discount * value``.
+
+``TwinCriticTraining`` is the gradient loop both run around their own loss.
 """
 
 from __future__ import annotations
 
+from abc import abstractmethod
+from collections import defaultdict
+
 import torch as th
+from stable_baselines3.common.off_policy_algorithm import OffPolicyAlgorithm
+from stable_baselines3.common.type_aliases import ReplayBufferSamples
 
 TARGET_REDUCTIONS = ("min", "mean")
 
@@ -71,3 +78,44 @@ def td_target(
 def critic_gap(values: th.Tensor) -> th.Tensor:
     """Mean spread between critics, ``max - min`` over dim 0 (``|Q1 - Q2|`` for two critics)."""
     return (values.max(dim=0).values - values.min(dim=0).values).mean()
+
+
+class TwinCriticTraining(OffPolicyAlgorithm):
+    """
+    ``train()`` for value algorithms with several critics: sample, step on ``_loss_and_statistics``,
+    and log the batch statistics it returns, averaged over the call's gradient steps.
+
+    Mixed in before SB3's ``DQN`` or sb3-contrib's ``QRDQN``, whose ``policy.optimizer`` and
+    ``max_grad_norm`` (``None``: no clipping) it uses.
+    """
+
+    max_grad_norm: float | None
+
+    @abstractmethod
+    def _loss_and_statistics(self, replay_data: ReplayBufferSamples) -> tuple[th.Tensor, dict[str, th.Tensor]]:
+        """The loss to minimise and detached scalar statistics keyed by logger name."""
+
+    def train(self, gradient_steps: int, batch_size: int = 100) -> None:
+        self.policy.set_training_mode(True)
+        self._update_learning_rate(self.policy.optimizer)
+
+        # Statistics stay on the device until the end of the call: one synchronisation per train().
+        history: dict[str, list[th.Tensor]] = defaultdict(list)
+        for _ in range(gradient_steps):
+            replay_data = self.replay_buffer.sample(batch_size, env=self._vec_normalize_env)  # type: ignore[union-attr]
+            loss, statistics = self._loss_and_statistics(replay_data)
+
+            self.policy.optimizer.zero_grad()
+            loss.backward()
+            if self.max_grad_norm is not None:
+                th.nn.utils.clip_grad_norm_(self.policy.parameters(), self.max_grad_norm)
+            self.policy.optimizer.step()
+
+            history["train/loss"].append(loss.detach())
+            for key, value in statistics.items():
+                history[key].append(value)
+
+        self._n_updates += gradient_steps
+        self.logger.record("train/n_updates", self._n_updates, exclude="tensorboard")
+        for key, values in history.items():
+            self.logger.record(key, th.stack(values).mean().item())

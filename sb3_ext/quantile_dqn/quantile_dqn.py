@@ -13,6 +13,7 @@ from stable_baselines3.common.policies import BasePolicy
 from stable_baselines3.common.type_aliases import GymEnv, MaybeCallback, ReplayBufferSamples, Schedule
 
 from sb3_ext.common.targets import (
+    TwinCriticTraining,
     bootstrap_values,
     check_target_reduction,
     critic_gap,
@@ -31,7 +32,7 @@ from sb3_ext.quantile_dqn.risk import check_risk, cvar, quantile_spread, value_a
 SelfQuantileDQN = TypeVar("SelfQuantileDQN", bound="QuantileDQN")
 
 
-class QuantileDQN(QRDQN):
+class QuantileDQN(TwinCriticTraining, QRDQN):
     """
     Quantile-regression DQN with twin quantile heads and risk-aware acting.
 
@@ -168,14 +169,15 @@ class QuantileDQN(QRDQN):
         loss = quantile_huber_loss(taken.transpose(0, 1), target_quantiles.unsqueeze(1), sum_over_quantiles=True)
         return loss * self.quantile_net.n_critics, current.detach()
 
-    def _risk_statistics(self, current: th.Tensor, actions: th.Tensor) -> dict[str, th.Tensor]:
-        """Batch means of the update's diagnostics, from the online quantiles ``current`` of the update."""
+    def _loss_and_statistics(self, replay_data: ReplayBufferSamples) -> tuple[th.Tensor, dict[str, th.Tensor]]:
+        loss, current = self._quantile_loss(replay_data)
         alpha = self.quantile_net.risk_alpha
+        taken = evaluate_at_actions(current, replay_data.actions)
+        # Diagnostics of the action the policy would choose on the replayed observations.
         distribution = current.mean(dim=0)
         chosen_actions = self.quantile_net.action_scores(distribution).argmax(dim=1)
         chosen = evaluate_at_actions(distribution.unsqueeze(0), chosen_actions)[0]
-        taken = evaluate_at_actions(current, actions)
-        return {
+        return loss, {
             "train/q_mean": taken.mean(),
             "train/critic_gap": critic_gap(taken.mean(dim=2)),
             "risk/mean": chosen.mean(),
@@ -183,31 +185,6 @@ class QuantileDQN(QRDQN):
             "risk/value_at_risk": value_at_risk(chosen, alpha).mean(),
             "risk/quantile_spread": quantile_spread(chosen).mean(),
         }
-
-    def train(self, gradient_steps: int, batch_size: int = 100) -> None:
-        self.policy.set_training_mode(True)
-        self._update_learning_rate(self.policy.optimizer)
-
-        # Statistics stay on the device until the end of the call: one synchronisation per train().
-        history: dict[str, list[th.Tensor]] = {"train/loss": []}
-        for _ in range(gradient_steps):
-            replay_data = self.replay_buffer.sample(batch_size, env=self._vec_normalize_env)  # type: ignore[union-attr]
-            loss, current = self._quantile_loss(replay_data)
-
-            self.policy.optimizer.zero_grad()
-            loss.backward()
-            if self.max_grad_norm is not None:
-                th.nn.utils.clip_grad_norm_(self.policy.parameters(), self.max_grad_norm)
-            self.policy.optimizer.step()
-
-            history["train/loss"].append(loss.detach())
-            for key, value in self._risk_statistics(current, replay_data.actions).items():
-                history.setdefault(key, []).append(value)
-
-        self._n_updates += gradient_steps
-        self.logger.record("train/n_updates", self._n_updates, exclude="tensorboard")
-        for key, values in history.items():
-            self.logger.record(key, th.stack(values).mean().item())
 
     def predict_distribution(self, observation: np.ndarray | dict[str, np.ndarray]) -> np.ndarray:
         """

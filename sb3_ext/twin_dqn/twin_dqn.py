@@ -13,6 +13,7 @@ from stable_baselines3.dqn import DQN
 from torch.nn import functional as F
 
 from sb3_ext.common.targets import (
+    TwinCriticTraining,
     bootstrap_values,
     check_target_reduction,
     critic_gap,
@@ -24,7 +25,7 @@ from sb3_ext.twin_dqn.policies import CnnPolicy, MlpPolicy, MultiInputPolicy, Tw
 SelfTwinDQN = TypeVar("SelfTwinDQN", bound="TwinDQN")
 
 
-class TwinDQN(DQN):
+class TwinDQN(TwinCriticTraining, DQN):
     """
     Twin-critic Deep Q-Network.
 
@@ -137,30 +138,9 @@ class TwinDQN(DQN):
         loss = F.smooth_l1_loss(current_q, target_q.expand_as(current_q)) * current_q.shape[0]
         return loss, current_q.squeeze(dim=2).detach()
 
-    def train(self, gradient_steps: int, batch_size: int = 100) -> None:
-        self.policy.set_training_mode(True)
-        self._update_learning_rate(self.policy.optimizer)
-
-        # Statistics stay on the device until the end of the call: one synchronisation per train().
-        losses, q_means, gaps = [], [], []
-        for _ in range(gradient_steps):
-            replay_data = self.replay_buffer.sample(batch_size, env=self._vec_normalize_env)  # type: ignore[union-attr]
-            loss, current_q = self._td_loss(replay_data)
-
-            self.policy.optimizer.zero_grad()
-            loss.backward()
-            th.nn.utils.clip_grad_norm_(self.policy.parameters(), self.max_grad_norm)
-            self.policy.optimizer.step()
-
-            losses.append(loss.detach())
-            q_means.append(current_q.mean())
-            gaps.append(critic_gap(current_q))
-
-        self._n_updates += gradient_steps
-        self.logger.record("train/n_updates", self._n_updates, exclude="tensorboard")
-        self.logger.record("train/loss", th.stack(losses).mean().item())
-        self.logger.record("train/q_mean", th.stack(q_means).mean().item())
-        self.logger.record("train/critic_gap", th.stack(gaps).mean().item())
+    def _loss_and_statistics(self, replay_data: ReplayBufferSamples) -> tuple[th.Tensor, dict[str, th.Tensor]]:
+        loss, current_q = self._td_loss(replay_data)
+        return loss, {"train/q_mean": current_q.mean(), "train/critic_gap": critic_gap(current_q)}
 
     def learn(
         self: SelfTwinDQN,
