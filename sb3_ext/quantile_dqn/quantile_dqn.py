@@ -45,8 +45,8 @@ class QuantileDQN(TwinCriticTraining, QRDQN):
     * risk-aware acting: with ``risk_measure="cvar"`` the greedy action maximises the mean of the
       lowest ``risk_alpha`` fraction of quantiles. The bootstrap uses the same greedy rule, so the
       learned distribution is that of the risk-averse policy being followed;
-    * diagnostics at every update, for the action the policy would choose on the replayed
-      observations: ``risk/mean``, ``risk/cvar`` and ``risk/value_at_risk`` (at ``risk_alpha``) and
+    * diagnostics at every update (every ``train()`` call, from its last batch), for the action the
+      policy would choose on the replayed observations: ``risk/mean``, ``risk/cvar`` and ``risk/value_at_risk`` (at ``risk_alpha``) and
       ``risk/quantile_spread`` (inter-quantile range), plus ``train/q_mean`` and ``train/critic_gap``;
     * ``predict_distribution(obs)``: the quantiles of the return per action.
 
@@ -143,12 +143,12 @@ class QuantileDQN(TwinCriticTraining, QRDQN):
         if _init_setup_model:
             self._setup_model()
 
-    def _quantile_loss(self, replay_data: ReplayBufferSamples) -> tuple[th.Tensor, th.Tensor]:
+    def _loss(self, replay_data: ReplayBufferSamples) -> tuple[th.Tensor, th.Tensor]:
         """
         Quantile-Huber loss of every head against the shared target distribution.
 
         :return: the loss (summed over heads, so each head gets the gradient a lone QR-DQN would) and
-            the online quantiles of every head and action, ``(n_critics, batch, n_quantiles, n_actions)``
+            the detached online quantiles, ``(batch, n_critics, n_quantiles, n_actions)``
         """
         # SB3's n-step replay gives gamma ** (steps actually taken) per sample; plain replay gives None.
         discounts = replay_data.discounts if replay_data.discounts is not None else self.gamma
@@ -157,27 +157,26 @@ class QuantileDQN(TwinCriticTraining, QRDQN):
             if self.double_q:
                 next_distribution = self.quantile_net(replay_data.next_observations)
             else:
-                next_distribution = next_target.mean(dim=0)
+                next_distribution = next_target.mean(dim=1)
             next_actions = self.quantile_net.action_scores(next_distribution).argmax(dim=1)
             next_quantiles = bootstrap_values(next_target, next_actions, self.target_reduction)
             target_quantiles = td_target(replay_data.rewards, replay_data.dones, discounts, next_quantiles)
 
         current = self.quantile_net.forward_critics(replay_data.observations)
-        taken = evaluate_at_actions(current, replay_data.actions)  # (n_critics, batch, n_quantiles)
+        taken = evaluate_at_actions(current, replay_data.actions)  # (batch, n_critics, n_quantiles)
         # sb3-contrib's loss takes (batch, n_critics, n_quantiles) against (batch, 1, n_target_quantiles),
         # sums over the current quantiles and averages over the rest (as TQC uses it).
-        loss = quantile_huber_loss(taken.transpose(0, 1), target_quantiles.unsqueeze(1), sum_over_quantiles=True)
-        return loss * self.quantile_net.n_critics, current.detach()
+        loss = quantile_huber_loss(taken, target_quantiles.unsqueeze(1), sum_over_quantiles=True)
+        return loss * taken.shape[1], current.detach()
 
-    def _loss_and_statistics(self, replay_data: ReplayBufferSamples) -> tuple[th.Tensor, dict[str, th.Tensor]]:
-        loss, current = self._quantile_loss(replay_data)
+    def _statistics(self, replay_data: ReplayBufferSamples, current: th.Tensor) -> dict[str, th.Tensor]:
         alpha = self.quantile_net.risk_alpha
         taken = evaluate_at_actions(current, replay_data.actions)
-        # Diagnostics of the action the policy would choose on the replayed observations.
-        distribution = current.mean(dim=0)
+        # The risk diagnostics describe the action the policy would choose on the replayed observations.
+        distribution = current.mean(dim=1)
         chosen_actions = self.quantile_net.action_scores(distribution).argmax(dim=1)
-        chosen = evaluate_at_actions(distribution.unsqueeze(0), chosen_actions)[0]
-        return loss, {
+        chosen = evaluate_at_actions(distribution.unsqueeze(1), chosen_actions).squeeze(dim=1)
+        return {
             "train/q_mean": taken.mean(),
             "train/critic_gap": critic_gap(taken.mean(dim=2)),
             "risk/mean": chosen.mean(),
