@@ -1,0 +1,50 @@
+"""The one place that adds sb3-ext's algorithms to rl-zoo3.
+
+rl-zoo3 looks algorithms up in three module-level dicts: ``rl_zoo3.utils.ALGOS`` (key -> class),
+``rl_zoo3.hyperparams_opt.HYPERPARAMS_SAMPLER`` (key -> Optuna sampler, for ``--optimize``) and
+``HYPERPARAMS_CONVERTER`` (key -> function turning a stored trial's params into hyperparameters,
+for ``--trial-id``). Its scripts import these dicts by reference, so adding entries to them before
+a script parses its arguments is all it takes; nothing of rl-zoo3 is copied or patched.
+
+Adding an algorithm to the zoo = one ``ZooAlgorithm`` entry below, one ``hyperparams/<key>.yml``
+and one sampler in :mod:`sb3_ext.zoo.samplers` (``tests/test_zoo_coverage.py`` fails otherwise).
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from stable_baselines3.common.base_class import BaseAlgorithm
+
+Sampler = Callable[..., dict[str, Any]]  # (trial, n_actions, n_envs, additional_args) -> hyperparams
+Converter = Callable[[dict[str, Any]], dict[str, Any]]  # trial.params -> hyperparams
+
+
+@dataclass(frozen=True)
+class ZooAlgorithm:
+    """One algorithm as rl-zoo3 sees it: where its class lives and how to search its hyperparameters."""
+
+    class_path: str  # "module:ClassName", imported only when the zoo is registered
+    sampler: Sampler
+    converter: Converter
+
+    def load_class(self) -> type[BaseAlgorithm]:
+        module_name, class_name = self.class_path.split(":")
+        return getattr(importlib.import_module(module_name), class_name)
+
+
+#: zoo key (the algorithm's folder name) -> its registration.
+ZOO_ALGORITHMS: dict[str, ZooAlgorithm] = {}
+
+
+def register_zoo() -> None:
+    """Add every algorithm of :data:`ZOO_ALGORITHMS` to rl-zoo3's registries (idempotent)."""
+    from rl_zoo3 import hyperparams_opt, utils
+
+    for key, entry in ZOO_ALGORITHMS.items():
+        utils.ALGOS[key] = entry.load_class()
+        hyperparams_opt.HYPERPARAMS_SAMPLER[key] = entry.sampler
+        hyperparams_opt.HYPERPARAMS_CONVERTER[key] = entry.converter

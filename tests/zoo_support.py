@@ -1,0 +1,126 @@
+"""Helpers for the rl-zoo3 integration tests: run our commands in fresh processes, find PostgreSQL."""
+
+from __future__ import annotations
+
+import contextlib
+import glob
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+
+# Set by .ci/run: the URL of the PostgreSQL it started, and "the server is required here".
+POSTGRES_URL_VARIABLE = "SB3_EXT_TEST_POSTGRES_URL"
+REQUIRE_POSTGRES_VARIABLE = "SB3_EXT_REQUIRE_POSTGRES"
+
+
+def _child_environment(pythonpath: tuple[Path, ...] = ()) -> dict[str, str]:
+    paths = [*map(str, pythonpath), str(REPO), os.environ.get("PYTHONPATH", "")]
+    return {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in paths if p)}
+
+
+def run_python(args: list[str], cwd: Path, pythonpath: tuple[Path, ...] = (), timeout: float = 600):
+    """``python <args>`` in a fresh process that imports this checkout; returns the CompletedProcess."""
+    return subprocess.run(
+        [sys.executable, *args],
+        cwd=cwd,
+        env=_child_environment(pythonpath),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+
+
+def start_python(args: list[str], cwd: Path) -> subprocess.Popen:
+    """Like :func:`run_python` but returns at once (for workers that must run side by side)."""
+    return subprocess.Popen(
+        [sys.executable, *args],
+        cwd=cwd,
+        env=_child_environment(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+
+
+def assert_ok(result: subprocess.CompletedProcess) -> None:
+    """Fail with the command's own output when it did not exit 0."""
+    assert result.returncode == 0, f"exit {result.returncode}\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}"
+
+
+def _postgres_bin_dir() -> Path:
+    found = shutil.which("initdb")
+    if found:
+        return Path(found).resolve().parent
+    candidates = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"))
+    if not candidates:
+        raise FileNotFoundError("initdb not found (PostgreSQL server binaries are not installed)")
+    return Path(candidates[-1]).parent
+
+
+@contextlib.contextmanager
+def private_postgres() -> Iterator[str]:
+    """Start a throwaway PostgreSQL server on a Unix socket in a temporary directory.
+
+    PostgreSQL refuses to run as root, so as root the server runs as the ``postgres`` user.
+    Yields the SQLAlchemy URL of an empty database; the server and its files go afterwards.
+    """
+    bin_dir = _postgres_bin_dir()
+    base = Path(tempfile.mkdtemp(prefix="sb3ext-pg-"))  # short path: socket paths are limited
+    as_server_user: list[str] = []
+    if os.geteuid() == 0:
+        shutil.chown(base, user="postgres")
+        as_server_user = ["runuser", "-u", "postgres", "--"]
+    data, socket_dir = base / "data", base
+    started = False
+    try:
+        subprocess.run(
+            [*as_server_user, bin_dir / "initdb", "-D", data, "-A", "trust", "-U", "sb3ext", "--no-sync"],
+            check=True,
+            capture_output=True,
+        )
+        server_options = f"-k {socket_dir} -c listen_addresses='' -c fsync=off"
+        subprocess.run(
+            [*as_server_user, bin_dir / "pg_ctl", "-D", data, "-l", base / "server.log", "-o", server_options, "-w", "start"],
+            check=True,
+            capture_output=True,
+        )
+        started = True
+        subprocess.run(
+            [*as_server_user, bin_dir / "createdb", "-h", socket_dir, "-U", "sb3ext", "sb3ext"],
+            check=True,
+            capture_output=True,
+        )
+        yield f"postgresql://sb3ext@/sb3ext?host={socket_dir}"
+    finally:
+        if started:
+            subprocess.run(
+                [*as_server_user, bin_dir / "pg_ctl", "-D", data, "-m", "immediate", "stop"], capture_output=True
+            )
+        shutil.rmtree(base, ignore_errors=True)
+
+
+@contextlib.contextmanager
+def postgres_url() -> Iterator[str]:
+    """The server .ci/run started, else a private one; skip only where neither is possible outside CI."""
+    url = os.environ.get(POSTGRES_URL_VARIABLE)
+    if url:
+        yield url
+        return
+    with contextlib.ExitStack() as stack:
+        try:
+            url = stack.enter_context(private_postgres())
+        except (OSError, subprocess.CalledProcessError) as error:
+            detail = (getattr(error, "stderr", b"") or b"").decode(errors="replace")[-500:]
+            message = f"cannot start PostgreSQL: {error} {detail}"
+            if os.environ.get(REQUIRE_POSTGRES_VARIABLE) or os.environ.get("CI"):
+                pytest.fail(message)
+            pytest.skip(message)
+        yield url
