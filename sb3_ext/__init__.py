@@ -17,16 +17,23 @@ __version__ = "0.1.0"
 # public name -> module that defines it; each area keeps its own block.
 _LAZY_EXPORTS: dict[str, str] = {
     # --- lattice growth and curriculum callbacks ---
+    "LatticeKMC": "sb3_ext.envs.lattice.engine",
+    "SOSPhysics": "sb3_ext.envs.lattice.physics",
 
 
     # --- value-based algorithms ---
 
 
     # --- continuous control and offline data ---
+    "DelayedTD3": "sb3_ext.delayed_td3",
+    "DecayingNormalActionNoise": "sb3_ext.common.noise",
+    "DecayingOrnsteinUhlenbeckActionNoise": "sb3_ext.common.noise",
+    "DecayingNoise": "sb3_ext.callbacks.noise",
+    "NoiseSigmaLogger": "sb3_ext.callbacks.noise",
 
 
     # --- REINFORCE and RLHF ---
-
+    "REINFORCE": "sb3_ext.reinforce",
 
     # --- multi-agent ---
 

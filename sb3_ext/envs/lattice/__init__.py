@@ -1,0 +1,1 @@
+"""Solid-on-solid thin-film growth: the KMC engine and the ``LatticeGrowth-v0`` environment."""

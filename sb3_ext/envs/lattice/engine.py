@@ -1,0 +1,193 @@
+"""Rejection-free kinetic Monte Carlo (BKL / n-fold way) for solid-on-solid thin-film growth.
+
+``LatticeKMC`` is usable without any RL: build it, ``run`` events or ``run_until`` a time, read
+heights, morphology, clock and event counts. The heavy lifting is in ``kernels`` (numba):
+
+- rates are kept per event and updated incrementally: an event only changes the height of one
+  or two columns, so only those columns and their 4 neighbours are recomputed;
+- selection walks a sum tree over columns, O(log N) per event, and the clock advances by
+  ``-ln(u) / R``;
+- randomness comes from a ``numpy.random.Generator`` handed to the compiled code, which
+  advances the Generator's own state: the same seed replays a run bit for bit.
+
+Heights live in ``0..nz``. A column at ``nz`` takes no deposit and no hop onto it. When every
+column is full the total rate is zero: ``run``/``run_until`` stop early and ``is_full`` is True.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+from sb3_ext.envs.lattice import kernels as K
+from sb3_ext.envs.lattice.physics import SOSPhysics
+
+EVENT_KINDS = ("deposition", "hop_level", "hop_down", "hop_up")
+_KIND_COUNTERS = (K.N_DEPOSITIONS, K.N_HOPS_LEVEL, K.N_HOPS_DOWN, K.N_HOPS_UP)
+
+
+def _check_size(name: str, value: object) -> int:
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)) or value < 3:
+        raise ValueError(f"{name}: expected an integer >= 3, got {value!r}")
+    return int(value)
+
+
+class LatticeKMC:
+    """Periodic ``nx x ny`` SOS lattice with heights capped at ``nz``, evolved by BKL KMC.
+
+    :param nx, ny, nz: lattice size (each an int >= 3).
+    :param physics: rate parameters; defaults to ``SOSPhysics()`` (600 K, 1 ML/s, DESIGN values).
+    :param seed: an int, ``None`` or a ``numpy.random.Generator`` (used as is, not copied).
+    """
+
+    def __init__(
+        self,
+        nx: int,
+        ny: int,
+        nz: int,
+        physics: SOSPhysics | None = None,
+        seed: int | np.random.Generator | None = None,
+    ) -> None:
+        self.nx, self.ny, self.nz = _check_size("nx", nx), _check_size("ny", ny), _check_size("nz", nz)
+        self.physics = physics if physics is not None else SOSPhysics()
+        self.rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
+        n_cols = self.nx * self.ny
+        leaf_offset = 1 << max(0, (n_cols - 1).bit_length())
+        self.geom = np.array([self.nx, self.ny, self.nz, leaf_offset], dtype=np.int64)
+        self.phys = self.physics.packed()
+        self.heights_flat = np.zeros(n_cols, dtype=np.int64)
+        self.rates = np.zeros((n_cols, K.N_SLOTS), dtype=np.float64)
+        self.bexp = np.ones((n_cols, K.N_SLOTS), dtype=np.float64)
+        self.tree = np.zeros(2 * leaf_offset, dtype=np.float64)
+        self.counters = np.zeros(K.N_COUNTERS, dtype=np.int64)
+        self.clock = np.zeros(1, dtype=np.float64)
+        self.reset()
+
+    # ---------------------------------------------------------------- state
+    def reset(self, heights: np.ndarray | None = None) -> None:
+        """Start again from a flat substrate (or from ``heights``), at time 0 with no events."""
+        if heights is None:
+            self.heights_flat[:] = 0
+        else:
+            h = np.asarray(heights)
+            if h.shape != (self.nx, self.ny) or not np.issubdtype(h.dtype, np.integer):
+                raise ValueError(f"heights: expected an integer array of shape {(self.nx, self.ny)}, got {h.dtype} {h.shape}")
+            if h.min() < 0 or h.max() > self.nz:
+                raise ValueError(f"heights: expected values in 0..{self.nz}, got {h.min()}..{h.max()}")
+            self.heights_flat[:] = h.reshape(-1)
+        self.counters[:] = 0
+        self.clock[0] = 0.0
+        self.bexp[:] = 1.0
+        K.rebuild(self.heights_flat, self.rates, self.bexp, self.tree, self.counters, self.geom, self.phys)
+
+    def _kernel_state(self) -> tuple:
+        return self.heights_flat, self.rates, self.bexp, self.tree, self.counters, self.clock, self.geom, self.phys
+
+    # ---------------------------------------------------------------- dynamics
+    def run(self, n_events: int) -> int:
+        """Execute ``n_events`` events (fewer only if the lattice fills); returns how many ran."""
+        return int(K.run_events(*self._kernel_state(), int(n_events), np.inf, self.rng))
+
+    def run_until(self, time: float) -> int:
+        """Execute events until the clock reaches ``time`` (the clock is then exactly ``time``)."""
+        return int(K.run_events(*self._kernel_state(), np.iinfo(np.int64).max, float(time), self.rng))
+
+    def _columns_and_biases(self, columns: Sequence[int] | np.ndarray, biases: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        cols = np.ascontiguousarray(columns, dtype=np.int64).reshape(-1)
+        b = np.ascontiguousarray(biases, dtype=np.float64).reshape(len(cols), K.N_SLOTS)
+        if len(np.unique(cols)) != len(cols) or cols.min(initial=0) < 0 or cols.max(initial=0) >= self.heights_flat.size:
+            raise ValueError(f"columns: expected distinct flat column indices in 0..{self.heights_flat.size - 1}, got {cols}")
+        if not np.all(np.isfinite(b)):
+            raise ValueError("biases: expected finite values")
+        return cols, b
+
+    def biased_step(self, columns: Sequence[int] | np.ndarray, biases: np.ndarray, n_events: int = 1) -> tuple[int, float]:
+        """Run ``n_events`` events drawn from ``P(e) ~ rate_e * exp(b_e)`` (DESIGN.md).
+
+        ``columns`` are flat indices ``x * ny + y``; ``biases[a]`` holds the biases of the hops of
+        ``columns[a]`` towards +x, -x, +y, -y and of deposition on it. All other events keep
+        ``b = 0``. Returns ``(executed, mean ESS)``, the ESS of each event being the exact
+        ``R^2 / (R_b R_-b)`` of the configuration it was drawn from.
+        """
+        cols, b = self._columns_and_biases(columns, biases)
+        K.set_biases(self.rates, self.bexp, self.tree, cols, b, self.geom)
+        try:
+            done, ess_sum = K.run_biased_events(*self._kernel_state(), cols, int(n_events), self.rng)
+        finally:
+            K.clear_biases(self.rates, self.bexp, self.tree, cols, self.geom)
+        return int(done), (ess_sum / done if done else 1.0)
+
+    def sample_events(
+        self, n_draws: int, columns: Sequence[int] | np.ndarray = (), biases: np.ndarray | None = None
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Draw events in the current, frozen configuration without executing them.
+
+        Returns flat column indices, slots (0..3 hops +x, -x, +y, -y; 4 deposition) and waiting
+        times ``-ln(u) / R_b`` (``R_b = R`` without biases). Optional biases as in ``biased_step``.
+        """
+        if self.total_rate <= 0.0:
+            raise ValueError("sample_events: the lattice is full, no event can happen")
+        cols, b = self._columns_and_biases(columns, np.zeros((len(columns), K.N_SLOTS)) if biases is None else biases)
+        out_cols = np.empty(n_draws, dtype=np.int64)
+        out_slots = np.empty(n_draws, dtype=np.int64)
+        out_dts = np.empty(n_draws, dtype=np.float64)
+        K.set_biases(self.rates, self.bexp, self.tree, cols, b, self.geom)
+        try:
+            K.sample_events(self.rates, self.bexp, self.tree, self.geom, int(n_draws), self.rng, out_cols, out_slots, out_dts)
+        finally:
+            K.clear_biases(self.rates, self.bexp, self.tree, cols, self.geom)
+        return out_cols, out_slots, out_dts
+
+    # ---------------------------------------------------------------- observables
+    @property
+    def heights(self) -> np.ndarray:
+        """A copy of the heights, shape ``(nx, ny)``."""
+        return self.heights_flat.reshape(self.nx, self.ny).copy()
+
+    @property
+    def event_rates(self) -> np.ndarray:
+        """A copy of the incrementally kept physical rates, shape ``(nx, ny, 5)``."""
+        return self.rates.reshape(self.nx, self.ny, K.N_SLOTS).copy()
+
+    @property
+    def total_rate(self) -> float:
+        """Total physical rate ``R`` of every event on the lattice (no bias is active between calls)."""
+        return float(self.tree[1])
+
+    @property
+    def time(self) -> float:
+        return float(self.clock[0])
+
+    @property
+    def n_events(self) -> int:
+        return int(self.counters[K.N_EVENTS])
+
+    @property
+    def event_counts(self) -> dict[str, int]:
+        """Events executed since the last reset, by kind (hops split by the landing level)."""
+        return {kind: int(self.counters[c]) for kind, c in zip(EVENT_KINDS, _KIND_COUNTERS)}
+
+    @property
+    def mean_height(self) -> float:
+        return float(self.counters[K.SUM_H]) / self.heights_flat.size
+
+    @property
+    def roughness(self) -> float:
+        """``W = std(h)`` from exact integer running sums (O(1))."""
+        return roughness_from_sums(int(self.counters[K.SUM_H]), int(self.counters[K.SUM_H2]), self.heights_flat.size)
+
+    @property
+    def coverage(self) -> float:
+        """Fraction of columns with ``h > 0`` (O(1), kept as a running count)."""
+        return float(self.counters[K.N_COVERED]) / self.heights_flat.size
+
+    @property
+    def is_full(self) -> bool:
+        return int(self.counters[K.SUM_H]) == self.heights_flat.size * self.nz
+
+
+def roughness_from_sums(sum_h: int, sum_h2: int, n_cols: int) -> float:
+    """Population standard deviation of the heights from ``sum h`` and ``sum h^2``."""
+    mean = sum_h / n_cols
+    return float(np.sqrt(max(0.0, sum_h2 / n_cols - mean * mean)))

@@ -1,0 +1,7 @@
+"""REINFORCE: Monte-Carlo policy gradient on complete episodes."""
+
+from sb3_ext.reinforce.buffers import EpisodicRolloutBuffer
+from sb3_ext.reinforce.policies import CnnPolicy, MlpPolicy
+from sb3_ext.reinforce.reinforce import REINFORCE
+
+__all__ = ["REINFORCE", "EpisodicRolloutBuffer", "CnnPolicy", "MlpPolicy"]

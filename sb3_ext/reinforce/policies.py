@@ -1,0 +1,6 @@
+"""Policy aliases for REINFORCE: SB3's actor-critic policies (the critic is the optional value baseline)."""
+
+from stable_baselines3.common.policies import ActorCriticCnnPolicy, ActorCriticPolicy
+
+MlpPolicy = ActorCriticPolicy
+CnnPolicy = ActorCriticCnnPolicy
