@@ -93,3 +93,13 @@ def test_replay_loader_gives_off_policy_models_a_one_slot_buffer(tmp_path):
     assert loaded.replay_buffer.buffer_size == 1
     observations = model.replay_buffer.observations[:20, 0]
     assert (loaded.predict(observations, deterministic=True)[0] == model.predict(observations, deterministic=True)[0]).all()
+
+
+@pytest.mark.slow
+def test_record_video_writes_an_mp4_offline(ppo_run):
+    root, _, _ = ppo_run
+    result = run_python(
+        ["-m", "sb3_ext.record_video", "--algo", "ppo", "--env", "CartPole-v1", "-n", "20", "-o", "videos"], cwd=root
+    )
+    assert_ok(result)
+    assert list((root / "videos").glob("*.mp4"))

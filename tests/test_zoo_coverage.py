@@ -12,6 +12,11 @@ import sb3_ext
 from sb3_ext.zoo.config import HYPERPARAMS_DIR, check_hyperparameter_names
 from sb3_ext.zoo.registry import ZOO_ALGORITHMS, register_zoo
 
+# The hyperparameters only that algorithm has: its sampler must search them.
+OWN_HYPERPARAMETERS = {
+    "reinforce": ["baseline", "normalize_returns"],
+    "delayed_td3": ["policy_delay", "target_policy_noise", "target_noise_clip"],
+}
 SAMPLER_ARGS = {"n_actions": 2, "n_envs": 1, "additional_args": {"using_her_replay_buffer": False, "her_kwargs": {}}}
 
 
@@ -53,3 +58,14 @@ def test_sampled_hyperparameters_are_valid_and_reload_from_the_trial(key, seed):
     sampled = entry.sampler(trial, **SAMPLER_ARGS)
     check_hyperparameter_names(sampled, entry.load_class(), "sampler", key)
     assert entry.converter(trial.params) == sampled
+
+
+@pytest.mark.parametrize("key", sorted(ZOO_ALGORITHMS))
+def test_sampler_searches_the_algorithm_own_hyperparameters(key):
+    assert key in OWN_HYPERPARAMETERS, f"say which hyperparameters only {key} has"
+    entry = ZOO_ALGORITHMS[key]
+    study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=0))
+    samples = [entry.sampler(study.ask(), **SAMPLER_ARGS) for _ in range(20)]
+    for name in OWN_HYPERPARAMETERS[key]:
+        values = {repr(sample[name]) for sample in samples if name in sample}
+        assert len(values) > 1, f"{key} sampler does not search {name}"

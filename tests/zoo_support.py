@@ -124,3 +124,26 @@ def postgres_url() -> Iterator[str]:
                 pytest.fail(message)
             pytest.skip(message)
         yield url
+
+
+# How the per-algorithm tests run each zoo key cheaply: the env (an entry of our
+# hyperparams/<key>.yml) and extra train flags that shrink the budget. A key missing here runs on
+# the first env of its YAML with no extra flags.
+ZOO_TEST_CASES: dict[str, tuple[str, list[str]]] = {
+    "reinforce": ("CartPole-v1", ["-params", "n_envs:2", "n_steps:64"]),
+    # The entry whose YAML installs our DecayingNoise callback; short episodes so that SB3 logs.
+    "delayed_td3": (
+        "MountainCarContinuous-v0",
+        ["-params", "learning_starts:64", "buffer_size:1000", "batch_size:32",
+         "--env-kwargs", "max_episode_steps:50", "--log-interval", "1"],
+    ),  # fmt: skip
+}
+
+
+def zoo_test_case(key: str) -> tuple[str, list[str]]:
+    """(env id, extra ``sb3_ext.train`` flags) for running zoo key ``key`` in a test."""
+    if key in ZOO_TEST_CASES:
+        return ZOO_TEST_CASES[key]
+    from sb3_ext.zoo.config import HYPERPARAMS_DIR, load_hyperparams_file
+
+    return next(iter(load_hyperparams_file(HYPERPARAMS_DIR / f"{key}.yml"))), []

@@ -13,14 +13,14 @@ and one sampler in :mod:`sb3_ext.zoo.samplers` (``tests/test_zoo_coverage.py`` f
 from __future__ import annotations
 
 import importlib
-from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
 
+from rl_zoo3 import hyperparams_opt, utils
+from rl_zoo3.hyperparams_opt import convert_offpolicy_params
 from stable_baselines3.common.base_class import BaseAlgorithm
 
-Sampler = Callable[..., dict[str, Any]]  # (trial, n_actions, n_envs, additional_args) -> hyperparams
-Converter = Callable[[dict[str, Any]], dict[str, Any]]  # trial.params -> hyperparams
+from sb3_ext.zoo import samplers
+from sb3_ext.zoo.samplers import Converter, Sampler
 
 
 @dataclass(frozen=True)
@@ -37,13 +37,18 @@ class ZooAlgorithm:
 
 
 #: zoo key (the algorithm's folder name) -> its registration.
-ZOO_ALGORITHMS: dict[str, ZooAlgorithm] = {}
+ZOO_ALGORITHMS: dict[str, ZooAlgorithm] = {
+    "reinforce": ZooAlgorithm(
+        "sb3_ext.reinforce:REINFORCE", samplers.sample_reinforce_params, samplers.convert_reinforce_params
+    ),
+    "delayed_td3": ZooAlgorithm(
+        "sb3_ext.delayed_td3:DelayedTD3", samplers.sample_delayed_td3_params, convert_offpolicy_params
+    ),
+}
 
 
 def register_zoo() -> None:
     """Add every algorithm of :data:`ZOO_ALGORITHMS` to rl-zoo3's registries (idempotent)."""
-    from rl_zoo3 import hyperparams_opt, utils
-
     for key, entry in ZOO_ALGORITHMS.items():
         utils.ALGOS[key] = entry.load_class()
         hyperparams_opt.HYPERPARAMS_SAMPLER[key] = entry.sampler

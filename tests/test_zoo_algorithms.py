@@ -1,0 +1,121 @@
+"""Every zoo algorithm through the commands: train, load in a fresh process, enjoy, optimize.
+
+The subprocess runs are shared (module fixture) and run two at a time; each test then checks one
+property of one algorithm. Budgets are tiny: these tests check the plumbing, not learning.
+"""
+
+from __future__ import annotations
+
+import json
+from concurrent.futures import ThreadPoolExecutor
+
+import optuna
+import pytest
+from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+from sb3_ext import train
+from sb3_ext.zoo.registry import ZOO_ALGORITHMS
+from sb3_ext.zoo.study import open_storage
+from zoo_support import assert_ok, run_python, zoo_test_case
+
+KEYS = sorted(ZOO_ALGORITHMS)
+TRAIN_STEPS = 256
+
+LOAD_ALL = """
+import json, sys
+from sb3_ext.zoo.registry import ZOO_ALGORITHMS
+report = {}
+for key, path in json.loads(sys.argv[1]).items():
+    model = ZOO_ALGORITHMS[key].load_class().load(path)
+    report[key] = [type(model).__name__, model.num_timesteps]
+print(json.dumps(report))
+"""
+
+
+def train_arguments(key: str) -> list[str]:
+    env_id, extra_flags = zoo_test_case(key)
+    return [
+        "-m", "sb3_ext.train", "--algo", key, "--env", env_id, "-n", str(TRAIN_STEPS), "-f", "logs", "-tb", "tb",
+        "--eval-freq", "-1", "--seed", "0", "--num-threads", "1", *extra_flags,
+    ]  # fmt: skip
+
+
+def enjoy_arguments(key: str) -> list[str]:
+    env_id, _ = zoo_test_case(key)
+    return ["-m", "sb3_ext.enjoy", "--algo", key, "--env", env_id, "-n", "20", "--no-render", "--num-threads", "1"]
+
+
+def saved_model(root, key: str):
+    env_id, _ = zoo_test_case(key)
+    return root / "logs" / key / f"{env_id}_1" / f"{env_id}.zip"
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory):
+    """Train every algorithm, load every model in one fresh process, enjoy every model."""
+    root = tmp_path_factory.mktemp("zoo_runs")
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        trained = dict(zip(KEYS, pool.map(lambda key: run_python(train_arguments(key), cwd=root), KEYS)))
+        paths = {key: str(saved_model(root, key)) for key in KEYS if saved_model(root, key).is_file()}
+        loaded = run_python(["-c", LOAD_ALL, json.dumps(paths)], cwd=root)
+        enjoyed = dict(zip(KEYS, pool.map(lambda key: run_python(enjoy_arguments(key), cwd=root), KEYS)))
+    return root, trained, loaded, enjoyed
+
+
+@pytest.mark.parametrize("key", KEYS)
+def test_train_exits_0_and_writes_the_zoo_layout(runs, key):
+    root, trained, _, _ = runs
+    assert_ok(trained[key])
+    env_id, _ = zoo_test_case(key)
+    run = root / "logs" / key / f"{env_id}_1"
+    assert saved_model(root, key).is_file()
+    assert list(run.glob("*.monitor.csv"))
+    assert {p.name for p in (run / env_id).iterdir()} >= {"args.yml", "config.yml", "command.txt"}
+
+
+@pytest.mark.parametrize("key", KEYS)
+def test_tensorboard_run_is_named_after_the_algorithm(runs, key):
+    root, _, _, _ = runs
+    env_id, _ = zoo_test_case(key)
+    name = ZOO_ALGORITHMS[key].load_class().__name__
+    assert list((root / "tb" / env_id / f"{name}_1").glob("events.out.tfevents.*"))
+
+
+@pytest.mark.parametrize("key", KEYS)
+def test_saved_model_loads_with_its_class_in_a_fresh_process(runs, key):
+    _, _, loaded, _ = runs
+    assert_ok(loaded)
+    report = json.loads(loaded.stdout.strip().splitlines()[-1])
+    assert report[key][0] == ZOO_ALGORITHMS[key].load_class().__name__
+    assert report[key][1] >= TRAIN_STEPS
+
+
+@pytest.mark.parametrize("key", KEYS)
+def test_enjoy_runs_the_trained_agent(runs, key):
+    root, _, _, enjoyed = runs
+    assert_ok(enjoyed[key])
+    assert f"Loading logs/{key}/" in enjoyed[key].stdout
+
+
+def test_callback_from_yaml_decays_the_noise_and_logs_it(runs):
+    """delayed_td3.yml's MountainCarContinuous entry names sb3_ext.callbacks.DecayingNoise."""
+    root, _, _, _ = runs
+    env_id, _ = zoo_test_case("delayed_td3")
+    events = EventAccumulator(str(root / "tb" / env_id / "DelayedTD3_1"))
+    events.Reload()
+    sigmas = [event.value for event in events.Scalars("train/noise_sigma")]
+    assert len(sigmas) >= 2 and 0.1 < sigmas[-1] < sigmas[0] <= 0.5
+    assert sigmas == sorted(sigmas, reverse=True)
+
+
+@pytest.mark.parametrize("key", KEYS)
+def test_short_optimize_run_completes_and_is_stored_in_the_journal(key, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    env_id, extra_flags = zoo_test_case(key)
+    train.main(
+        ["--algo", key, "--env", env_id, "-optimize", "--study-name", "short", "--n-trials", "1", "-n", "128",
+         "--n-evaluations", "1", "--eval-episodes", "1", "--no-optim-plots", "--seed", "0", "--num-threads", "1",
+         "-f", "logs", *extra_flags]
+    )  # fmt: skip
+    study = optuna.load_study(storage=open_storage(f"logs/{key}/optuna_journal.log"), study_name="short")
+    assert [trial.state for trial in study.trials] == [optuna.trial.TrialState.COMPLETE]
