@@ -18,7 +18,13 @@ __version__ = "0.1.0"
 _LAZY_EXPORTS: dict[str, str] = {
     # --- lattice growth and curriculum callbacks ---
     "LatticeKMC": "sb3_ext.envs.lattice.engine",
+    "LatticeGrowthEnv": "sb3_ext.envs.lattice.env",
     "SOSPhysics": "sb3_ext.envs.lattice.physics",
+    "CurriculumTransfer": "sb3_ext.callbacks.curriculum",
+    "ESSEarlyStopping": "sb3_ext.callbacks.ess",
+    "ManifestExport": "sb3_ext.callbacks.manifest",
+    "MorphologyLogger": "sb3_ext.callbacks.morphology",
+    "RunArtifacts": "sb3_ext.callbacks.artifacts",
 
 
     # --- value-based algorithms ---
@@ -30,15 +36,31 @@ _LAZY_EXPORTS: dict[str, str] = {
     "DecayingOrnsteinUhlenbeckActionNoise": "sb3_ext.common.noise",
     "DecayingNoise": "sb3_ext.callbacks.noise",
     "NoiseSigmaLogger": "sb3_ext.callbacks.noise",
+    "ChunkWriter": "sb3_ext.data",
+    "SyntheticDatasetBuilder": "sb3_ext.data",
+    "load_chunks": "sb3_ext.data",
+    "iter_chunks": "sb3_ext.data",
+    "read_manifest": "sb3_ext.data",
+    "OfflineSeed": "sb3_ext.callbacks.offline",
 
 
     # --- REINFORCE and RLHF ---
     "REINFORCE": "sb3_ext.reinforce",
 
     # --- multi-agent ---
-
+    "Swarm2DEnv": "sb3_ext.envs.swarm.swarm2d",
+    "AgentSlotsVecEnv": "sb3_ext.envs.swarm.vec",
+    "make_swarm2d_vec_env": "sb3_ext.envs.swarm.vec",
+    "make_parallel_vec_env": "sb3_ext.envs.swarm.vec",
+    "TeamSplit": "sb3_ext.envs.swarm.teams",
+    "learn_teams": "sb3_ext.envs.swarm.teams",
+    "SharedActor": "sb3_ext.shared_actor",
+    "NCAPolicy": "sb3_ext.nca",
 
     # --- Phase 2 ---
+    "AssistGridEnv": "sb3_ext.envs.assist.env",
+    "AssistWorld": "sb3_ext.envs.assist.world",
+    "BoltzmannHumanPrior": "sb3_ext.envs.assist.human_prior",
 
 
 }

@@ -1,0 +1,166 @@
+"""Read chunk files back, and stream them into an SB3 replay buffer."""
+
+from __future__ import annotations
+
+import os
+import warnings
+import zipfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from gymnasium import spaces
+from stable_baselines3.common.buffers import DictReplayBuffer, NStepReplayBuffer, ReplayBuffer
+
+from sb3_ext.data.format import FIELDS, manifest_path, read_manifest, sha256_of
+
+Chunk = dict[str, np.ndarray]
+
+
+def check_chunk_files(manifest: dict[str, Any], directory: Path, verify: bool = True) -> list[Path]:
+    """Paths of every chunk, after checking they all exist (and, with ``verify``, their sha256).
+
+    Everything is checked before anything is returned, so that a caller can refuse a damaged
+    dataset before writing a single transition anywhere.
+    """
+    paths = []
+    for entry in manifest["chunks"]:
+        path = directory / entry["file"]
+        if not path.is_file():
+            raise ValueError(f"{path}: chunk listed in {manifest_path(directory)} is missing")
+        if verify and (digest := sha256_of(path)) != entry["sha256"]:
+            raise ValueError(
+                f"{path}: sha256 {digest[:12]}... does not match the manifest's {entry['sha256'][:12]}...; "
+                "the chunk is corrupt or was modified"
+            )
+        paths.append(path)
+    return paths
+
+
+def read_chunk(path: Path, entry: dict[str, Any], manifest: dict[str, Any]) -> Chunk:
+    """Load one chunk and check its fields against the manifest."""
+    count = entry["n_transitions"]
+    expected = {
+        "observations": manifest["observation_space"].shape,
+        "next_observations": manifest["observation_space"].shape,
+        "actions": manifest["action_space"].shape,
+        "rewards": (),
+        "dones": (),
+        "timeouts": (),
+    }
+    try:
+        with np.load(path, allow_pickle=False) as archive:
+            chunk = {field: archive[field] for field in FIELDS}
+    except (OSError, ValueError, KeyError, zipfile.BadZipFile) as error:
+        raise ValueError(f"{path}: not a readable chunk ({error})") from None
+    for field, shape in expected.items():
+        if chunk[field].shape != (count, *shape):
+            raise ValueError(f"{path}: {field} has shape {chunk[field].shape}, the manifest implies {(count, *shape)}")
+    return chunk
+
+
+def iter_chunks(path: str | os.PathLike, verify: bool = True) -> Iterator[Chunk]:
+    """Yield a dataset's chunks in order, one dict of arrays at a time (actions as recorded).
+
+    The manifest and all chunk files (hashes too, with ``verify``) are checked before the first
+    chunk is yielded.
+    """
+    manifest = read_manifest(path)
+    directory = manifest_path(path).parent
+    for file, entry in zip(check_chunk_files(manifest, directory, verify), manifest["chunks"]):
+        yield read_chunk(file, entry, manifest)
+
+
+def load_chunks(buffer: ReplayBuffer, path: str | os.PathLike, verify: bool = True) -> int:
+    """Stream a dataset into an SB3 replay buffer, one chunk in memory at a time.
+
+    Works with the ``ReplayBuffer`` of DQN, DDPG, TD3, SAC (and their sb3-contrib / sb3-ext
+    relatives), any ``n_envs``, ``optimize_memory_usage`` and ``NStepReplayBuffer``. Rows are
+    written with array slices, wrapping around the ring like ``buffer.add`` would; Box actions are
+    rescaled to [-1, 1] as SB3 stores them. With more than one env per buffer row, transitions
+    fill rows in recording order; a remainder smaller than one row is dropped (with a warning).
+
+    Nothing is written unless the manifest, the spaces and every chunk file (with ``verify``,
+    every sha256) check out. Should a chunk still prove unreadable while loading (possible with
+    ``verify=False``), the buffer's position is restored, so the transitions already streamed are
+    not sampled; only rows overwritten after a wrap-around are lost in that case.
+
+    :param buffer: the replay buffer to fill (e.g. ``model.replay_buffer``)
+    :param path: the dataset directory, or its manifest.json
+    :param verify: check every chunk's sha256 before loading
+    :return: the number of transitions written into the buffer
+    """
+    if isinstance(buffer, DictReplayBuffer) or not isinstance(buffer, ReplayBuffer):
+        raise ValueError(f"load_chunks: {type(buffer).__name__} is not supported; expected an SB3 ReplayBuffer")
+    manifest = read_manifest(path)
+    file = manifest_path(path)
+    for name in ("observation", "action"):
+        ours, theirs = manifest[f"{name}_space"], getattr(buffer, f"{name}_space")
+        if ours != theirs:
+            raise ValueError(f"{file}: {name} space {ours} does not match the replay buffer's {theirs}")
+    action_space = manifest["action_space"]
+    if isinstance(action_space, spaces.Box) and not np.all(np.isfinite(action_space.high - action_space.low)):
+        raise ValueError(f"{file}: Box actions with infinite bounds cannot be rescaled to [-1, 1] for SB3")
+    if (isinstance(buffer, NStepReplayBuffer) or buffer.optimize_memory_usage) and buffer.n_envs != manifest["n_envs"]:
+        # Both read the next rows of the same env column, so that column must hold one env's history.
+        raise ValueError(
+            f"{file}: recorded with n_envs={manifest['n_envs']}, but this buffer (n-step or memory-optimised) "
+            f"has n_envs={buffer.n_envs}; they must match"
+        )
+    files = check_chunk_files(manifest, file.parent, verify)
+
+    start_pos, start_full = buffer.pos, buffer.full
+    written = 0
+    pending: Chunk | None = None
+    try:
+        for chunk_file, entry in zip(files, manifest["chunks"]):
+            chunk = read_chunk(chunk_file, entry, manifest)
+            if pending is not None:
+                chunk = {field: np.concatenate((pending[field], chunk[field])) for field in FIELDS}
+            usable = len(chunk["rewards"]) - len(chunk["rewards"]) % buffer.n_envs
+            _write_rows(buffer, chunk, usable, action_space)
+            written += usable
+            leftover = usable < len(chunk["rewards"])
+            pending = {field: values[usable:].copy() for field, values in chunk.items()} if leftover else None
+    except BaseException:
+        buffer.pos, buffer.full = start_pos, start_full
+        raise
+    if pending is not None:
+        warnings.warn(
+            f"{file}: {len(pending['rewards'])} transitions do not fill a row of {buffer.n_envs} envs and were not loaded",
+            stacklevel=2,
+        )
+    return written
+
+
+def _write_rows(buffer: ReplayBuffer, chunk: Chunk, count: int, action_space: spaces.Space) -> None:
+    """Write the first ``count`` transitions (a multiple of ``buffer.n_envs``) at ``buffer.pos``."""
+    n_envs = buffer.n_envs
+    actions = chunk["actions"][:count]
+    if isinstance(action_space, spaces.Box):
+        # SB3's off-policy algorithms keep Box actions scaled to [-1, 1] (policy.scale_action).
+        low, high = action_space.low.astype(np.float64), action_space.high.astype(np.float64)
+        actions = 2.0 * (actions - low) / (high - low) - 1.0
+    rows = count // n_envs
+    done = 0
+    while done < rows:
+        take = min(rows - done, buffer.buffer_size - buffer.pos)
+        first, last = done * n_envs, (done + take) * n_envs
+        target = slice(buffer.pos, buffer.pos + take)
+        buffer.observations[target] = chunk["observations"][first:last].reshape(take, n_envs, *buffer.obs_shape)
+        next_observations = chunk["next_observations"][first:last].reshape(take, n_envs, *buffer.obs_shape)
+        if buffer.optimize_memory_usage:
+            # Same layout as buffer.add: the next observation lives in the following row.
+            buffer.observations[(buffer.pos + take) % buffer.buffer_size] = next_observations[-1]
+        else:
+            buffer.next_observations[target] = next_observations
+        buffer.actions[target] = actions[first:last].reshape(take, n_envs, buffer.action_dim)
+        buffer.rewards[target] = chunk["rewards"][first:last].reshape(take, n_envs)
+        buffer.dones[target] = chunk["dones"][first:last].reshape(take, n_envs)
+        if buffer.handle_timeout_termination:
+            buffer.timeouts[target] = chunk["timeouts"][first:last].reshape(take, n_envs)
+        done += take
+        buffer.pos += take
+        if buffer.pos == buffer.buffer_size:
+            buffer.full, buffer.pos = True, 0
