@@ -16,17 +16,20 @@ from tensorboard.backend.event_processing.event_accumulator import EventAccumula
 from sb3_ext import train
 from sb3_ext.zoo.registry import ZOO_ALGORITHMS
 from sb3_ext.zoo.study import open_storage
-from zoo_support import assert_ok, run_python, zoo_test_case
+from zoo_support import assert_ok, run_python, zoo_class, zoo_test_case
 
-KEYS = sorted(ZOO_ALGORITHMS)
+# Our algorithms, and rl-zoo3's PPO on our own env (hyperparams/ppo.yml).
+KEYS = [*sorted(ZOO_ALGORITHMS), "ppo"]
 TRAIN_STEPS = 256
 
 LOAD_ALL = """
 import json, sys
+from stable_baselines3 import PPO
 from sb3_ext.zoo.registry import ZOO_ALGORITHMS
+classes = {"ppo": PPO, **{key: entry.load_class() for key, entry in ZOO_ALGORITHMS.items()}}
 report = {}
 for key, path in json.loads(sys.argv[1]).items():
-    model = ZOO_ALGORITHMS[key].load_class().load(path)
+    model = classes[key].load(path)
     report[key] = [type(model).__name__, model.num_timesteps]
 print(json.dumps(report))
 """
@@ -77,7 +80,7 @@ def test_train_exits_0_and_writes_the_zoo_layout(runs, key):
 def test_tensorboard_run_is_named_after_the_algorithm(runs, key):
     root, _, _, _ = runs
     env_id, _ = zoo_test_case(key)
-    name = ZOO_ALGORITHMS[key].load_class().__name__
+    name = zoo_class(key).__name__
     assert list((root / "tb" / env_id / f"{name}_1").glob("events.out.tfevents.*"))
 
 
@@ -86,7 +89,7 @@ def test_saved_model_loads_with_its_class_in_a_fresh_process(runs, key):
     _, _, loaded, _ = runs
     assert_ok(loaded)
     report = json.loads(loaded.stdout.strip().splitlines()[-1])
-    assert report[key][0] == ZOO_ALGORITHMS[key].load_class().__name__
+    assert report[key][0] == zoo_class(key).__name__
     assert report[key][1] >= TRAIN_STEPS
 
 
@@ -97,18 +100,32 @@ def test_enjoy_runs_the_trained_agent(runs, key):
     assert f"Loading logs/{key}/" in enjoyed[key].stdout
 
 
+def scalars(root, key: str, tag: str) -> list[float]:
+    """Values of TensorBoard scalar ``tag`` in the run of zoo key ``key``."""
+    env_id, _ = zoo_test_case(key)
+    events = EventAccumulator(str(root / "tb" / env_id / f"{zoo_class(key).__name__}_1"))
+    events.Reload()
+    return [event.value for event in events.Scalars(tag)] if tag in events.Tags()["scalars"] else []
+
+
+def test_lattice_callbacks_from_yaml_log_morphology_and_ess(runs):
+    """ppo.yml's LatticeGrowth-v0 entry names MorphologyLogger and ESSEarlyStopping."""
+    root, _, _, _ = runs
+    roughness = scalars(root, "ppo", "morphology/roughness_mean")
+    ess = scalars(root, "ppo", "train/ess_mean")
+    assert roughness and min(roughness) >= 0
+    assert ess and all(0 < value <= 1 for value in ess)
+
+
 def test_callback_from_yaml_decays_the_noise_and_logs_it(runs):
     """delayed_td3.yml's MountainCarContinuous entry names sb3_ext.callbacks.DecayingNoise."""
     root, _, _, _ = runs
-    env_id, _ = zoo_test_case("delayed_td3")
-    events = EventAccumulator(str(root / "tb" / env_id / "DelayedTD3_1"))
-    events.Reload()
-    sigmas = [event.value for event in events.Scalars("train/noise_sigma")]
+    sigmas = scalars(root, "delayed_td3", "train/noise_sigma")
     assert len(sigmas) >= 2 and 0.1 < sigmas[-1] < sigmas[0] <= 0.5
     assert sigmas == sorted(sigmas, reverse=True)
 
 
-@pytest.mark.parametrize("key", KEYS)
+@pytest.mark.parametrize("key", sorted(ZOO_ALGORITHMS))
 def test_short_optimize_run_completes_and_is_stored_in_the_journal(key, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     env_id, extra_flags = zoo_test_case(key)

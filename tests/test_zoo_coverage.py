@@ -16,6 +16,7 @@ from sb3_ext.zoo.registry import ZOO_ALGORITHMS, register_zoo
 OWN_HYPERPARAMETERS = {
     "reinforce": ["baseline", "normalize_returns"],
     "delayed_td3": ["policy_delay", "target_policy_noise", "target_noise_clip"],
+    "shared_actor": ["sharing"],
 }
 SAMPLER_ARGS = {"n_actions": 2, "n_envs": 1, "additional_args": {"using_her_replay_buffer": False, "her_kwargs": {}}}
 

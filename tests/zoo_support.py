@@ -130,13 +130,16 @@ def postgres_url() -> Iterator[str]:
 # hyperparams/<key>.yml) and extra train flags that shrink the budget. A key missing here runs on
 # the first env of its YAML with no extra flags.
 ZOO_TEST_CASES: dict[str, tuple[str, list[str]]] = {
-    "reinforce": ("CartPole-v1", ["-params", "n_envs:2", "n_steps:64"]),
+    "reinforce": ("LatticeGrowth-v0", ["-params", "n_envs:2"]),
     # The entry whose YAML installs our DecayingNoise callback; short episodes so that SB3 logs.
     "delayed_td3": (
         "MountainCarContinuous-v0",
         ["-params", "learning_starts:64", "buffer_size:1000", "batch_size:32",
          "--env-kwargs", "max_episode_steps:50", "--log-interval", "1"],
     ),  # fmt: skip
+    "shared_actor": ("Swarm2D-v0", ["-params", "n_envs:1", "n_steps:32", "batch_size:64", "n_epochs:1"]),
+    # rl-zoo3's PPO on our env; 1024 steps so that the YAML's ESSEarlyStopping checks once.
+    "ppo": ("LatticeGrowth-v0", ["-n", "1024", "-params", "n_envs:1", "n_steps:256", "batch_size:64", "n_epochs:1"]),
 }
 
 
@@ -147,3 +150,13 @@ def zoo_test_case(key: str) -> tuple[str, list[str]]:
     from sb3_ext.zoo.config import HYPERPARAMS_DIR, load_hyperparams_file
 
     return next(iter(load_hyperparams_file(HYPERPARAMS_DIR / f"{key}.yml"))), []
+
+
+def zoo_class(key: str) -> type:
+    """The class rl-zoo3 trains for ``key`` once sb3-ext is registered."""
+    from rl_zoo3.utils import ALGOS
+
+    from sb3_ext.zoo.registry import register_zoo
+
+    register_zoo()
+    return ALGOS[key]

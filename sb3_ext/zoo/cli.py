@@ -15,9 +15,14 @@ from collections.abc import Callable
 from typing import Any
 
 import gymnasium as gym
+import rl_zoo3.enjoy
+import rl_zoo3.utils
+from stable_baselines3.common.base_class import BaseAlgorithm
 from stable_baselines3.common.off_policy_algorithm import OffPolicyAlgorithm
+from stable_baselines3.common.vec_env import VecEnv
 
 from sb3_ext.zoo.config import ZooUsageError
+from sb3_ext.zoo.multi_agent import evaluation_view
 from sb3_ext.zoo.registry import ZOO_ALGORITHMS, register_zoo
 
 
@@ -47,33 +52,47 @@ def check_env_id(env_id: str, gym_packages: list[str]) -> None:
         raise ZooUsageError(f"--env {env_id!r}: not a registered environment id{hint}")
 
 
-class SmallBufferLoader:
-    """Stands in for an off-policy class of ours in ``ALGOS`` while a trained agent is replayed.
+class ReplayLoader:
+    """Stands in for one of our classes in ``ALGOS`` while a trained agent is replayed.
 
     rl-zoo3's enjoy/record_video pass ``buffer_size=1`` only to the algorithms of a list written
-    into the scripts (dqn, sac, td3, ...); without this ours would allocate their whole replay
-    buffer just to act. ``load`` keyword arguments override saved attributes before the model's
-    buffers are built, which is the same mechanism rl-zoo3 relies on.
+    into the scripts (dqn, sac, td3, ...); without this our off-policy algorithms would allocate
+    their whole replay buffer just to act. ``load`` keyword arguments override saved attributes
+    before the model's buffers are built, the mechanism rl-zoo3 relies on.
     """
 
-    def __init__(self, algorithm_class: type[OffPolicyAlgorithm]) -> None:
+    def __init__(self, algorithm_class: type[BaseAlgorithm]) -> None:
         self.algorithm_class = algorithm_class
 
-    def load(self, path: str, **kwargs: Any) -> OffPolicyAlgorithm:
-        kwargs.setdefault("buffer_size", 1)
-        # A one-slot buffer cannot hold the "next observation" memory optimisation.
-        kwargs.setdefault("optimize_memory_usage", False)
+    def load(self, path: str, **kwargs: Any) -> BaseAlgorithm:
+        if issubclass(self.algorithm_class, OffPolicyAlgorithm):
+            kwargs.setdefault("buffer_size", 1)
+            # A one-slot buffer cannot hold the "next observation" memory optimisation.
+            kwargs.setdefault("optimize_memory_usage", False)
         return self.algorithm_class.load(path, **kwargs)
 
 
-def _use_small_buffers_for_replay() -> None:
-    """Swap our off-policy classes in ``ALGOS`` for :class:`SmallBufferLoader` (enjoy, record_video)."""
-    from rl_zoo3.utils import ALGOS
+def _prepare_replay(algo: str) -> None:
+    """Ready rl-zoo3's enjoy/record_video for our algorithms.
 
+    Our classes in ``ALGOS`` become :class:`ReplayLoader` s, and for a multi-agent algorithm the
+    test env is shown through :func:`evaluation_view`. Both scripts build that env with
+    ``create_test_env`` imported by name (enjoy at import, record_video when it runs), so the
+    replacement goes where they look it up.
+    """
     for key in ZOO_ALGORITHMS:
-        algorithm = ALGOS[key]
-        if isinstance(algorithm, type) and issubclass(algorithm, OffPolicyAlgorithm):
-            ALGOS[key] = SmallBufferLoader(algorithm)  # type: ignore[assignment]
+        if isinstance(rl_zoo3.utils.ALGOS[key], type):
+            rl_zoo3.utils.ALGOS[key] = ReplayLoader(rl_zoo3.utils.ALGOS[key])  # type: ignore[assignment]
+    if algo not in ZOO_ALGORITHMS or not ZOO_ALGORITHMS[algo].multi_agent:
+        return
+    make_test_env = rl_zoo3.utils.create_test_env
+
+    def create_test_env(env_id: str, *args: Any, hyperparams: dict[str, Any] | None = None, **kwargs: Any) -> VecEnv:
+        env = make_test_env(env_id, *args, hyperparams=hyperparams, **kwargs)
+        return evaluation_view(env, (hyperparams or {}).get("policy"))
+
+    rl_zoo3.utils.create_test_env = create_test_env  # type: ignore[assignment]
+    rl_zoo3.enjoy.create_test_env = create_test_env  # type: ignore[assignment]
 
 
 def run_zoo_command(
@@ -85,17 +104,17 @@ def run_zoo_command(
 ) -> None:
     """Register the zoo, check ``--env`` (and ``check``), then run an rl-zoo3 script on ``argv``.
 
-    ``replaying`` (enjoy, record_video) loads our off-policy algorithms with a tiny buffer.
+    ``replaying`` (enjoy, record_video): see :func:`_prepare_replay`.
 
     A :class:`ZooUsageError` from the checks or from inside the script (our ExperimentManager
     raises them) is printed as one line and exits with status 2, like an argparse error.
     """
     register_zoo()
-    if replaying:
-        _use_small_buffers_for_replay()
     saved_argv, sys.argv = sys.argv, [prog, *argv]  # rl-zoo3's scripts parse sys.argv
     try:
         peeked = peek_arguments(argv)
+        if replaying:
+            _prepare_replay(peeked.algo)
         check_env_id(peeked.env, peeked.gym_packages)
         if check is not None:
             check(peeked)

@@ -8,7 +8,8 @@ What changes against rl-zoo3 2.9 (everything else is inherited untouched):
 - ``--trial-id 0`` works (rl-zoo3 tests ``if trial_id:`` and silently ignores trial 0), trials
   are looked up by number, and a missing study or trial is one clear line;
 - YAML entries are checked: an unknown hyperparameter name is one clear line, not a TypeError;
-- each trial records which worker (host:pid) ran it, to follow a search spread over machines.
+- each trial records which worker (host:pid) ran it, to follow a search spread over machines;
+- multi-agent algorithms are evaluated on whole env copies (:mod:`sb3_ext.zoo.multi_agent`).
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ import optuna
 from rl_zoo3.exp_manager import ExperimentManager
 from rl_zoo3.hyperparams_opt import HYPERPARAMS_CONVERTER
 from rl_zoo3.utils import ALGOS
+from stable_baselines3.common.vec_env import VecEnv
 
 from sb3_ext.zoo.config import (
     ZooUsageError,
@@ -29,6 +31,8 @@ from sb3_ext.zoo.config import (
     check_hyperparameter_names,
     default_conf_file,
 )
+from sb3_ext.zoo.multi_agent import evaluation_view
+from sb3_ext.zoo.registry import ZOO_ALGORITHMS
 from sb3_ext.zoo.study import check_storage_argument, describe_storage, join_study, load_existing_study
 
 DEFAULT_JOURNAL_NAME = "optuna_journal.log"
@@ -39,6 +43,7 @@ class SB3ExtExperimentManager(ExperimentManager):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
+        self._policy: Any = None  # the YAML's policy, known once the hyperparameters are read
         env_id = self.env_name.gym_id
         if self.args.conf_file is None:
             self.config = str(default_conf_file(self.algo, env_id))
@@ -61,10 +66,19 @@ class SB3ExtExperimentManager(ExperimentManager):
             trial_params = self.load_trial(self.storage, self.study_name, 0)
             self.custom_hyperparams = {**trial_params, **(self.custom_hyperparams or {})}
         hyperparams, saved_hyperparams = super().read_hyperparameters()
+        self._policy = hyperparams.get("policy")
         check_hyperparameter_names(
             hyperparams, ALGOS[self.algo], self.config, self.env_name.gym_id, overridden=self.args.hyperparams or {}
         )
         return hyperparams, saved_hyperparams
+
+    def create_envs(self, n_envs: int, eval_env: bool = False, no_log: bool = False) -> VecEnv:
+        env = super().create_envs(n_envs, eval_env=eval_env, no_log=no_log)
+        entry = ZOO_ALGORITHMS.get(self.algo)
+        if eval_env and entry is not None and entry.multi_agent:
+            # Training envs are unfolded into agent slots by the algorithm itself.
+            env = evaluation_view(env, self._policy)
+        return env
 
     def load_trial(
         self, storage: str, study_name: str, trial_id: int | None = None, convert: bool = True

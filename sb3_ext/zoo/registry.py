@@ -16,7 +16,7 @@ import importlib
 from dataclasses import dataclass
 
 from rl_zoo3 import hyperparams_opt, utils
-from rl_zoo3.hyperparams_opt import convert_offpolicy_params
+from rl_zoo3.hyperparams_opt import convert_offpolicy_params, convert_onpolicy_params
 from stable_baselines3.common.base_class import BaseAlgorithm
 
 from sb3_ext.zoo import samplers
@@ -30,6 +30,8 @@ class ZooAlgorithm:
     class_path: str  # "module:ClassName", imported only when the zoo is registered
     sampler: Sampler
     converter: Converter
+    #: trains on agent slots of a joint multi-agent env (see :mod:`sb3_ext.zoo.multi_agent`)
+    multi_agent: bool = False
 
     def load_class(self) -> type[BaseAlgorithm]:
         module_name, class_name = self.class_path.split(":")
@@ -40,6 +42,12 @@ class ZooAlgorithm:
 ZOO_ALGORITHMS: dict[str, ZooAlgorithm] = {
     "reinforce": ZooAlgorithm(
         "sb3_ext.reinforce:REINFORCE", samplers.sample_reinforce_params, samplers.convert_reinforce_params
+    ),
+    "shared_actor": ZooAlgorithm(
+        "sb3_ext.shared_actor:SharedActor",
+        samplers.sample_shared_actor_params,
+        convert_onpolicy_params,
+        multi_agent=True,
     ),
     "delayed_td3": ZooAlgorithm(
         "sb3_ext.delayed_td3:DelayedTD3", samplers.sample_delayed_td3_params, convert_offpolicy_params

@@ -19,7 +19,7 @@ from collections.abc import Callable
 from typing import Any
 
 import optuna
-from rl_zoo3.hyperparams_opt import convert_offpolicy_params
+from rl_zoo3.hyperparams_opt import convert_offpolicy_params, convert_onpolicy_params
 from torch import nn
 
 Suggest = Callable[[optuna.Trial], None]
@@ -95,5 +95,26 @@ def suggest_delayed_td3(trial: optuna.Trial) -> None:
     trial.suggest_categorical("net_arch", ["small", "medium", "big"])
 
 
+def suggest_shared_actor(trial: optuna.Trial) -> None:
+    """SharedActor: PPO's knobs, in rl-zoo3's names, plus who shares a network.
+
+    ``n_steps`` counts steps per agent slot and ``batch_size`` agent-transitions, so a rollout
+    holds ``n_steps * n_agents * n_envs`` transitions: the ranges are narrower than rl-zoo3's
+    single-agent PPO space, whose corners (4096 steps in batches of 4) cost hours per trial here.
+    """
+    trial.suggest_int("n_steps_pow", 5, 10)
+    trial.suggest_int("batch_size_pow", 6, 11)
+    trial.suggest_categorical("n_epochs", [1, 5, 10])
+    trial.suggest_float("one_minus_gamma", 0.0001, 0.03, log=True)
+    trial.suggest_float("one_minus_gae_lambda", 0.0001, 0.1, log=True)
+    trial.suggest_float("learning_rate", 1e-5, 0.002, log=True)
+    trial.suggest_float("ent_coef", 1e-8, 0.1, log=True)
+    trial.suggest_categorical("clip_range", [0.1, 0.2, 0.3])
+    trial.suggest_categorical("net_arch", sorted(ON_POLICY_NET_ARCHS))
+    trial.suggest_categorical("activation_fn", sorted(ACTIVATIONS))
+    trial.suggest_categorical("sharing", ["team", "agent", "all"])
+
+
 sample_reinforce_params = make_sampler(suggest_reinforce, convert_reinforce_params)
 sample_delayed_td3_params = make_sampler(suggest_delayed_td3, convert_offpolicy_params)
+sample_shared_actor_params = make_sampler(suggest_shared_actor, convert_onpolicy_params)
