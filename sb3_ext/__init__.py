@@ -28,7 +28,10 @@ _LAZY_EXPORTS: dict[str, str] = {
 
 
     # --- value-based algorithms ---
-
+    "TwinDQN": "sb3_ext.twin_dqn",
+    "TwinDQNPolicy": "sb3_ext.twin_dqn",
+    "QuantileDQN": "sb3_ext.quantile_dqn",
+    "QuantileDQNPolicy": "sb3_ext.quantile_dqn",
 
     # --- continuous control and offline data ---
     "DelayedTD3": "sb3_ext.delayed_td3",
@@ -56,6 +59,7 @@ _LAZY_EXPORTS: dict[str, str] = {
     "learn_teams": "sb3_ext.envs.swarm.teams",
     "SharedActor": "sb3_ext.shared_actor",
     "NCAPolicy": "sb3_ext.nca",
+    "MAAC": "sb3_ext.maac",
 
     # --- Phase 2 ---
     "AssistGridEnv": "sb3_ext.envs.assist.env",
