@@ -1,7 +1,9 @@
 """Every zoo algorithm through the commands: train, load in a fresh process, enjoy, optimize.
 
-The subprocess runs are shared (module fixture) and run two at a time; each test then checks one
+The training runs are shared (module fixture) and run two at a time; each test then checks one
 property of one algorithm. Budgets are tiny: these tests check the plumbing, not learning.
+Every algorithm trains and loads in the default run; ``enjoy`` and ``--optimize`` run there for
+one algorithm of each kind (on-policy, off-policy, multi-agent) and for the others with ``-m slow``.
 """
 
 from __future__ import annotations
@@ -20,6 +22,12 @@ from zoo_support import assert_ok, run_python, zoo_class, zoo_test_case
 
 # Our algorithms, and rl-zoo3's PPO on our own env (hyperparams/ppo.yml).
 KEYS = [*sorted(ZOO_ALGORITHMS), "ppo"]
+# One of each kind in the default run: on-policy, off-policy, multi-agent (and off-policy).
+DEFAULT_RUN = {"reinforce", "twin_dqn", "maac"}
+
+
+def default_run_or_slow(keys: list[str]) -> list:
+    return [key if key in DEFAULT_RUN else pytest.param(key, marks=pytest.mark.slow) for key in keys]
 TRAIN_STEPS = 256
 
 LOAD_ALL = """
@@ -55,19 +63,18 @@ def saved_model(root, key: str):
 
 @pytest.fixture(scope="module")
 def runs(tmp_path_factory):
-    """Train every algorithm, load every model in one fresh process, enjoy every model."""
+    """Train every algorithm, then load every model in one fresh process."""
     root = tmp_path_factory.mktemp("zoo_runs")
     with ThreadPoolExecutor(max_workers=2) as pool:
         trained = dict(zip(KEYS, pool.map(lambda key: run_python(train_arguments(key), cwd=root), KEYS)))
-        paths = {key: str(saved_model(root, key)) for key in KEYS if saved_model(root, key).is_file()}
-        loaded = run_python(["-c", LOAD_ALL, json.dumps(paths)], cwd=root)
-        enjoyed = dict(zip(KEYS, pool.map(lambda key: run_python(enjoy_arguments(key), cwd=root), KEYS)))
-    return root, trained, loaded, enjoyed
+    paths = {key: str(saved_model(root, key)) for key in KEYS if saved_model(root, key).is_file()}
+    loaded = run_python(["-c", LOAD_ALL, json.dumps(paths)], cwd=root)
+    return root, trained, loaded
 
 
 @pytest.mark.parametrize("key", KEYS)
 def test_train_exits_0_and_writes_the_zoo_layout(runs, key):
-    root, trained, _, _ = runs
+    root, trained, _ = runs
     assert_ok(trained[key])
     env_id, _ = zoo_test_case(key)
     run = root / "logs" / key / f"{env_id}_1"
@@ -78,7 +85,7 @@ def test_train_exits_0_and_writes_the_zoo_layout(runs, key):
 
 @pytest.mark.parametrize("key", KEYS)
 def test_tensorboard_run_is_named_after_the_algorithm(runs, key):
-    root, _, _, _ = runs
+    root, _, _ = runs
     env_id, _ = zoo_test_case(key)
     name = zoo_class(key).__name__
     assert list((root / "tb" / env_id / f"{name}_1").glob("events.out.tfevents.*"))
@@ -86,18 +93,19 @@ def test_tensorboard_run_is_named_after_the_algorithm(runs, key):
 
 @pytest.mark.parametrize("key", KEYS)
 def test_saved_model_loads_with_its_class_in_a_fresh_process(runs, key):
-    _, _, loaded, _ = runs
+    _, _, loaded = runs
     assert_ok(loaded)
     report = json.loads(loaded.stdout.strip().splitlines()[-1])
     assert report[key][0] == zoo_class(key).__name__
     assert report[key][1] >= TRAIN_STEPS
 
 
-@pytest.mark.parametrize("key", KEYS)
+@pytest.mark.parametrize("key", default_run_or_slow(KEYS))
 def test_enjoy_runs_the_trained_agent(runs, key):
-    root, _, _, enjoyed = runs
-    assert_ok(enjoyed[key])
-    assert f"Loading logs/{key}/" in enjoyed[key].stdout
+    root, _, _ = runs
+    enjoyed = run_python(enjoy_arguments(key), cwd=root)
+    assert_ok(enjoyed)
+    assert f"Loading logs/{key}/" in enjoyed.stdout
 
 
 def scalars(root, key: str, tag: str) -> list[float]:
@@ -110,7 +118,7 @@ def scalars(root, key: str, tag: str) -> list[float]:
 
 def test_lattice_callbacks_from_yaml_log_morphology_and_ess(runs):
     """ppo.yml's LatticeGrowth-v0 entry names MorphologyLogger and ESSEarlyStopping."""
-    root, _, _, _ = runs
+    root, _, _ = runs
     roughness = scalars(root, "ppo", "morphology/roughness_mean")
     ess = scalars(root, "ppo", "train/ess_mean")
     assert roughness and min(roughness) >= 0
@@ -119,13 +127,13 @@ def test_lattice_callbacks_from_yaml_log_morphology_and_ess(runs):
 
 def test_callback_from_yaml_decays_the_noise_and_logs_it(runs):
     """delayed_td3.yml's MountainCarContinuous entry names sb3_ext.callbacks.DecayingNoise."""
-    root, _, _, _ = runs
+    root, _, _ = runs
     sigmas = scalars(root, "delayed_td3", "train/noise_sigma")
     assert len(sigmas) >= 2 and 0.1 < sigmas[-1] < sigmas[0] <= 0.5
     assert sigmas == sorted(sigmas, reverse=True)
 
 
-@pytest.mark.parametrize("key", sorted(ZOO_ALGORITHMS))
+@pytest.mark.parametrize("key", default_run_or_slow(sorted(ZOO_ALGORITHMS)))
 def test_short_optimize_run_completes_and_is_stored_in_the_journal(key, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     env_id, extra_flags = zoo_test_case(key)

@@ -17,6 +17,15 @@ OWN_HYPERPARAMETERS = {
     "reinforce": ["baseline", "normalize_returns"],
     "delayed_td3": ["policy_delay", "target_policy_noise", "target_noise_clip"],
     "shared_actor": ["sharing"],
+    "twin_dqn": ["target_reduction", "double_q", "tau"],
+    "quantile_dqn": ["risk_measure", "risk_alpha", "target_reduction"],
+    "maac": ["n_action_samples", "attention_l2"],
+}
+# ... and those that rl-zoo3 passes inside policy_kwargs.
+OWN_POLICY_HYPERPARAMETERS = {
+    "twin_dqn": ["share_trunk"],
+    "quantile_dqn": ["n_quantiles", "n_critics", "share_trunk"],
+    "maac": ["attention_heads", "critic_hidden_dim", "share_critic"],
 }
 SAMPLER_ARGS = {"n_actions": 2, "n_envs": 1, "additional_args": {"using_her_replay_buffer": False, "her_kwargs": {}}}
 
@@ -70,3 +79,6 @@ def test_sampler_searches_the_algorithm_own_hyperparameters(key):
     for name in OWN_HYPERPARAMETERS[key]:
         values = {repr(sample[name]) for sample in samples if name in sample}
         assert len(values) > 1, f"{key} sampler does not search {name}"
+    for name in OWN_POLICY_HYPERPARAMETERS.get(key, []):
+        values = {repr(sample["policy_kwargs"][name]) for sample in samples}
+        assert len(values) > 1, f"{key} sampler does not search policy_kwargs[{name!r}]"

@@ -12,7 +12,7 @@ from rl_zoo3.hyperparams_opt import HYPERPARAMS_CONVERTER
 
 from zoo_support import assert_ok, postgres_url, run_python, start_python
 
-ALGO, ENV = "a2c", "CartPole-v1"
+ALGO, ENV = "reinforce", "CartPole-v1"
 TRIALS_PER_WORKER = 2
 
 
@@ -56,8 +56,8 @@ def test_two_workers_fill_one_postgres_study_and_the_best_trial_reloads(database
 
 
 def assert_includes(saved: dict, expected: dict) -> None:
-    """Every expected value is in ``saved``; nested dicts may hold more (A2C adds its optimizer to
-    the policy_kwargs dict that rl-zoo3 then writes to config.yml)."""
+    """Every expected value is in ``saved``; nested dicts may hold more (an algorithm may add to
+    the policy_kwargs dict that rl-zoo3 then writes to config.yml, as A2C adds its optimizer)."""
     for key, value in expected.items():
         if isinstance(value, dict):
             assert_includes(saved[key], value)

@@ -43,6 +43,15 @@ ZOO_ALGORITHMS: dict[str, ZooAlgorithm] = {
     "reinforce": ZooAlgorithm(
         "sb3_ext.reinforce:REINFORCE", samplers.sample_reinforce_params, samplers.convert_reinforce_params
     ),
+    "twin_dqn": ZooAlgorithm(
+        "sb3_ext.twin_dqn:TwinDQN", samplers.sample_twin_dqn_params, samplers.convert_dqn_family_params
+    ),
+    "quantile_dqn": ZooAlgorithm(
+        "sb3_ext.quantile_dqn:QuantileDQN", samplers.sample_quantile_dqn_params, samplers.convert_dqn_family_params
+    ),
+    "maac": ZooAlgorithm(
+        "sb3_ext.maac:MAAC", samplers.sample_maac_params, samplers.convert_maac_params, multi_agent=True
+    ),
     "shared_actor": ZooAlgorithm(
         "sb3_ext.shared_actor:SharedActor",
         samplers.sample_shared_actor_params,

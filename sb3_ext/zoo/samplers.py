@@ -95,6 +95,65 @@ def suggest_delayed_td3(trial: optuna.Trial) -> None:
     trial.suggest_categorical("net_arch", ["small", "medium", "big"])
 
 
+def suggest_twin_dqn(trial: optuna.Trial) -> None:
+    """TwinDQN: rl-zoo3's DQN space plus the target rule, soft updates and the critics' trunk."""
+    trial.suggest_float("one_minus_gamma", 0.0001, 0.03, log=True)
+    trial.suggest_int("batch_size_pow", 5, 8)
+    trial.suggest_float("learning_rate", 1e-5, 0.002, log=True)
+    train_freq = trial.suggest_int("train_freq", 1, 10)
+    trial.suggest_int("subsample_steps", 1, min(train_freq, 8))
+    trial.suggest_float("exploration_fraction", 0.0, 0.5)
+    trial.suggest_float("exploration_final_eps", 0.0, 0.2)
+    trial.suggest_int("target_update_interval", 1, 20000, log=True)
+    trial.suggest_float("tau", 0.005, 1.0, log=True)
+    trial.suggest_categorical("target_reduction", ["min", "mean"])
+    trial.suggest_categorical("double_q", [True, False])
+    trial.suggest_categorical("share_trunk", [True, False])
+    trial.suggest_categorical("net_arch", ["small", "medium"])
+
+
+def suggest_quantile_dqn(trial: optuna.Trial) -> None:
+    """QuantileDQN: TwinDQN's space plus the quantiles, twin heads and risk-aware acting."""
+    suggest_twin_dqn(trial)
+    trial.suggest_int("n_quantiles", 5, 50)
+    trial.suggest_categorical("n_critics", [1, 2])
+    if trial.suggest_categorical("risk_measure", ["mean", "cvar"]) == "cvar":
+        trial.suggest_float("risk_alpha", 0.05, 1.0)
+
+
+def convert_dqn_family_params(params: dict[str, Any]) -> dict[str, Any]:
+    """TwinDQN / QuantileDQN hyperparameters: rl-zoo3's off-policy conversion (which already moves
+    ``n_quantiles`` into ``policy_kwargs``), with the critics' layout moved there too."""
+    hyperparams = convert_offpolicy_params(params)
+    for key in ("share_trunk", "n_critics"):
+        if key in hyperparams:
+            hyperparams["policy_kwargs"][key] = hyperparams.pop(key)
+    return hyperparams
+
+
+def suggest_maac(trial: optuna.Trial) -> None:
+    """MAAC: SAC-style step sizes plus the attention critic's size and the baseline's samples."""
+    trial.suggest_float("one_minus_gamma", 0.0001, 0.03, log=True)
+    trial.suggest_int("batch_size_pow", 6, 9)
+    trial.suggest_float("learning_rate", 1e-5, 0.003, log=True)
+    trial.suggest_float("tau", 0.001, 0.05, log=True)
+    trial.suggest_int("train_freq", 1, 8)
+    trial.suggest_int("n_action_samples", 2, 16, log=True)
+    trial.suggest_float("attention_l2", 1e-5, 1e-2, log=True)
+    trial.suggest_categorical("attention_heads", [1, 2, 4])
+    trial.suggest_categorical("critic_hidden_dim", [64, 128, 256])
+    trial.suggest_categorical("share_critic", [False, True])
+    trial.suggest_categorical("net_arch", ["small", "medium"])
+
+
+def convert_maac_params(params: dict[str, Any]) -> dict[str, Any]:
+    """MAAC hyperparameters from the params of :func:`suggest_maac`."""
+    hyperparams = convert_offpolicy_params(params)
+    for key in ("attention_heads", "critic_hidden_dim", "share_critic"):
+        hyperparams["policy_kwargs"][key] = hyperparams.pop(key)
+    return hyperparams
+
+
 def suggest_shared_actor(trial: optuna.Trial) -> None:
     """SharedActor: PPO's knobs, in rl-zoo3's names, plus who shares a network.
 
@@ -116,5 +175,8 @@ def suggest_shared_actor(trial: optuna.Trial) -> None:
 
 
 sample_reinforce_params = make_sampler(suggest_reinforce, convert_reinforce_params)
+sample_twin_dqn_params = make_sampler(suggest_twin_dqn, convert_dqn_family_params)
+sample_quantile_dqn_params = make_sampler(suggest_quantile_dqn, convert_dqn_family_params)
+sample_maac_params = make_sampler(suggest_maac, convert_maac_params)
 sample_delayed_td3_params = make_sampler(suggest_delayed_td3, convert_offpolicy_params)
 sample_shared_actor_params = make_sampler(suggest_shared_actor, convert_onpolicy_params)
