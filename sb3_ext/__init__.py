@@ -49,6 +49,12 @@ _LAZY_EXPORTS: dict[str, str] = {
 
     # --- REINFORCE and RLHF ---
     "REINFORCE": "sb3_ext.reinforce",
+    "RLHFRewardRelabel": "sb3_ext.callbacks.rlhf",
+    "RLHFConfig": "sb3_ext.rlhf",
+    "ScriptedFeedback": "sb3_ext.rlhf",
+    "FileFeedback": "sb3_ext.rlhf",
+    "PreferenceFeedback": "sb3_ext.rlhf",
+    "preference_from_rater": "sb3_ext.rlhf",
 
     # --- multi-agent ---
     "Swarm2DEnv": "sb3_ext.envs.swarm.swarm2d",
