@@ -8,10 +8,11 @@ our off-policy algorithms load with a one-transition replay buffer, as rl-zoo3 d
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 
 import rl_zoo3.enjoy
+from huggingface_sb3 import EnvironmentName
+from rl_zoo3.utils import get_model_path
 
 from sb3_ext.zoo.cli import peek_arguments, run_zoo_command
 from sb3_ext.zoo.config import ZooUsageError
@@ -25,10 +26,19 @@ def with_default_folder(argv: list[str]) -> list[str]:
 
 
 def check_trained_agents(peeked: argparse.Namespace) -> None:
-    """One line instead of rl-zoo3's AssertionError when there is nothing to load."""
-    path = os.path.join(peeked.folder, peeked.algo)
-    if not os.path.isdir(path):
-        raise ZooUsageError(f"--folder {peeked.folder!r}: no trained {peeked.algo} agents in {path}")
+    """One line instead of rl-zoo3's traceback when there is nothing to load (rl-zoo3's own look-up)."""
+    try:
+        get_model_path(
+            peeked.exp_id,
+            peeked.folder,
+            peeked.algo,
+            EnvironmentName(peeked.env),
+            peeked.load_best,
+            peeked.load_checkpoint,
+            peeked.load_last_checkpoint,
+        )
+    except (AssertionError, ValueError) as error:
+        raise ZooUsageError(f"--folder {peeked.folder!r}: {error}") from None
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -237,7 +237,7 @@ def test_zoo_hyperparameters_build_a_model():
     spec = yaml.safe_load((Path(__file__).parents[1] / "hyperparams" / "phase2.yml").read_text())["AssistGrid-v0"]
     spec = dict(spec)
     n_timesteps, policy = spec.pop("n_timesteps"), spec.pop("policy")
-    env = gym.make("AssistGrid-v0", **eval(spec.pop("env_kwargs")))  # rl-zoo3 evaluates these strings too
-    spec["policy_kwargs"] = eval(spec["policy_kwargs"])
+    env = gym.make("AssistGrid-v0", **spec.pop("env_kwargs"))  # a mapping: rl-zoo3 passes it as is
+    spec["policy_kwargs"] = eval(spec["policy_kwargs"])  # rl-zoo3 evaluates this string
     model = Phase2(policy, env, **spec)
     assert n_timesteps > model.config.stage_ends[-1]  # the run gets past the whole warm-up

@@ -60,6 +60,7 @@ def test_conf_file_defaults_to_ours_and_falls_back_to_rl_zoo3():
         (["--algo", "ppo", "--env", "CartPole-v1", "--conf-file", "other.yml"], "other.yml: entry 'CartPole-v1': unknown hyperparameter 'learning_rat' for PPO; did you mean 'learning_rate'?"),
         (["--algo", "ppo", "-optimize", "--storage", "study.db"], "--storage 'study.db': expected a journal file ending in '.log' or a database URL"),
         (["--algo", "ppo", "--trial-id", "3"], "--trial-id needs --storage and --study-name"),
+        (["--algo", "ppo", "-params", "env_kwargs:'x'"], "--hyperparams: env_kwargs must be a mapping"),
         (["--algo", "ppo", "--storage", "s.log", "--study-name", "none", "--trial-id", "0"], "--study-name 'none': no such study in s.log"),
     ],
 )  # fmt: skip
@@ -79,7 +80,7 @@ def test_enjoy_without_trained_agents_is_one_line(tmp_path, monkeypatch, capsys)
     with pytest.raises(SystemExit) as exit_info:
         enjoy.main(["--algo", "ppo", "--env", "CartPole-v1"])
     assert exit_info.value.code == 2
-    assert capsys.readouterr().err == "sb3-ext-enjoy: error: --folder 'logs': no trained ppo agents in logs/ppo\n"
+    assert capsys.readouterr().err == "sb3-ext-enjoy: error: --folder 'logs': The logs/ppo folder was not found\n"
 
 
 def test_replay_loader_gives_off_policy_models_a_one_slot_buffer(tmp_path):

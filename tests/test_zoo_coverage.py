@@ -20,6 +20,7 @@ OWN_HYPERPARAMETERS = {
     "twin_dqn": ["target_reduction", "double_q", "tau"],
     "quantile_dqn": ["risk_measure", "risk_alpha", "target_reduction"],
     "maac": ["n_action_samples", "attention_l2"],
+    "phase2": ["beta_r", "beta_r_rampup_steps", "warmup_q_r_steps", "model_based_targets"],
 }
 # ... and those that rl-zoo3 passes inside policy_kwargs.
 OWN_POLICY_HYPERPARAMETERS = {

@@ -140,6 +140,7 @@ ZOO_TEST_CASES: dict[str, tuple[str, list[str]]] = {
     "twin_dqn": ("CartPole-v1", ["-params", "learning_starts:64", "buffer_size:1000", "train_freq:4", "gradient_steps:1"]),
     "quantile_dqn": ("CartPole-v1", ["-params", "learning_starts:64", "buffer_size:1000", "train_freq:4", "gradient_steps:1"]),
     "maac": ("Swarm2D-v0", ["-params", "learning_starts:64", "buffer_size:1000", "batch_size:32", "train_freq:8"]),
+    "phase2": ("AssistGrid-v0", []),
     "shared_actor": ("Swarm2D-v0", ["-params", "n_envs:1", "n_steps:32", "batch_size:64", "n_epochs:1"]),
     # rl-zoo3's PPO on our env; 1024 steps so that the YAML's ESSEarlyStopping checks once.
     "ppo": ("LatticeGrowth-v0", ["-n", "1024", "-params", "n_envs:1", "n_steps:256", "batch_size:64", "n_epochs:1"]),

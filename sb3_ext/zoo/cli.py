@@ -36,6 +36,10 @@ def peek_arguments(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--env", default="CartPole-v1")
     parser.add_argument("--gym-packages", nargs="+", default=[])
     parser.add_argument("-f", "--folder", "--log-folder", default=None)
+    parser.add_argument("--exp-id", type=int, default=0)
+    parser.add_argument("--load-best", action="store_true")
+    parser.add_argument("--load-checkpoint", type=int)
+    parser.add_argument("--load-last-checkpoint", action="store_true")
     known, _ = parser.parse_known_args(argv)
     return known
 

@@ -102,11 +102,16 @@ def check_hyperparameter_names(
     env_id: str,
     overridden: Collection[str] = (),
 ) -> None:
-    """Reject a key that is neither an rl-zoo3 key nor an argument of the algorithm's ``__init__``.
+    """Reject a key that is neither an rl-zoo3 key nor an argument of the algorithm's ``__init__``,
+    and ``env_kwargs`` that are not a mapping.
 
     Without this the model constructor fails with a ``TypeError`` traceback deep inside rl-zoo3.
     ``overridden`` names the keys given on the command line (``--hyperparams``), to blame the right source.
     """
+    if not isinstance(hyperparams.get("env_kwargs", {}), dict):
+        # rl-zoo3 evaluates policy_kwargs strings but hands env_kwargs to the env constructor as is.
+        source = "--hyperparams" if "env_kwargs" in overridden else f"{conf_file}: entry {env_id!r}"
+        raise ZooUsageError(f"{source}: env_kwargs must be a mapping (YAML 'key: value' lines), not a string")
     parameters = inspect.signature(algorithm_class.__init__).parameters
     if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters.values()):
         return  # the class forwards **kwargs: it checks names itself

@@ -8,12 +8,14 @@ What changes against rl-zoo3 2.9 (everything else is inherited untouched):
 - ``--trial-id 0`` works (rl-zoo3 tests ``if trial_id:`` and silently ignores trial 0), trials
   are looked up by number, and a missing study or trial is one clear line;
 - YAML entries are checked: an unknown hyperparameter name is one clear line, not a TypeError;
+- a learning rate stays a number for algorithms that declare a plain float (Phase2);
 - each trial records which worker (host:pid) ran it, to follow a search spread over machines;
 - multi-agent algorithms are evaluated on whole env copies (:mod:`sb3_ext.zoo.multi_agent`).
 """
 
 from __future__ import annotations
 
+import inspect
 import os
 import socket
 import time
@@ -71,6 +73,19 @@ class SB3ExtExperimentManager(ExperimentManager):
             hyperparams, ALGOS[self.algo], self.config, self.env_name.gym_id, overridden=self.args.hyperparams or {}
         )
         return hyperparams, saved_hyperparams
+
+    def _preprocess_hyperparams(self, hyperparams: dict[str, Any]) -> tuple[Any, ...]:
+        # rl-zoo3 wraps every number given for learning_rate / clip_range in a ConstantSchedule;
+        # an algorithm that declares a plain float (Phase2 schedules its rate by warm-up stage)
+        # gets the number back.
+        parameters = inspect.signature(ALGOS[self.algo].__init__).parameters
+        plain = {
+            key: hyperparams[key]
+            for key in ("learning_rate", "clip_range")
+            if key in hyperparams and key in parameters and parameters[key].annotation in (float, "float")
+        }
+        processed, *rest = super()._preprocess_hyperparams(hyperparams)
+        return ({**processed, **plain}, *rest)
 
     def create_envs(self, n_envs: int, eval_env: bool = False, no_log: bool = False) -> VecEnv:
         env = super().create_envs(n_envs, eval_env=eval_env, no_log=no_log)

@@ -52,6 +52,7 @@ ZOO_ALGORITHMS: dict[str, ZooAlgorithm] = {
     "maac": ZooAlgorithm(
         "sb3_ext.maac:MAAC", samplers.sample_maac_params, samplers.convert_maac_params, multi_agent=True
     ),
+    "phase2": ZooAlgorithm("sb3_ext.phase2:Phase2", samplers.sample_phase2_params, samplers.convert_phase2_params),
     "shared_actor": ZooAlgorithm(
         "sb3_ext.shared_actor:SharedActor",
         samplers.sample_shared_actor_params,

@@ -29,6 +29,8 @@ Converter = Callable[[dict[str, Any]], dict[str, Any]]  # trial.params -> hyperp
 # Same sizes and activations as rl-zoo3's on-policy samplers.
 ON_POLICY_NET_ARCHS = {"tiny": [64], "small": [64, 64], "medium": [256, 256]}
 ACTIVATIONS = {"tanh": nn.Tanh, "relu": nn.ReLU}
+# Same as rl-zoo3's off-policy sizes (convert_offpolicy_params), for converters that cannot use it.
+OFF_POLICY_NET_ARCHS = {"small": [64, 64], "medium": [256, 256]}
 
 
 def make_sampler(suggest: Suggest, convert: Converter) -> Sampler:
@@ -154,6 +156,29 @@ def convert_maac_params(params: dict[str, Any]) -> dict[str, Any]:
     return hyperparams
 
 
+def suggest_phase2(trial: optuna.Trial) -> None:
+    """Phase2: the power-law rationality, the warm-up schedule and the kind of targets."""
+    trial.suggest_float("learning_rate", 1e-4, 3e-3, log=True)
+    trial.suggest_int("batch_size_pow", 5, 8)
+    trial.suggest_int("target_update_interval", 10, 500, log=True)
+    trial.suggest_float("beta_r", 1.0, 50.0, log=True)
+    trial.suggest_int("beta_r_rampup_steps", 100, 2000, log=True)
+    for stage in ("v_h_e", "x_h", "q_r"):
+        trial.suggest_int(f"warmup_{stage}_steps", 100, 1000, log=True)
+    trial.suggest_categorical("model_based_targets", [True, False])
+    trial.suggest_float("goal_resample_prob", 0.0, 0.1)
+    trial.suggest_float("exploration_final_eps", 0.0, 0.1)
+    trial.suggest_categorical("net_arch", ["small", "medium"])
+
+
+def convert_phase2_params(params: dict[str, Any]) -> dict[str, Any]:
+    """Phase2 hyperparameters from the params of :func:`suggest_phase2`."""
+    hyperparams = dict(params)
+    hyperparams["batch_size"] = 2 ** hyperparams.pop("batch_size_pow")
+    hyperparams["policy_kwargs"] = {"net_arch": OFF_POLICY_NET_ARCHS[hyperparams.pop("net_arch")]}
+    return hyperparams
+
+
 def suggest_shared_actor(trial: optuna.Trial) -> None:
     """SharedActor: PPO's knobs, in rl-zoo3's names, plus who shares a network.
 
@@ -178,5 +203,6 @@ sample_reinforce_params = make_sampler(suggest_reinforce, convert_reinforce_para
 sample_twin_dqn_params = make_sampler(suggest_twin_dqn, convert_dqn_family_params)
 sample_quantile_dqn_params = make_sampler(suggest_quantile_dqn, convert_dqn_family_params)
 sample_maac_params = make_sampler(suggest_maac, convert_maac_params)
+sample_phase2_params = make_sampler(suggest_phase2, convert_phase2_params)
 sample_delayed_td3_params = make_sampler(suggest_delayed_td3, convert_offpolicy_params)
 sample_shared_actor_params = make_sampler(suggest_shared_actor, convert_onpolicy_params)
