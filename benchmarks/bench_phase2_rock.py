@@ -45,8 +45,8 @@ TOLERANCE = 0.05
 
 def zoo_settings() -> tuple[dict, dict]:
     spec = dict(yaml.safe_load(HYPERPARAMS.read_text())["AssistGrid-v0"])
-    env_kwargs = eval(spec.pop("env_kwargs"))  # rl-zoo3 evaluates these strings the same way
-    spec["policy_kwargs"] = eval(spec["policy_kwargs"])
+    env_kwargs = spec.pop("env_kwargs")  # a mapping, passed as is by rl-zoo3
+    spec["policy_kwargs"] = eval(spec["policy_kwargs"])  # rl-zoo3 evaluates this string
     for key in ("n_timesteps", "policy"):
         spec.pop(key)
     return env_kwargs, spec

@@ -249,8 +249,8 @@ def zoo_settings():
     spec = dict(yaml.safe_load((Path(__file__).parents[1] / "hyperparams" / "phase2.yml").read_text())["AssistGrid-v0"])
     n_timesteps = spec.pop("n_timesteps")
     assert spec.pop("policy") == "MlpPolicy"
-    env_kwargs = eval(spec.pop("env_kwargs"))  # rl-zoo3 evaluates these strings too
-    spec["policy_kwargs"] = eval(spec["policy_kwargs"])
+    env_kwargs = spec.pop("env_kwargs")  # a mapping: rl-zoo3 passes it as is
+    spec["policy_kwargs"] = eval(spec["policy_kwargs"])  # rl-zoo3 evaluates this string
     return n_timesteps, env_kwargs, spec
 
 
