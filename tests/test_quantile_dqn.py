@@ -64,15 +64,15 @@ TARGET = np.array([[[1.0, 2.0], [3.0, 5.0]], [[0.0, 3.0], [4.0, 4.0]]])
 
 
 @pytest.mark.parametrize(
-    ("risk_measure", "expected_loss"),
+    ("risk_measure", "expected_loss", "chosen"),
     [
         # mean picks a0 next: element-wise min of [1, 3] and [0, 4] = [0, 3]; target 1 + 0.5 * [0, 3].
-        ("mean", 0.734375),
+        ("mean", 0.734375, dict(mean=2.0, cvar=-2.0, value_at_risk=-2.0, quantile_spread=8.0)),
         # CVaR_0.5 picks a1 next: min of [2, 5] and [3, 4] = [2, 4]; target 1 + 0.5 * [2, 4].
-        ("cvar", 0.9375),
+        ("cvar", 0.9375, dict(mean=1.5, cvar=1.0, value_at_risk=1.0, quantile_spread=1.0)),
     ],
 )
-def test_quantile_loss_against_hand_values(risk_measure, expected_loss):
+def test_quantile_loss_against_hand_values(risk_measure, expected_loss, chosen):
     """Replayed: action 1, reward 1, not done, gamma 0.5. The expected losses were worked out by hand:
     per head, sum over current quantiles i of the mean over targets j of
     |tau_i - 1{delta_ij < 0}| * huber(delta_ij), with delta_ij = target_j - current_i; summed over heads."""
@@ -87,9 +87,17 @@ def test_quantile_loss_against_hand_values(risk_measure, expected_loss):
         dones=th.zeros(1, 1),
         rewards=th.ones(1, 1),
     )
-    loss, current = model._quantile_loss(replay)
+    loss, current = model._loss(replay)
     assert loss.item() == pytest.approx(expected_loss, rel=1e-6)
-    assert np.allclose(current[:, 0].numpy(), ONLINE)
+    assert np.allclose(current[0].numpy(), ONLINE)
+    # Diagnostics: the replayed action a1 (head means 1 and 2), and the mean distribution of the action
+    # the policy would choose: a0 [-2, 6] under the mean, a1 [1, 2] under CVaR_0.5.
+    statistics = {key: value.item() for key, value in model._statistics(replay, current).items()}
+    assert statistics["train/q_mean"] == pytest.approx(1.5)
+    assert statistics["train/critic_gap"] == pytest.approx(1.0)
+    assert statistics == pytest.approx(
+        {"train/q_mean": 1.5, "train/critic_gap": 1.0, **{f"risk/{key}": value for key, value in chosen.items()}}
+    )
     # Acting uses the same rule as the bootstrap: mean -> a0, CVaR -> a1.
     action, _ = model.predict(np.zeros(4, dtype=np.float32), deterministic=True)
     assert int(action) == (0 if risk_measure == "mean" else 1)
@@ -101,7 +109,7 @@ def test_single_head_keeps_qrdqn_loss():
     model = QuantileDQN("MlpPolicy", "CartPole-v1", gamma=0.5, double_q=False, policy_kwargs=dict(n_quantiles=2, n_critics=1))
     set_constant_quantiles(model, ONLINE[:1], TARGET[:1])
     replay = ReplayBufferSamples(th.zeros(1, 4), th.tensor([[1]]), th.zeros(1, 4), th.zeros(1, 1), th.ones(1, 1))
-    loss, _ = model._quantile_loss(replay)
+    loss, _ = model._loss(replay)
     # The target head picks a1 ([2, 5], mean 3.5, over a0's [1, 3]): target = 1 + 0.5 * [2, 5] = [2, 3.5].
     # Current a1 = [0, 2]; i=0 (tau .25): deltas 2, 3.5 -> .25 * (1.5, 3.0) -> mean .5625;
     # i=1 (tau .75): deltas 0, 1.5 -> .75 * (0, 1.0) -> mean .375. Sum: .9375.

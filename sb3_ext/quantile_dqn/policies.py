@@ -75,12 +75,12 @@ class TwinQuantileNetwork(QuantileNetwork):
         )
 
     def forward_critics(self, obs: PyTorchObs) -> th.Tensor:
-        """Quantiles of every head, ``(n_critics, batch, n_quantiles, n_actions)``."""
+        """Quantiles of every head, ``(batch, n_critics, n_quantiles, n_actions)``."""
         heads = self.quantile_net(self.extract_features(obs, self.features_extractor))
-        return heads.view(self.n_critics, -1, self.n_quantiles, int(self.action_space.n))
+        return heads.view(-1, self.n_critics, self.n_quantiles, int(self.action_space.n))
 
     def forward(self, obs: PyTorchObs) -> th.Tensor:
-        return self.forward_critics(obs).mean(dim=0)
+        return self.forward_critics(obs).mean(dim=1)
 
     def action_scores(self, quantiles: th.Tensor) -> th.Tensor:
         """Per-action value under the risk measure, from quantiles ``(batch, n_quantiles, n_actions)``."""

@@ -13,6 +13,7 @@ from stable_baselines3.common.policies import BasePolicy
 from stable_baselines3.common.type_aliases import GymEnv, MaybeCallback, ReplayBufferSamples, Schedule
 
 from sb3_ext.common.targets import (
+    TwinCriticTraining,
     bootstrap_values,
     check_target_reduction,
     critic_gap,
@@ -31,7 +32,7 @@ from sb3_ext.quantile_dqn.risk import check_risk, cvar, quantile_spread, value_a
 SelfQuantileDQN = TypeVar("SelfQuantileDQN", bound="QuantileDQN")
 
 
-class QuantileDQN(QRDQN):
+class QuantileDQN(TwinCriticTraining, QRDQN):
     """
     Quantile-regression DQN with twin quantile heads and risk-aware acting.
 
@@ -44,8 +45,8 @@ class QuantileDQN(QRDQN):
     * risk-aware acting: with ``risk_measure="cvar"`` the greedy action maximises the mean of the
       lowest ``risk_alpha`` fraction of quantiles. The bootstrap uses the same greedy rule, so the
       learned distribution is that of the risk-averse policy being followed;
-    * diagnostics at every update, for the action the policy would choose on the replayed
-      observations: ``risk/mean``, ``risk/cvar`` and ``risk/value_at_risk`` (at ``risk_alpha``) and
+    * diagnostics at every update (every ``train()`` call, from its last batch), for the action the
+      policy would choose on the replayed observations: ``risk/mean``, ``risk/cvar`` and ``risk/value_at_risk`` (at ``risk_alpha``) and
       ``risk/quantile_spread`` (inter-quantile range), plus ``train/q_mean`` and ``train/critic_gap``;
     * ``predict_distribution(obs)``: the quantiles of the return per action.
 
@@ -142,12 +143,12 @@ class QuantileDQN(QRDQN):
         if _init_setup_model:
             self._setup_model()
 
-    def _quantile_loss(self, replay_data: ReplayBufferSamples) -> tuple[th.Tensor, th.Tensor]:
+    def _loss(self, replay_data: ReplayBufferSamples) -> tuple[th.Tensor, th.Tensor]:
         """
         Quantile-Huber loss of every head against the shared target distribution.
 
         :return: the loss (summed over heads, so each head gets the gradient a lone QR-DQN would) and
-            the online quantiles of every head and action, ``(n_critics, batch, n_quantiles, n_actions)``
+            the detached online quantiles, ``(batch, n_critics, n_quantiles, n_actions)``
         """
         # SB3's n-step replay gives gamma ** (steps actually taken) per sample; plain replay gives None.
         discounts = replay_data.discounts if replay_data.discounts is not None else self.gamma
@@ -156,25 +157,25 @@ class QuantileDQN(QRDQN):
             if self.double_q:
                 next_distribution = self.quantile_net(replay_data.next_observations)
             else:
-                next_distribution = next_target.mean(dim=0)
+                next_distribution = next_target.mean(dim=1)
             next_actions = self.quantile_net.action_scores(next_distribution).argmax(dim=1)
             next_quantiles = bootstrap_values(next_target, next_actions, self.target_reduction)
             target_quantiles = td_target(replay_data.rewards, replay_data.dones, discounts, next_quantiles)
 
         current = self.quantile_net.forward_critics(replay_data.observations)
-        taken = evaluate_at_actions(current, replay_data.actions)  # (n_critics, batch, n_quantiles)
+        taken = evaluate_at_actions(current, replay_data.actions)  # (batch, n_critics, n_quantiles)
         # sb3-contrib's loss takes (batch, n_critics, n_quantiles) against (batch, 1, n_target_quantiles),
         # sums over the current quantiles and averages over the rest (as TQC uses it).
-        loss = quantile_huber_loss(taken.transpose(0, 1), target_quantiles.unsqueeze(1), sum_over_quantiles=True)
-        return loss * self.quantile_net.n_critics, current.detach()
+        loss = quantile_huber_loss(taken, target_quantiles.unsqueeze(1), sum_over_quantiles=True)
+        return loss * taken.shape[1], current.detach()
 
-    def _risk_statistics(self, current: th.Tensor, actions: th.Tensor) -> dict[str, th.Tensor]:
-        """Batch means of the update's diagnostics, from the online quantiles ``current`` of the update."""
+    def _statistics(self, replay_data: ReplayBufferSamples, current: th.Tensor) -> dict[str, th.Tensor]:
         alpha = self.quantile_net.risk_alpha
-        distribution = current.mean(dim=0)
+        taken = evaluate_at_actions(current, replay_data.actions)
+        # The risk diagnostics describe the action the policy would choose on the replayed observations.
+        distribution = current.mean(dim=1)
         chosen_actions = self.quantile_net.action_scores(distribution).argmax(dim=1)
-        chosen = evaluate_at_actions(distribution.unsqueeze(0), chosen_actions)[0]
-        taken = evaluate_at_actions(current, actions)
+        chosen = evaluate_at_actions(distribution.unsqueeze(1), chosen_actions).squeeze(dim=1)
         return {
             "train/q_mean": taken.mean(),
             "train/critic_gap": critic_gap(taken.mean(dim=2)),
@@ -183,31 +184,6 @@ class QuantileDQN(QRDQN):
             "risk/value_at_risk": value_at_risk(chosen, alpha).mean(),
             "risk/quantile_spread": quantile_spread(chosen).mean(),
         }
-
-    def train(self, gradient_steps: int, batch_size: int = 100) -> None:
-        self.policy.set_training_mode(True)
-        self._update_learning_rate(self.policy.optimizer)
-
-        # Statistics stay on the device until the end of the call: one synchronisation per train().
-        history: dict[str, list[th.Tensor]] = {"train/loss": []}
-        for _ in range(gradient_steps):
-            replay_data = self.replay_buffer.sample(batch_size, env=self._vec_normalize_env)  # type: ignore[union-attr]
-            loss, current = self._quantile_loss(replay_data)
-
-            self.policy.optimizer.zero_grad()
-            loss.backward()
-            if self.max_grad_norm is not None:
-                th.nn.utils.clip_grad_norm_(self.policy.parameters(), self.max_grad_norm)
-            self.policy.optimizer.step()
-
-            history["train/loss"].append(loss.detach())
-            for key, value in self._risk_statistics(current, replay_data.actions).items():
-                history.setdefault(key, []).append(value)
-
-        self._n_updates += gradient_steps
-        self.logger.record("train/n_updates", self._n_updates, exclude="tensorboard")
-        for key, values in history.items():
-            self.logger.record(key, th.stack(values).mean().item())
 
     def predict_distribution(self, observation: np.ndarray | dict[str, np.ndarray]) -> np.ndarray:
         """
