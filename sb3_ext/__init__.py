@@ -18,11 +18,18 @@ __version__ = "0.1.0"
 _LAZY_EXPORTS: dict[str, str] = {
     # --- lattice growth and curriculum callbacks ---
     "LatticeKMC": "sb3_ext.envs.lattice.engine",
+    "LatticeGrowthEnv": "sb3_ext.envs.lattice.env",
     "SOSPhysics": "sb3_ext.envs.lattice.physics",
+    "CurriculumTransfer": "sb3_ext.callbacks.curriculum",
+    "ESSEarlyStopping": "sb3_ext.callbacks.ess",
+    "ManifestExport": "sb3_ext.callbacks.manifest",
+    "MorphologyLogger": "sb3_ext.callbacks.morphology",
+    "RunArtifacts": "sb3_ext.callbacks.artifacts",
 
 
     # --- value-based algorithms ---
-
+    "TwinDQN": "sb3_ext.twin_dqn",
+    "TwinDQNPolicy": "sb3_ext.twin_dqn",
 
     # --- continuous control and offline data ---
     "DelayedTD3": "sb3_ext.delayed_td3",
@@ -46,8 +53,15 @@ _LAZY_EXPORTS: dict[str, str] = {
     "AgentSlotsVecEnv": "sb3_ext.envs.swarm.vec",
     "make_swarm2d_vec_env": "sb3_ext.envs.swarm.vec",
     "make_parallel_vec_env": "sb3_ext.envs.swarm.vec",
+    "TeamSplit": "sb3_ext.envs.swarm.teams",
+    "learn_teams": "sb3_ext.envs.swarm.teams",
+    "SharedActor": "sb3_ext.shared_actor",
+    "NCAPolicy": "sb3_ext.nca",
 
     # --- Phase 2 ---
+    "AssistGridEnv": "sb3_ext.envs.assist.env",
+    "AssistWorld": "sb3_ext.envs.assist.world",
+    "BoltzmannHumanPrior": "sb3_ext.envs.assist.human_prior",
 
 
 }

@@ -82,7 +82,7 @@ def test_biased_selection_follows_rate_times_exp_bias():
 @pytest.mark.parametrize("seed", [0, 1, 2])
 def test_incremental_rates_equal_rates_recomputed_from_scratch(seed):
     rng = np.random.default_rng(seed)
-    nx, ny, nz = 5, 4, 6
+    nx, ny, nz = 5, 4, 30
     engine = LatticeKMC(nx, ny, nz, SOSPhysics(**MIXED), seed=seed)
     engine.reset(random_heights(rng, (nx, ny), 3))
     initial_atoms = engine.heights.sum()

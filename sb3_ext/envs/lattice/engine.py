@@ -7,8 +7,9 @@ heights, morphology, clock and event counts. The heavy lifting is in ``kernels``
   or two columns, so only those columns and their 4 neighbours are recomputed;
 - selection walks a sum tree over columns, O(log N) per event, and the clock advances by
   ``-ln(u) / R``;
-- randomness comes from a ``numpy.random.Generator`` handed to the compiled code, which
-  advances the Generator's own state: the same seed replays a run bit for bit.
+- randomness comes from an SFC64 stream kept as four uint64 words and advanced inside the
+  compiled code; it is numpy's own ``SFC64`` generator (same seeding, same doubles as
+  ``Generator(SFC64(seed)).random()``), so the same seed replays a run bit for bit.
 
 Heights live in ``0..nz``. A column at ``nz`` takes no deposit and no hop onto it. When every
 column is full the total rate is zero: ``run``/``run_until`` stop early and ``is_full`` is True.
@@ -27,6 +28,16 @@ EVENT_KINDS = ("deposition", "hop_level", "hop_down", "hop_up")
 _KIND_COUNTERS = (K.N_DEPOSITIONS, K.N_HOPS_LEVEL, K.N_HOPS_DOWN, K.N_HOPS_UP)
 
 
+SeedLike = int | np.integer | np.random.SeedSequence | np.random.Generator | None
+
+
+def stream_state(seed: SeedLike) -> np.ndarray:
+    """The uint64[4] state that ``numpy.random.SFC64(seed)`` starts from (see ``kernels.next_uniform``)."""
+    if isinstance(seed, np.random.Generator):
+        seed = int(seed.integers(0, 2**63))
+    return np.array(np.random.SFC64(seed).state["state"]["state"], dtype=np.uint64)
+
+
 def _check_size(name: str, value: object) -> int:
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)) or value < 3:
         raise ValueError(f"{name}: expected an integer >= 3, got {value!r}")
@@ -38,7 +49,8 @@ class LatticeKMC:
 
     :param nx, ny, nz: lattice size (each an int >= 3).
     :param physics: rate parameters; defaults to ``SOSPhysics()`` (600 K, 1 ML/s, DESIGN values).
-    :param seed: an int, ``None`` or a ``numpy.random.Generator`` (used as is, not copied).
+    :param seed: anything ``numpy.random.SFC64`` accepts (int, ``SeedSequence``, ``None`` for fresh
+        entropy), or a ``numpy.random.Generator`` from which a seed is drawn.
     """
 
     def __init__(
@@ -47,16 +59,20 @@ class LatticeKMC:
         ny: int,
         nz: int,
         physics: SOSPhysics | None = None,
-        seed: int | np.random.Generator | None = None,
+        seed: SeedLike = None,
     ) -> None:
         self.nx, self.ny, self.nz = _check_size("nx", nx), _check_size("ny", ny), _check_size("nz", nz)
         self.physics = physics if physics is not None else SOSPhysics()
-        self.rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
+        self.rng = stream_state(seed)
         n_cols = self.nx * self.ny
         leaf_offset = 1 << max(0, (n_cols - 1).bit_length())
+        # Kernels number columns in Z-order; the public API speaks row-major ``x * ny + y``.
+        self.order, self.nbr = K.column_layout(self.nx, self.ny)
+        self.rank = np.empty_like(self.order)
+        self.rank[self.order] = np.arange(n_cols)
         self.geom = np.array([self.nx, self.ny, self.nz, leaf_offset], dtype=np.int64)
         self.phys = self.physics.packed()
-        self.heights_flat = np.zeros(n_cols, dtype=np.int64)
+        self.column_heights = np.zeros(n_cols, dtype=np.int64)  # internal order
         self.rates = np.zeros((n_cols, K.N_SLOTS), dtype=np.float64)
         self.bexp = np.ones((n_cols, K.N_SLOTS), dtype=np.float64)
         self.tree = np.zeros(2 * leaf_offset, dtype=np.float64)
@@ -68,39 +84,46 @@ class LatticeKMC:
     def reset(self, heights: np.ndarray | None = None) -> None:
         """Start again from a flat substrate (or from ``heights``), at time 0 with no events."""
         if heights is None:
-            self.heights_flat[:] = 0
+            self.column_heights[:] = 0
         else:
             h = np.asarray(heights)
             if h.shape != (self.nx, self.ny) or not np.issubdtype(h.dtype, np.integer):
                 raise ValueError(f"heights: expected an integer array of shape {(self.nx, self.ny)}, got {h.dtype} {h.shape}")
             if h.min() < 0 or h.max() > self.nz:
                 raise ValueError(f"heights: expected values in 0..{self.nz}, got {h.min()}..{h.max()}")
-            self.heights_flat[:] = h.reshape(-1)
+            self.column_heights[:] = h.reshape(-1)[self.order]
         self.counters[:] = 0
         self.clock[0] = 0.0
         self.bexp[:] = 1.0
-        K.rebuild(self.heights_flat, self.rates, self.bexp, self.tree, self.counters, self.geom, self.phys)
+        K.rebuild(self.column_heights, self.rates, self.bexp, self.tree, self.counters, self.nbr, self.geom, self.phys)
 
-    def _kernel_state(self) -> tuple:
-        return self.heights_flat, self.rates, self.bexp, self.tree, self.counters, self.clock, self.geom, self.phys
+    def reseed(self, seed: SeedLike) -> None:
+        """Restart the random stream (the lattice is left as it is)."""
+        self.rng = stream_state(seed)
+
+    def kernel_state(self) -> tuple:
+        """The arrays the compiled kernels work on, in their argument order."""
+        return self.column_heights, self.rates, self.bexp, self.tree, self.counters, self.clock, self.nbr, self.geom, self.phys
 
     # ---------------------------------------------------------------- dynamics
     def run(self, n_events: int) -> int:
         """Execute ``n_events`` events (fewer only if the lattice fills); returns how many ran."""
-        return int(K.run_events(*self._kernel_state(), int(n_events), np.inf, self.rng))
+        return int(K.run_events(*self.kernel_state(), int(n_events), np.inf, self.rng))
 
     def run_until(self, time: float) -> int:
         """Execute events until the clock reaches ``time`` (the clock is then exactly ``time``)."""
-        return int(K.run_events(*self._kernel_state(), np.iinfo(np.int64).max, float(time), self.rng))
+        return int(K.run_events(*self.kernel_state(), np.iinfo(np.int64).max, float(time), self.rng))
 
     def _columns_and_biases(self, columns: Sequence[int] | np.ndarray, biases: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        cols = np.ascontiguousarray(columns, dtype=np.int64).reshape(-1)
+        """Validate public (row-major) columns and return them in internal order with the biases."""
+        cols = np.asarray(columns, dtype=np.int64).reshape(-1)
         b = np.ascontiguousarray(biases, dtype=np.float64).reshape(len(cols), K.N_SLOTS)
-        if len(np.unique(cols)) != len(cols) or cols.min(initial=0) < 0 or cols.max(initial=0) >= self.heights_flat.size:
-            raise ValueError(f"columns: expected distinct flat column indices in 0..{self.heights_flat.size - 1}, got {cols}")
+        n_cols = self.column_heights.size
+        if len(np.unique(cols)) != len(cols) or cols.min(initial=0) < 0 or cols.max(initial=0) >= n_cols:
+            raise ValueError(f"columns: expected distinct flat column indices x * ny + y in 0..{n_cols - 1}, got {cols}")
         if not np.all(np.isfinite(b)):
             raise ValueError("biases: expected finite values")
-        return cols, b
+        return self.rank[cols], b
 
     def biased_step(self, columns: Sequence[int] | np.ndarray, biases: np.ndarray, n_events: int = 1) -> tuple[int, float]:
         """Run ``n_events`` events drawn from ``P(e) ~ rate_e * exp(b_e)`` (DESIGN.md).
@@ -113,7 +136,7 @@ class LatticeKMC:
         cols, b = self._columns_and_biases(columns, biases)
         K.set_biases(self.rates, self.bexp, self.tree, cols, b, self.geom)
         try:
-            done, ess_sum = K.run_biased_events(*self._kernel_state(), cols, int(n_events), self.rng)
+            done, ess_sum = K.run_biased_events(*self.kernel_state(), cols, int(n_events), self.rng)
         finally:
             K.clear_biases(self.rates, self.bexp, self.tree, cols, self.geom)
         return int(done), (ess_sum / done if done else 1.0)
@@ -137,18 +160,22 @@ class LatticeKMC:
             K.sample_events(self.rates, self.bexp, self.tree, self.geom, int(n_draws), self.rng, out_cols, out_slots, out_dts)
         finally:
             K.clear_biases(self.rates, self.bexp, self.tree, cols, self.geom)
-        return out_cols, out_slots, out_dts
+        return self.order[out_cols], out_slots, out_dts
 
     # ---------------------------------------------------------------- observables
     @property
     def heights(self) -> np.ndarray:
         """A copy of the heights, shape ``(nx, ny)``."""
-        return self.heights_flat.reshape(self.nx, self.ny).copy()
+        flat = np.empty_like(self.column_heights)
+        flat[self.order] = self.column_heights
+        return flat.reshape(self.nx, self.ny)
 
     @property
     def event_rates(self) -> np.ndarray:
         """A copy of the incrementally kept physical rates, shape ``(nx, ny, 5)``."""
-        return self.rates.reshape(self.nx, self.ny, K.N_SLOTS).copy()
+        flat = np.empty_like(self.rates)
+        flat[self.order] = self.rates
+        return flat.reshape(self.nx, self.ny, K.N_SLOTS)
 
     @property
     def total_rate(self) -> float:
@@ -170,21 +197,21 @@ class LatticeKMC:
 
     @property
     def mean_height(self) -> float:
-        return float(self.counters[K.SUM_H]) / self.heights_flat.size
+        return float(self.counters[K.SUM_H]) / self.column_heights.size
 
     @property
     def roughness(self) -> float:
         """``W = std(h)`` from exact integer running sums (O(1))."""
-        return roughness_from_sums(int(self.counters[K.SUM_H]), int(self.counters[K.SUM_H2]), self.heights_flat.size)
+        return roughness_from_sums(int(self.counters[K.SUM_H]), int(self.counters[K.SUM_H2]), self.column_heights.size)
 
     @property
     def coverage(self) -> float:
         """Fraction of columns with ``h > 0`` (O(1), kept as a running count)."""
-        return float(self.counters[K.N_COVERED]) / self.heights_flat.size
+        return float(self.counters[K.N_COVERED]) / self.column_heights.size
 
     @property
     def is_full(self) -> bool:
-        return int(self.counters[K.SUM_H]) == self.heights_flat.size * self.nz
+        return int(self.counters[K.SUM_H]) == self.column_heights.size * self.nz
 
 
 def roughness_from_sums(sum_h: int, sum_h2: int, n_cols: int) -> float:

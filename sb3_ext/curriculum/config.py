@@ -1,0 +1,237 @@
+"""Stage files of the lattice curriculum: typed dataclasses and a strict YAML loader.
+
+A stage file has exactly the keys of :class:`StageConfig` (nested sections included). The loader
+rejects unknown and missing keys, wrong types and out-of-range values with a :class:`ConfigError`
+whose message is one line naming the file, the dotted key and what was expected, so that a typo
+such as ``learnig_rate`` cannot silently fall back to a default.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import re
+import typing
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+#: Stage number -> file name inside the config folder.
+STAGE_FILES: dict[int, str] = {1: "stage1_small.yaml", 2: "stage2_medium.yaml", 3: "stage3_large.yaml"}
+
+
+class ConfigError(ValueError):
+    """A stage file is missing, unreadable, or has an unknown, missing or badly typed key."""
+
+
+# --- value checks (attached to fields through ``metadata["check"]``) -------------------------
+
+Check = tuple[Callable[[Any], bool], str]
+
+POSITIVE: Check = (lambda v: v > 0, "> 0")
+NON_NEGATIVE: Check = (lambda v: v >= 0, ">= 0")
+UNIT_OPEN_CLOSED: Check = (lambda v: 0 < v <= 1, "in (0, 1]")
+UNIT_CLOSED: Check = (lambda v: 0 <= v <= 1, "in [0, 1]")
+AT_LEAST_TWO: Check = (lambda v: v >= 2, ">= 2")
+LATTICE_SIDES: Check = (lambda v: all(side >= 3 for side in v), "three sizes >= 3")
+
+
+def _checked(check: Check) -> Any:
+    return field(metadata={"check": check})
+
+
+# --- the schema -----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RewardWeights:
+    """Weights of the four reward terms (signs included), see DESIGN.md."""
+
+    roughness_weight: float
+    coverage_weight: float
+    ratio_weight: float
+    ess_weight: float
+
+
+@dataclass(frozen=True)
+class EnvironmentConfig:
+    """Constructor arguments of ``LatticeGrowth-v0``."""
+
+    lattice_size: tuple[int, int, int] = _checked(LATTICE_SIDES)
+    temperature: float = _checked(POSITIVE)
+    deposition_rate: float = _checked(POSITIVE)
+    max_steps: int = _checked(POSITIVE)
+    n_swarm: int = _checked(POSITIVE)
+    n_proposals: int = _checked(POSITIVE)
+    reward_weights: RewardWeights
+
+    def env_kwargs(self) -> dict[str, Any]:
+        """Keyword arguments for ``gymnasium.make("LatticeGrowth-v0", **kwargs)``."""
+        kwargs = dataclasses.asdict(self)
+        kwargs["lattice_size"] = list(self.lattice_size)
+        return kwargs
+
+
+@dataclass(frozen=True)
+class PPOConfig:
+    """The PPO hyperparameters a stage sets (everything else keeps SB3's default)."""
+
+    learning_rate: float = _checked(POSITIVE)
+    n_steps: int = _checked(AT_LEAST_TWO)
+    batch_size: int = _checked(AT_LEAST_TWO)
+    n_epochs: int = _checked(POSITIVE)
+    gamma: float = _checked(UNIT_OPEN_CLOSED)
+    gae_lambda: float = _checked(UNIT_CLOSED)
+    clip_range: float = _checked(POSITIVE)
+    ent_coef: float = _checked(NON_NEGATIVE)
+    vf_coef: float = _checked(NON_NEGATIVE)
+    max_grad_norm: float = _checked(POSITIVE)
+
+
+@dataclass(frozen=True)
+class StageConfig:
+    """One curriculum stage: its lattice, its PPO settings, its budget and its ESS guard."""
+
+    environment: EnvironmentConfig
+    ppo: PPOConfig
+    total_timesteps: int = _checked(POSITIVE)
+    n_envs: int = _checked(POSITIVE)
+    ess_threshold: float = _checked(UNIT_CLOSED)
+    ess_patience: int = _checked(POSITIVE)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain nested dict in the stage-file layout (lists, not tuples), e.g. for JSON."""
+        data = dataclasses.asdict(self)
+        data["environment"]["lattice_size"] = list(self.environment.lattice_size)
+        return data
+
+
+# --- YAML reading ---------------------------------------------------------------------------
+
+
+class _StrictLoader(yaml.SafeLoader):
+    """SafeLoader that reads ``3e-4`` as a float (YAML 1.1 wants ``3.0e-4``) and refuses duplicate keys."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        seen: set[Any] = set()
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=deep)
+            if key in seen:
+                raise ConfigError(f"duplicate key {key!r} (line {key_node.start_mark.line + 1})")
+            seen.add(key)
+        return super().construct_mapping(node, deep=deep)
+
+
+# Copy the resolver table before adding to it so that yaml.SafeLoader itself is left unchanged.
+_StrictLoader.yaml_implicit_resolvers = {
+    first: list(resolvers) for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+}
+_StrictLoader.add_implicit_resolver(
+    "tag:yaml.org,2002:float",
+    re.compile(r"^[-+]?(?:[0-9][0-9_]*)(?:\.[0-9_]*)?[eE][-+]?[0-9]+$"),
+    list("-+0123456789"),
+)
+
+
+def _describe(value: Any) -> str:
+    return f"{type(value).__name__} {value!r}"
+
+
+def _convert(value: Any, annotation: Any, key: str, where: str) -> Any:
+    """Check ``value`` against a field annotation (dataclass, int, float, tuple[int, ...])."""
+    if dataclasses.is_dataclass(annotation):
+        return _build(annotation, value, key, where)
+    if annotation is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ConfigError(f"{where}: {key}: expected an integer, got {_describe(value)}")
+        return value
+    if annotation is float:
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+            raise ConfigError(f"{where}: {key}: expected a finite number, got {_describe(value)}")
+        return float(value)
+    if typing.get_origin(annotation) is tuple:
+        item_types = typing.get_args(annotation)
+        if not isinstance(value, list) or len(value) != len(item_types):
+            raise ConfigError(f"{where}: {key}: expected a list of {len(item_types)} integers, got {_describe(value)}")
+        return tuple(_convert(item, item_type, f"{key}[{i}]", where) for i, (item, item_type) in enumerate(zip(value, item_types)))
+    raise TypeError(f"unsupported annotation {annotation!r} for {key}")  # a schema bug, not user input
+
+
+def _build(cls: type, data: Any, prefix: str, where: str) -> Any:
+    """Build dataclass ``cls`` from a mapping, rejecting unknown and missing keys."""
+    section = prefix or "the top level"
+    if not isinstance(data, dict):
+        raise ConfigError(f"{where}: {section}: expected a mapping, got {_describe(data)}")
+    hints = typing.get_type_hints(cls)
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    for key in data:
+        if key not in fields:
+            dotted = f"{prefix}.{key}" if prefix else str(key)
+            raise ConfigError(f"{where}: unknown key '{dotted}' (expected one of: {', '.join(fields)})")
+    values = {}
+    for name, spec in fields.items():
+        dotted = f"{prefix}.{name}" if prefix else name
+        if name not in data:
+            raise ConfigError(f"{where}: missing key '{dotted}'")
+        value = _convert(data[name], hints[name], dotted, where)
+        check: Check | None = spec.metadata.get("check")
+        if check is not None and not check[0](value):
+            raise ConfigError(f"{where}: {dotted}: expected {check[1]}, got {data[name]!r}")
+        values[name] = value
+    return cls(**values)
+
+
+def stage_config_from_dict(data: Any, where: str = "<dict>") -> StageConfig:
+    """Validate a parsed stage file (nested dict) and return its :class:`StageConfig`.
+
+    :param where: name of the source used in error messages (usually the file path).
+    """
+    return _build(StageConfig, data, "", where)
+
+
+def load_stage_config(path: str | Path) -> StageConfig:
+    """Read and validate one stage file.
+
+    :raises ConfigError: one line naming the file and the key at fault.
+    """
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: stage file not found") from None
+    except OSError as error:
+        raise ConfigError(f"{path}: cannot read stage file ({error.strerror})") from None
+    try:
+        data = yaml.load(text, Loader=_StrictLoader)  # noqa: S506 - a SafeLoader subclass
+    except ConfigError as error:
+        raise ConfigError(f"{path}: {error}") from None
+    except yaml.YAMLError as error:
+        mark = getattr(error, "problem_mark", None)
+        line = f" at line {mark.line + 1}" if mark is not None else ""
+        problem = getattr(error, "problem", None) or type(error).__name__
+        raise ConfigError(f"{path}: invalid YAML{line}: {problem}") from None
+    return stage_config_from_dict(data, str(path))
+
+
+def load_stage_configs(config_dir: str | Path, stages: list[int] | None = None) -> dict[int, StageConfig]:
+    """Load the stage files of ``stages`` (default all three) from ``config_dir``."""
+    config_dir = Path(config_dir)
+    if not config_dir.is_dir():
+        raise ConfigError(f"{config_dir}: config folder not found")
+    return {stage: load_stage_config(config_dir / STAGE_FILES[stage]) for stage in (stages or sorted(STAGE_FILES))}
+
+
+__all__ = [
+    "STAGE_FILES",
+    "ConfigError",
+    "EnvironmentConfig",
+    "PPOConfig",
+    "RewardWeights",
+    "StageConfig",
+    "load_stage_config",
+    "load_stage_configs",
+    "stage_config_from_dict",
+]

@@ -1,0 +1,145 @@
+"""Compiled swarm step of ``LatticeGrowth-v0``: agent placement, biased events, observation.
+
+One RL step is a single call to ``swarm_step`` so that its cost is a few microseconds per event
+plus O(n_swarm * patch) for the observation, independent of the lattice area.
+
+Observation layout (float32, every entry in [-1, 1]); ``patch = (2r + 1)^2``:
+
+- per agent ``a`` (``n_swarm`` blocks of ``patch + 2``): the heights of the ``(2r+1) x (2r+1)``
+  columns around the agent relative to the agent's column, ``clip(h - h_agent, -3, 3) / 3``,
+  x-major (``[dx, dy]`` for dx, dy in -r..r), then ``h_agent / nz`` and
+  ``clip(h_agent - mean_h, -3, 3) / 3``;
+- globals (5): coverage, ``min(W / 3, 1)``, ``mean_h / nz``, the fraction of the episode done, and
+  the share of the total rate carried by the agents' columns.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit
+
+from sb3_ext.envs.lattice.kernels import (
+    N_COVERED,
+    N_SLOTS,
+    SUM_H,
+    SUM_H2,
+    clear_biases,
+    next_uniform,
+    refresh_leaf,
+    run_biased_events,
+    select_event,
+    set_biases,
+    tree_set,
+)
+
+HEIGHT_CLIP = 3.0  # relative heights beyond +-3 monolayers all read as "far above/below"
+N_AGENT_EXTRAS = 2
+N_GLOBALS = 5
+
+
+def observation_size(n_swarm: int, patch_radius: int) -> int:
+    side = 2 * patch_radius + 1
+    return n_swarm * (side * side + N_AGENT_EXTRAS) + N_GLOBALS
+
+
+@njit(cache=True)
+def place_agents(rates, bexp, tree, geom, rng, out_columns) -> None:
+    """Put the agents on distinct columns drawn with probability proportional to column rate.
+
+    Sampling without replacement: a drawn column's leaf is zeroed until every agent is placed,
+    then restored from its rates (bit-identical, so the event stream is not perturbed). When
+    fewer columns than agents have a non-zero rate (a nearly full lattice), the rest go to
+    uniformly drawn free columns, where their biases act on nothing.
+    """
+    n_cols = rates.shape[0]
+    for a in range(out_columns.shape[0]):
+        if tree[1] > 0.0:
+            col, _ = select_event(rates, bexp, tree, next_uniform(rng) * tree[1], geom)
+        else:
+            while True:
+                col = min(int(next_uniform(rng) * n_cols), n_cols - 1)
+                taken = False
+                for b in range(a):
+                    taken = taken or out_columns[b] == col
+                if not taken:
+                    break
+        out_columns[a] = col
+        tree_set(tree, geom[3], col, 0.0)
+    for a in range(out_columns.shape[0]):
+        refresh_leaf(rates, bexp, tree, out_columns[a], geom)
+
+
+@njit(cache=True)
+def write_observation(heights, rates, tree, counters, nbr, geom, columns, radius, episode_fraction, obs) -> None:
+    """Fill ``obs`` (layout in the module docstring); O(n_swarm * patch), walks the neighbour table."""
+    nz = geom[2]
+    n_cols = heights.shape[0]
+    mean_h = counters[SUM_H] / n_cols
+    k = 0
+    agent_rate = 0.0
+    for a in range(columns.shape[0]):
+        c = columns[a]
+        h0 = heights[c]
+        row = c
+        for _ in range(radius):
+            row = nbr[row, 1]  # -x
+        for _ in range(2 * radius + 1):
+            col = row
+            for _ in range(radius):
+                col = nbr[col, 3]  # -y
+            for _ in range(2 * radius + 1):
+                rel = heights[col] - h0
+                obs[k] = min(max(rel, -HEIGHT_CLIP), HEIGHT_CLIP) / HEIGHT_CLIP
+                k += 1
+                col = nbr[col, 2]  # +y
+            row = nbr[row, 0]  # +x
+        obs[k] = h0 / nz
+        obs[k + 1] = min(max(h0 - mean_h, -HEIGHT_CLIP), HEIGHT_CLIP) / HEIGHT_CLIP
+        k += 2
+        for s in range(N_SLOTS):
+            agent_rate += rates[c, s]
+    variance = max(0.0, counters[SUM_H2] / n_cols - mean_h * mean_h)
+    obs[k] = counters[N_COVERED] / n_cols
+    obs[k + 1] = min(np.sqrt(variance) / HEIGHT_CLIP, 1.0)
+    obs[k + 2] = mean_h / nz
+    obs[k + 3] = min(episode_fraction, 1.0)
+    obs[k + 4] = min(agent_rate / tree[1], 1.0) if tree[1] > 0.0 else 0.0
+
+
+@njit(cache=True)
+def swarm_step(
+    heights, rates, bexp, tree, counters, clock, nbr, geom, phys,
+    columns, biases, n_events, event_rng, swarm_rng, radius, episode_fraction, obs,
+):  # fmt: skip
+    """Run ``n_events`` events under the agents' biases, re-place the agents, observe.
+
+    Returns ``(executed, ess_sum)`` from ``run_biased_events``; ``columns`` and ``obs`` are
+    overwritten with the next step's agents and observation.
+    """
+    set_biases(rates, bexp, tree, columns, biases, geom)
+    done, ess_sum = run_biased_events(
+        heights, rates, bexp, tree, counters, clock, nbr, geom, phys, columns, n_events, event_rng
+    )
+    clear_biases(rates, bexp, tree, columns, geom)
+    place_agents(rates, bexp, tree, geom, swarm_rng, columns)
+    write_observation(heights, rates, tree, counters, nbr, geom, columns, radius, episode_fraction, obs)
+    return done, ess_sum
+
+
+def split_observation(obs: np.ndarray, n_swarm: int, patch_radius: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Views of an observation (or a batch ``[..., n_obs]``) as its three parts.
+
+    Returns ``patches [..., n_swarm, 2r+1, 2r+1]`` (relative heights / 3, indexed ``[dx, dy]``),
+    ``agent_features [..., n_swarm, 2]`` and ``global_features [..., 5]``.
+    """
+    side = 2 * patch_radius + 1
+    per_agent = side * side + N_AGENT_EXTRAS
+    obs = np.asarray(obs)
+    if obs.shape[-1] != observation_size(n_swarm, patch_radius):
+        raise ValueError(
+            f"obs: expected a last dimension of {observation_size(n_swarm, patch_radius)} for n_swarm={n_swarm}, "
+            f"patch_radius={patch_radius}, got {obs.shape[-1]}"
+        )
+    agents = obs[..., : n_swarm * per_agent].reshape(*obs.shape[:-1], n_swarm, per_agent)
+    patches = agents[..., : side * side].reshape(*obs.shape[:-1], n_swarm, side, side)
+    return patches, agents[..., side * side :], obs[..., n_swarm * per_agent :]

@@ -1,0 +1,108 @@
+"""Stage files: the shipped values, and one-line errors for every kind of bad input."""
+
+from pathlib import Path
+
+import pytest
+import yaml
+
+from sb3_ext.curriculum.config import ConfigError, load_stage_config, load_stage_configs
+from sb3_ext.curriculum.presets import PRESETS, apply_preset, override
+
+REPO = Path(__file__).resolve().parent.parent
+CONFIGS = REPO / "experiments" / "configs"
+
+
+def test_shipped_stage_files_have_the_issue_values():
+    configs = load_stage_configs(CONFIGS)
+    expected = {
+        1: ((8, 8, 5), 100, 3e-4, 0.01, 100_000, 8),
+        2: ((20, 20, 10), 200, 1e-4, 0.005, 500_000, 8),
+        3: ((50, 50, 20), 500, 3e-5, 0.001, 1_000_000, 4),
+    }
+    for stage, (lattice, max_steps, lr, ent, steps, n_envs) in expected.items():
+        config = configs[stage]
+        assert config.environment.lattice_size == lattice
+        assert config.environment.max_steps == max_steps
+        assert config.ppo.learning_rate == pytest.approx(lr)
+        assert config.ppo.ent_coef == pytest.approx(ent)
+        assert (config.total_timesteps, config.n_envs) == (steps, n_envs)
+        env = config.environment
+        assert (env.temperature, env.deposition_rate, env.n_swarm, env.n_proposals) == (600.0, 1.0, 4, 32)
+        weights = env.reward_weights
+        assert (weights.roughness_weight, weights.coverage_weight, weights.ratio_weight, weights.ess_weight) == (-1.0, 0.5, -0.3, -0.1)
+        ppo = config.ppo
+        assert (ppo.n_steps, ppo.batch_size, ppo.n_epochs) == (2048, 64, 10)
+        assert (ppo.gamma, ppo.gae_lambda, ppo.clip_range, ppo.vf_coef, ppo.max_grad_norm) == (0.99, 0.95, 0.2, 0.5, 0.5)
+        assert (config.ess_threshold, config.ess_patience) == (0.3, 10)
+
+
+def _write_variant(tmp_path: Path, edit) -> Path:
+    data = yaml.safe_load((CONFIGS / "stage1_small.yaml").read_text())
+    data["ppo"]["learning_rate"] = 0.0003  # safe_load reads 3.0e-4 fine; keep it a float
+    edit(data)
+    path = tmp_path / "stage1_small.yaml"
+    path.write_text(yaml.safe_dump(data))
+    return path
+
+
+@pytest.mark.parametrize(
+    ("edit", "expected"),
+    [
+        (lambda d: d["ppo"].update(learnig_rate=1e-3), "unknown key 'ppo.learnig_rate'"),
+        (lambda d: d.update(extra=1), "unknown key 'extra'"),
+        (lambda d: d["environment"]["reward_weights"].update(speed_weight=1.0), "unknown key 'environment.reward_weights.speed_weight'"),
+        (lambda d: d["ppo"].pop("gamma"), "missing key 'ppo.gamma'"),
+        (lambda d: d["ppo"].update(n_steps="2048"), "ppo.n_steps: expected an integer, got str '2048'"),
+        (lambda d: d["ppo"].update(n_steps=2048.0), "ppo.n_steps: expected an integer, got float 2048.0"),
+        (lambda d: d.update(n_envs=True), "n_envs: expected an integer, got bool True"),
+        (lambda d: d["ppo"].update(ent_coef="a lot"), "ppo.ent_coef: expected a finite number"),
+        (lambda d: d["environment"].update(lattice_size=[8, 8]), "environment.lattice_size: expected a list of 3 integers"),
+        (lambda d: d["environment"].update(lattice_size=[8, 8, 2]), "environment.lattice_size: expected three sizes >= 3"),
+        (lambda d: d["ppo"].update(gamma=1.5), "ppo.gamma: expected in (0, 1]"),
+        (lambda d: d.update(total_timesteps=0), "total_timesteps: expected > 0"),
+        (lambda d: d.update(environment=[1, 2]), "environment: expected a mapping"),
+    ],
+)
+def test_bad_keys_and_types_give_one_line_naming_file_and_key(tmp_path, edit, expected):
+    path = _write_variant(tmp_path, edit)
+    with pytest.raises(ConfigError) as error:
+        load_stage_config(path)
+    message = str(error.value)
+    assert expected in message
+    assert message.startswith(str(path))
+    assert "\n" not in message
+
+
+def test_yaml_problems_are_reported_with_the_file(tmp_path):
+    duplicate = tmp_path / "dup.yaml"
+    duplicate.write_text((CONFIGS / "stage1_small.yaml").read_text() + "n_envs: 2\n")
+    with pytest.raises(ConfigError, match=r"dup.yaml: duplicate key 'n_envs' \(line \d+\)"):
+        load_stage_config(duplicate)
+    broken = tmp_path / "broken.yaml"
+    broken.write_text("environment: [1, 2\nppo: {}\n")
+    with pytest.raises(ConfigError, match=r"broken.yaml: invalid YAML at line \d+"):
+        load_stage_config(broken)
+    with pytest.raises(ConfigError, match="missing.yaml: stage file not found"):
+        load_stage_config(tmp_path / "missing.yaml")
+
+
+def test_exponent_floats_without_a_dot_are_numbers(tmp_path):
+    # Plain PyYAML reads "3e-4" as a string; the stage loader must not.
+    text = (CONFIGS / "stage1_small.yaml").read_text().replace("learning_rate: 3.0e-4", "learning_rate: 3e-4")
+    path = tmp_path / "stage1_small.yaml"
+    path.write_text(text)
+    assert load_stage_config(path).ppo.learning_rate == pytest.approx(3e-4)
+    assert yaml.safe_load("x: 3e-4")["x"] == "3e-4"  # the global SafeLoader is left alone
+
+
+def test_presets_and_overrides_are_validated_like_files():
+    configs = load_stage_configs(CONFIGS)
+    for name in PRESETS:
+        for stage, config in configs.items():
+            quick = apply_preset(name, stage, config)
+            assert quick.total_timesteps < config.total_timesteps
+            assert quick.environment.lattice_size == config.environment.lattice_size
+    with pytest.raises(ConfigError, match=r"--n-envs: n_envs: expected > 0, got 0"):
+        override(configs[1], {"n_envs": 0}, "--n-envs")
+    with pytest.raises(ConfigError, match="unknown preset 'slow'"):
+        apply_preset("slow", 1, configs[1])
