@@ -1,8 +1,8 @@
 """Streaming an offline dataset into an SB3 replay buffer: speed and memory, ours vs ``buffer.add``.
 
-Records (once) ``--transitions`` Pendulum-v1 transitions of a random policy for each chunk size,
-then, each in a fresh process so that the peak-RSS counter starts clean, fills a
-``ReplayBuffer`` of that capacity with:
+Records (once) ``--transitions`` Pendulum-v1 transitions of a random policy and re-chunks them
+with ``ChunkWriter`` for each further chunk size. Then, for each chunk size and each mode, a fresh
+process (so that its peak-RSS counter starts clean) fills a ``ReplayBuffer`` of that capacity with:
 
 * ``load_chunks``            (sha256 of every chunk checked first, then slice writes);
 * ``load_chunks verify=F``   (slice writes only);
@@ -29,7 +29,7 @@ from pathlib import Path
 
 from stable_baselines3.common.buffers import ReplayBuffer
 
-from sb3_ext.data import SyntheticDatasetBuilder, iter_chunks, load_chunks, read_manifest
+from sb3_ext.data import ChunkWriter, SyntheticDatasetBuilder, iter_chunks, load_chunks, read_manifest
 
 ENV_ID = "Pendulum-v1"
 MODES = ("load_chunks", "load_chunks verify=F", "buffer.add loop")
@@ -61,6 +61,7 @@ def measure(mode: str, dataset: Path) -> dict[str, float]:
                 buffer.add(chunk["observations"][i], chunk["next_observations"][i], scaled[i],
                            chunk["rewards"][i : i + 1], chunk["dones"][i : i + 1],
                            [{"TimeLimit.truncated": bool(chunk["timeouts"][i])}])
+            del chunk, scaled  # as load_chunks does: one chunk in memory at a time
     else:
         load_chunks(buffer, dataset, verify=mode == "load_chunks")
     seconds, cpu_seconds = time.perf_counter() - start, time.process_time() - cpu_start
@@ -79,14 +80,22 @@ def chunk_bytes(dataset: Path) -> int:
     return sum(values.nbytes for values in first.values())
 
 
-def build(root: Path, n_transitions: int, chunk_size: int) -> Path:
+def build(root: Path, n_transitions: int, chunk_size: int, source: Path | None = None) -> Path:
+    """Record the dataset with this chunk size, or re-chunk ``source`` (same transitions) if given."""
     directory = root / f"pendulum-random-{n_transitions}-c{chunk_size}"
     if (directory / "manifest.json").is_file() and read_manifest(directory)["n_transitions"] == n_transitions:
         return directory
     start = time.perf_counter()
-    SyntheticDatasetBuilder(ENV_ID, "random", n_transitions=n_transitions, version=directory.name,
-                            chunk_size=chunk_size, seed=0, root=root, overwrite=True).build()
-    print(f"recorded {directory.name} in {time.perf_counter() - start:.0f} s", flush=True)
+    if source is None:
+        SyntheticDatasetBuilder(ENV_ID, "random", n_transitions=n_transitions, version=directory.name,
+                                chunk_size=chunk_size, seed=0, root=root, overwrite=True).build()
+    else:
+        manifest = read_manifest(source)
+        with ChunkWriter(directory, manifest["observation_space"], manifest["action_space"], chunk_size=chunk_size,
+                         env_id=ENV_ID, provenance={"rechunked_from": source.name}, overwrite=True) as writer:
+            for chunk in iter_chunks(source):
+                writer.add(**chunk)
+    print(f"wrote {directory.name} in {time.perf_counter() - start:.0f} s", flush=True)
     return directory
 
 
@@ -110,8 +119,10 @@ def main() -> None:
         print(f"{n_transitions} {ENV_ID} transitions into a ReplayBuffer of the same capacity")
         print(f"{'chunk size':>10} {'chunk MB':>8} | {'mode':<21} {'wall transitions/s':>18} {'cpu transitions/s':>17} "
               f"{'x add() (cpu)':>13} {'MB beyond buffer':>16} {'chunks':>7}")
+        first = None
         for chunk_size in chunk_sizes:
-            dataset = build(root, n_transitions, chunk_size)
+            dataset = build(root, n_transitions, chunk_size, source=first)
+            first = first or dataset
             one_chunk = chunk_bytes(dataset)
             results = {}
             for mode in MODES:
