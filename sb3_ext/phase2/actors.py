@@ -30,7 +30,9 @@ def epsilon_greedy(actions: np.ndarray, epsilon: float, n_actions: int) -> np.nd
     """Replace each action by a uniform one with probability ``epsilon``."""
     if epsilon <= 0.0:
         return actions
-    explore = np.random.rand(*np.shape(actions)) < epsilon
+    explore = np.random.random(np.shape(actions)) < epsilon
+    if not explore.any():
+        return actions
     return np.where(explore, np.random.randint(n_actions, size=np.shape(actions)), actions)
 
 

@@ -95,3 +95,24 @@ def goal_reach_rate(
             hit = goal.is_achieved(state)
         reached += hit
     return reached / n_episodes
+
+
+def model_robot(model, deterministic: bool = True) -> Callable[[GridState], int]:
+    """The trained robot as a state -> move function: greedy, or sampled from pi_r (no epsilon)."""
+    world = model.prior.world
+
+    def act(state: GridState) -> int:
+        action, _ = model.policy.predict(world.encode(state), deterministic=deterministic)
+        return int(action)
+
+    return act
+
+
+def exact_robot(sol: ExactSolution) -> Callable[[GridState], int]:
+    """The exact solution's greedy robot (first of the tied best moves)."""
+    return lambda state: int(np.argmax(sol.q_r[state]))
+
+
+def uniform_robot(seed: int = 0) -> Callable[[GridState], int]:
+    rng = np.random.default_rng(seed)
+    return lambda state: int(rng.integers(N_ACTIONS))

@@ -83,15 +83,16 @@ class SuccessorCache:
 
         States whose successors are all terminal contribute nothing (the result can be shorter).
         """
-        picks = []
+        lists = []
         for state_id in ids:
             succ = self._successor_ids.get(state_id)
             if succ is None:
                 table = self._tables[state_id]
                 succ = self._successor_ids[state_id] = self.ids(table.obs[table.terminal == 0.0])
             if len(succ):
-                picks.append(succ[np.random.randint(len(succ))])
-        return np.array(picks, dtype=np.int64)
+                lists.append(succ)
+        picks = (np.random.random(len(lists)) * np.array([len(s) for s in lists])).astype(np.int64)
+        return np.array([s[k] for s, k in zip(lists, picks)], dtype=np.int64)
 
     def observations(self, ids: np.ndarray, device: th.device | str = "cpu") -> th.Tensor:
         return th.as_tensor(np.stack([self._obs[i] for i in ids]), device=device)

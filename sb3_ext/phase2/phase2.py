@@ -242,7 +242,7 @@ class Phase2(OffPolicyAlgorithm):
         out["v_h_e"] = th.einsum("ba,bajk,bjk->bj", out.pop("pi_r"), succ.p_goal, cont)
         return out
 
-    def _target_rows(self, ids: np.ndarray) -> dict[str, th.Tensor]:
+    def _target_rows(self, ids: np.ndarray, names: frozenset[str] | set[str]) -> dict[str, th.Tensor]:
         """Model-based targets of states ``ids``.
 
         The targets of a state depend only on the frozen target networks (and beta_r), so they
@@ -262,7 +262,7 @@ class Phase2(OffPolicyAlgorithm):
                     parts.insert(0, self._target_table[name])
                 self._target_table[name] = th.cat(parts)
         index = th.as_tensor(ids, device=self.device)
-        return {name: table[index] for name, table in self._target_table.items()}
+        return {name: self._target_table[name][index] for name in names}
 
     def _targets(
         self, data: Phase2Samples, active: frozenset[str]
@@ -279,7 +279,7 @@ class Phase2(OffPolicyAlgorithm):
             ids = self.successor_cache.ids(data.observations.cpu().numpy())
             if cfg.expand_successors:
                 ids = np.concatenate([ids, self.successor_cache.sample_successors(ids)])
-            rows = self._target_rows(ids)
+            rows = self._target_rows(ids, {*active, "v_r_now"})
             self._v_r_mean = rows["v_r_now"][: len(data.observations)].mean().item()
             obs = self.successor_cache.observations(ids, self.device)
             return obs, {name: (rows[name], None) for name in active}

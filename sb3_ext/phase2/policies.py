@@ -68,7 +68,8 @@ class PowerLawPolicy(BasePolicy):
         normalize_images: bool = False,
     ):
         if optimizer_kwargs is None:
-            optimizer_kwargs = {"weight_decay": 1e-5}
+            # fused: one kernel for every parameter's AdamW update, several times faster on CPU.
+            optimizer_kwargs = {"weight_decay": 1e-5, "fused": True}
         super().__init__(
             observation_space,
             action_space,
@@ -129,8 +130,11 @@ class PowerLawPolicy(BasePolicy):
         return th.distributions.Categorical(logits=self.log_probs(q_r)).sample()
 
     def set_training_mode(self, mode: bool) -> None:
-        # Only the main networks switch: targets always run without dropout.
-        self.nets.train(mode)
+        # Only the main networks switch: targets always run without dropout. SB3 calls this on
+        # every predict and train, and walking the modules costs more than a small forward
+        # pass, so it is skipped when there is no dropout, the only layer the mode changes.
+        if mode != self.training and self.dropout > 0.0:
+            self.nets.train(mode)
         self.training = mode
 
     def _get_constructor_parameters(self) -> dict[str, Any]:
