@@ -5,6 +5,8 @@ from __future__ import annotations
 import functools
 
 import numpy as np
+import pytest
+import torch as th
 from gymnasium import spaces
 from pettingzoo import ParallelEnv
 
@@ -51,3 +53,13 @@ class CountdownEnv(ParallelEnv):
         term = {a: end and a in self.terminating for a in agents}
         trunc = {a: end and a not in self.terminating for a in agents}
         return self._obs(), rewards, term, trunc, {a: {} for a in agents}
+
+
+@pytest.fixture(autouse=True)
+def one_torch_thread():
+    """Small networks: extra torch threads only fight over the shared cores. Import this
+    fixture into a test module to run its tests single-threaded."""
+    threads = th.get_num_threads()
+    th.set_num_threads(1)
+    yield
+    th.set_num_threads(threads)

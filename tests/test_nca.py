@@ -5,6 +5,7 @@ import pytest
 import torch as th
 from gymnasium import spaces
 
+from multiagent_toys import one_torch_thread  # noqa: F401
 from sb3_ext.nca import NCACore, NCAExtractor, NCAPolicy
 
 OBS_DIM = 4  # position (2) and two private features

@@ -7,7 +7,7 @@ import pytest
 import torch as th
 from stable_baselines3.common.logger import configure
 
-from multiagent_toys import CountdownEnv
+from multiagent_toys import CountdownEnv, one_torch_thread  # noqa: F401
 from sb3_ext.envs.swarm.vec import make_parallel_vec_env, make_swarm2d_vec_env
 from sb3_ext.shared_actor import MultiTeamPolicy, SharedActor
 

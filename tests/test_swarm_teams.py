@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 from stable_baselines3 import PPO
 
+from multiagent_toys import one_torch_thread  # noqa: F401
 from sb3_ext.envs.swarm.teams import TeamSplit, learn_teams
 from sb3_ext.envs.swarm.vec import make_swarm2d_vec_env
 

@@ -8,7 +8,7 @@ from stable_baselines3 import PPO
 from stable_baselines3.common.vec_env import DummyVecEnv
 
 import sb3_ext  # noqa: F401  (registers Swarm2D-v0)
-from multiagent_toys import CountdownEnv
+from multiagent_toys import CountdownEnv, one_torch_thread  # noqa: F401
 from sb3_ext.envs.swarm import swarm2d_v0
 from sb3_ext.envs.swarm.joint import ParallelJointEnv
 from sb3_ext.envs.swarm.vec import (
