@@ -28,7 +28,10 @@ _LAZY_EXPORTS: dict[str, str] = {
 
 
     # --- value-based algorithms ---
-
+    "TwinDQN": "sb3_ext.twin_dqn",
+    "TwinDQNPolicy": "sb3_ext.twin_dqn",
+    "QuantileDQN": "sb3_ext.quantile_dqn",
+    "QuantileDQNPolicy": "sb3_ext.quantile_dqn",
 
     # --- continuous control and offline data ---
     "DelayedTD3": "sb3_ext.delayed_td3",
@@ -46,14 +49,31 @@ _LAZY_EXPORTS: dict[str, str] = {
 
     # --- REINFORCE and RLHF ---
     "REINFORCE": "sb3_ext.reinforce",
+    "RLHFRewardRelabel": "sb3_ext.callbacks.rlhf",
+    "RLHFConfig": "sb3_ext.rlhf",
+    "ScriptedFeedback": "sb3_ext.rlhf",
+    "FileFeedback": "sb3_ext.rlhf",
+    "PreferenceFeedback": "sb3_ext.rlhf",
+    "preference_from_rater": "sb3_ext.rlhf",
 
     # --- multi-agent ---
     "Swarm2DEnv": "sb3_ext.envs.swarm.swarm2d",
     "AgentSlotsVecEnv": "sb3_ext.envs.swarm.vec",
     "make_swarm2d_vec_env": "sb3_ext.envs.swarm.vec",
     "make_parallel_vec_env": "sb3_ext.envs.swarm.vec",
+    "TeamSplit": "sb3_ext.envs.swarm.teams",
+    "learn_teams": "sb3_ext.envs.swarm.teams",
+    "SharedActor": "sb3_ext.shared_actor",
+    "NCAPolicy": "sb3_ext.nca",
+    "MAAC": "sb3_ext.maac",
 
     # --- Phase 2 ---
+    "AssistGridEnv": "sb3_ext.envs.assist.env",
+    "AssistWorld": "sb3_ext.envs.assist.world",
+    "BoltzmannHumanPrior": "sb3_ext.envs.assist.human_prior",
+    "Phase2": "sb3_ext.phase2.phase2",
+    "Phase2Config": "sb3_ext.phase2.config",
+    "PowerLawPolicy": "sb3_ext.phase2.policies",
 
 
 }

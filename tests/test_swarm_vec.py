@@ -1,16 +1,14 @@
 """The SB3 adapter: agent slots, truncation vs termination, joint observations, seeding, env intake."""
 
-import functools
-
 import gymnasium as gym
 import numpy as np
 import pytest
 from gymnasium import spaces
-from pettingzoo import ParallelEnv
 from stable_baselines3 import PPO
 from stable_baselines3.common.vec_env import DummyVecEnv
 
 import sb3_ext  # noqa: F401  (registers Swarm2D-v0)
+from multiagent_toys import CountdownEnv, one_torch_thread  # noqa: F401
 from sb3_ext.envs.swarm import swarm2d_v0
 from sb3_ext.envs.swarm.joint import ParallelJointEnv
 from sb3_ext.envs.swarm.vec import (
@@ -20,44 +18,6 @@ from sb3_ext.envs.swarm.vec import (
     make_swarm2d_vec_env,
     to_agent_slots,
 )
-
-
-class CountdownEnv(ParallelEnv):
-    """Three agents; the episode ends at step ``length``. Agents listed in ``terminating`` terminate
-    there, the others are cut off by the time limit. Observation: (step, agent index)."""
-
-    metadata = {"name": "countdown"}
-
-    def __init__(self, length: int = 3, terminating: tuple[str, ...] = ()) -> None:
-        self.possible_agents = ["a", "b", "c"]
-        self.length, self.terminating = length, terminating
-        self.agents: list[str] = []
-
-    @functools.lru_cache(maxsize=None)
-    def observation_space(self, agent):
-        return spaces.Box(0, 100, (2,), np.float32)
-
-    @functools.lru_cache(maxsize=None)
-    def action_space(self, agent):
-        return spaces.Discrete(2)
-
-    def _obs(self):
-        return {a: np.array([self.t, i], np.float32) for i, a in enumerate(self.possible_agents)}
-
-    def reset(self, seed=None, options=None):
-        self.t, self.agents = 0, list(self.possible_agents)
-        return self._obs(), {a: {} for a in self.agents}
-
-    def step(self, actions):
-        self.t += 1
-        end = self.t >= self.length
-        agents = self.agents
-        if end:
-            self.agents = []
-        rewards = {a: float(i + 10 * actions[a]) for i, a in enumerate(agents)}
-        term = {a: end and a in self.terminating for a in agents}
-        trunc = {a: end and a not in self.terminating for a in agents}
-        return self._obs(), rewards, term, trunc, {a: {} for a in agents}
 
 
 def test_slots_carry_per_agent_rewards_and_time_limit_truncations():

@@ -1,0 +1,233 @@
+"""SharedActor: PPO with one actor-critic per team, trained on team-specific rollout buffers.
+
+All agents of a team share one network (parameter sharing inside the team); teams do not share
+anything, so competing teams learn their own behaviour in the same episodes. With
+``sharing="agent"`` every agent has its own network (independent PPO), with ``sharing="all"``
+everybody shares one (PPO with plain parameter sharing).
+
+Each iteration collects one rollout of the whole multi-agent VecEnv, writes every team's slots
+into that team's ``RolloutBuffer`` (GAE per slot, as in PPO), then runs PPO's own update once per
+team on its buffer. Metrics are logged per team (``team_<k>/reward``: mean reward per agent and
+step in the rollout; ``team_<k>/value_loss``, ...) and averaged over teams under ``train/``.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar, TypeVar
+
+import numpy as np
+import torch as th
+from gymnasium import spaces
+from stable_baselines3 import PPO
+from stable_baselines3.common.buffers import RolloutBuffer
+from stable_baselines3.common.callbacks import BaseCallback
+from stable_baselines3.common.policies import ActorCriticPolicy, BasePolicy
+from stable_baselines3.common.type_aliases import MaybeCallback
+from stable_baselines3.common.utils import obs_as_tensor
+from stable_baselines3.common.vec_env import VecEnv
+
+from sb3_ext.envs.swarm.vec import agent_slots_of, to_agent_slots
+from sb3_ext.nca.policies import NCAPolicy
+from sb3_ext.shared_actor.policies import MultiTeamPolicy
+
+SelfSharedActor = TypeVar("SelfSharedActor", bound="SharedActor")
+
+SHARING_MODES = ("team", "agent", "all")
+
+
+class SharedActor(PPO):
+    """PPO with one actor-critic per team of agents (see the module docstring).
+
+    :param policy: ``"MlpPolicy"``, ``"NCAPolicy"`` or an ``ActorCriticPolicy`` class: the network
+        of each team.
+    :param env: a PettingZoo ``ParallelEnv``, a joint env, or a VecEnv with agent slots (see
+        :func:`~sb3_ext.envs.swarm.vec.to_agent_slots`). ``NCAPolicy`` needs joint observations;
+        they are switched on when SharedActor builds the VecEnv itself.
+    :param sharing: ``"team"`` (one network per team), ``"agent"`` (one per agent) or ``"all"``.
+    :param kwargs: every other argument of :class:`stable_baselines3.PPO`, with its defaults.
+    """
+
+    policy_aliases: ClassVar[dict[str, type[BasePolicy]]] = {"MlpPolicy": ActorCriticPolicy, "NCAPolicy": NCAPolicy}
+
+    def __init__(
+        self,
+        policy: str | type[ActorCriticPolicy],
+        env: Any,
+        sharing: str = "team",
+        _init_setup_model: bool = True,
+        **kwargs: Any,
+    ) -> None:
+        if sharing not in SHARING_MODES:
+            raise ValueError(f"SharedActor: sharing={sharing!r}, expected one of {SHARING_MODES}")
+        self.sharing = sharing
+        needs_joint = policy == "NCAPolicy" or (isinstance(policy, type) and issubclass(policy, NCAPolicy))
+        if env is not None:
+            env = to_agent_slots(env, joint_observation=needs_joint)
+        super().__init__(policy, env, _init_setup_model=False, **kwargs)
+        if not issubclass(self.policy_class, MultiTeamPolicy):
+            # Every team gets a copy of the requested network; the router keeps them together.
+            self.policy_kwargs = {
+                "agent_groups": self._agent_groups(),
+                "group_policy_class": self.policy_class,
+                "group_policy_kwargs": self.policy_kwargs,
+            }
+            self.policy_class = MultiTeamPolicy
+        if _init_setup_model:
+            self._setup_model()
+
+    def _agent_groups(self) -> tuple[int, ...]:
+        """Group of each agent of one env copy, from the env's agent slots and ``sharing``."""
+        slots = agent_slots_of(self.env) if self.env is not None else None
+        if slots is None:  # a single-agent VecEnv: one agent per copy
+            return (0,)
+        if self.sharing == "agent":
+            return tuple(range(slots.n_agents))
+        if self.sharing == "all":
+            return (0,) * slots.n_agents
+        return slots.agent_teams
+
+    def _setup_model(self) -> None:
+        super()._setup_model()
+        policy: MultiTeamPolicy = self.policy  # type: ignore[assignment]
+        if self.n_envs % policy.n_agents:
+            raise ValueError(
+                f"SharedActor: the env has {self.n_envs} slots, not whole copies of {policy.n_agents} agents"
+            )
+        slots = np.arange(self.n_envs)
+        group_of_slot = np.asarray(policy.agent_groups)[slots % policy.n_agents]
+        self._group_slots = [np.flatnonzero(group_of_slot == g) for g in range(len(policy.groups))]
+        self.team_buffers = [
+            self.rollout_buffer_class(
+                self.n_steps,
+                self.observation_space,
+                self.action_space,
+                device=self.device,
+                gamma=self.gamma,
+                gae_lambda=self.gae_lambda,
+                n_envs=len(group),
+                **self.rollout_buffer_kwargs,
+            )
+            for group in self._group_slots
+        ]
+        self.rollout_buffer = None  # the team buffers replace PPO's single buffer
+
+    # ------------------------------------------------------------------------------------------
+    def collect_rollouts(
+        self, env: VecEnv, callback: BaseCallback, rollout_buffer: RolloutBuffer | None, n_rollout_steps: int
+    ) -> bool:
+        """PPO's rollout loop, writing each team's slots into its own buffer.
+
+        Written out rather than inherited because SB3's loop bootstraps a truncated episode by
+        asking ``policy.predict_values`` about one terminal observation at a time, without saying
+        which slot it came from, so it cannot pick the right team's value function; it also
+        fills a single buffer. The rest follows SB3's loop step for step.
+        """
+        assert self._last_obs is not None, "No previous observation was provided"
+        policy: MultiTeamPolicy = self.policy  # type: ignore[assignment]
+        policy.set_training_mode(False)
+        for buffer in self.team_buffers:
+            buffer.reset()
+        reward_sums = np.zeros(len(self.team_buffers))
+        callback.on_rollout_start()
+
+        for _ in range(n_rollout_steps):
+            with th.no_grad():
+                actions, values, log_probs = policy(obs_as_tensor(self._last_obs, self.device))
+            actions = actions.cpu().numpy()
+            clipped_actions = actions
+            if isinstance(self.action_space, spaces.Box):
+                if policy.squash_output:
+                    clipped_actions = policy.unscale_action(clipped_actions)
+                else:
+                    clipped_actions = np.clip(actions, self.action_space.low, self.action_space.high)
+
+            new_obs, rewards, dones, infos = env.step(clipped_actions)
+            self.num_timesteps += env.num_envs
+            callback.update_locals(locals())
+            if not callback.on_step():
+                return False
+            self._update_info_buffer(infos, dones)
+            if isinstance(self.action_space, spaces.Discrete):
+                actions = actions.reshape(-1, 1)
+            for g, slots in enumerate(self._group_slots):
+                reward_sums[g] += rewards[slots].sum()
+            rewards = rewards + self.gamma * self._truncation_values(infos, dones)
+
+            for buffer, slots in zip(self.team_buffers, self._group_slots):
+                buffer.add(
+                    self._last_obs[slots],  # type: ignore[index]
+                    actions[slots],
+                    rewards[slots],
+                    self._last_episode_starts[slots],  # type: ignore[index]
+                    values[slots],
+                    log_probs[slots],
+                )
+            self._last_obs = new_obs  # type: ignore[assignment]
+            self._last_episode_starts = dones
+
+        with th.no_grad():
+            values = policy.predict_values(obs_as_tensor(new_obs, self.device))
+        for buffer, slots in zip(self.team_buffers, self._group_slots):
+            buffer.compute_returns_and_advantage(last_values=values[slots], dones=dones[slots])
+        for g, slots in enumerate(self._group_slots):
+            self.logger.record(f"team_{g}/reward", reward_sums[g] / (n_rollout_steps * len(slots)))
+
+        callback.update_locals(locals())
+        callback.on_rollout_end()
+        return True
+
+    def _truncation_values(self, infos: list[dict[str, Any]], dones: np.ndarray) -> np.ndarray:
+        """V(terminal observation) for slots cut off by a time limit, 0 elsewhere."""
+        values = np.zeros(len(dones), dtype=np.float32)
+        truncated = [i for i, done in enumerate(dones) if done and infos[i].get("TimeLimit.truncated", False)]
+        if truncated:
+            policy: MultiTeamPolicy = self.policy  # type: ignore[assignment]
+            terminal = np.stack([infos[i]["terminal_observation"] for i in truncated])
+            agents = th.as_tensor(truncated, device=self.device) % policy.n_agents
+            with th.no_grad():
+                values[truncated] = policy.predict_values(obs_as_tensor(terminal, self.device), agents).cpu().numpy().ravel()
+        return values
+
+    def train(self) -> None:
+        """PPO's update, once per team on the team's buffer; metrics per team and averaged."""
+        router = self.policy
+        per_team: list[dict[str, Any]] = []
+        try:
+            for g, (group_policy, buffer) in enumerate(zip(router.groups, self.team_buffers)):  # type: ignore[union-attr]
+                self.policy, self.rollout_buffer = group_policy, buffer
+                super().train()
+                metrics = {
+                    k: v for k, v in self.logger.name_to_value.items() if k.startswith("train/") and k != "train/n_updates"
+                }
+                for key, value in metrics.items():
+                    self.logger.record(f"team_{g}/{key.removeprefix('train/')}", value)
+                per_team.append(metrics)
+        finally:
+            self.policy, self.rollout_buffer = router, None
+        for key in per_team[0]:
+            self.logger.record(key, float(np.mean([metrics[key] for metrics in per_team])))
+
+    def learn(
+        self: SelfSharedActor,
+        total_timesteps: int,
+        callback: MaybeCallback = None,
+        log_interval: int = 1,
+        tb_log_name: str = "SharedActor",
+        reset_num_timesteps: bool = True,
+        progress_bar: bool = False,
+    ) -> SelfSharedActor:
+        return super().learn(
+            total_timesteps=total_timesteps,
+            callback=callback,
+            log_interval=log_interval,
+            tb_log_name=tb_log_name,
+            reset_num_timesteps=reset_num_timesteps,
+            progress_bar=progress_bar,
+        )
+
+    def _excluded_save_params(self) -> list[str]:
+        return [*super()._excluded_save_params(), "team_buffers", "_group_slots"]
+
+    def _get_torch_save_params(self) -> tuple[list[str], list[str]]:
+        groups = range(len(self.policy.groups))  # type: ignore[union-attr]
+        return ["policy", *[f"policy.groups.{g}.optimizer" for g in groups]], []

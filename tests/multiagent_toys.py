@@ -1,0 +1,65 @@
+"""Tiny PettingZoo envs with known answers, shared by the multi-agent tests."""
+
+from __future__ import annotations
+
+import functools
+
+import numpy as np
+import pytest
+import torch as th
+from gymnasium import spaces
+from pettingzoo import ParallelEnv
+
+
+class CountdownEnv(ParallelEnv):
+    """Agents ``possible_agents``; the episode ends at step ``length``. Agents listed in
+    ``terminating`` terminate there, the others are cut off by the time limit.
+
+    Observation: (step, agent index). Reward of agent i: ``i + 10 * action`` (Discrete(2)).
+    ``teams`` (optional) gives every agent a team, read by the SB3 adapter."""
+
+    metadata = {"name": "countdown"}
+
+    def __init__(self, length: int = 3, terminating: tuple[str, ...] = (), teams: tuple[int, ...] | None = None):
+        n_agents = 3 if teams is None else len(teams)
+        self.possible_agents = ["a", "b", "c", "d", "e", "f"][:n_agents]
+        self.length, self.terminating = length, terminating
+        if teams is not None:
+            self.agent_teams = dict(zip(self.possible_agents, teams))
+        self.agents: list[str] = []
+
+    @functools.lru_cache(maxsize=None)  # noqa: B019  (PettingZoo wants the same space object)
+    def observation_space(self, agent):
+        return spaces.Box(0, 100, (2,), np.float32)
+
+    @functools.lru_cache(maxsize=None)  # noqa: B019
+    def action_space(self, agent):
+        return spaces.Discrete(2)
+
+    def _obs(self):
+        return {a: np.array([self.t, i], np.float32) for i, a in enumerate(self.possible_agents)}
+
+    def reset(self, seed=None, options=None):
+        self.t, self.agents = 0, list(self.possible_agents)
+        return self._obs(), {a: {} for a in self.agents}
+
+    def step(self, actions):
+        self.t += 1
+        end = self.t >= self.length
+        agents = self.agents
+        if end:
+            self.agents = []
+        rewards = {a: float(i + 10 * actions[a]) for i, a in enumerate(agents)}
+        term = {a: end and a in self.terminating for a in agents}
+        trunc = {a: end and a not in self.terminating for a in agents}
+        return self._obs(), rewards, term, trunc, {a: {} for a in agents}
+
+
+@pytest.fixture(autouse=True)
+def one_torch_thread():
+    """Small networks: extra torch threads only fight over the shared cores. Import this
+    fixture into a test module to run its tests single-threaded."""
+    threads = th.get_num_threads()
+    th.set_num_threads(1)
+    yield
+    th.set_num_threads(threads)

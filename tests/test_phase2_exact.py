@@ -1,0 +1,133 @@
+"""The exact backward-induction solver against hand-computed values and direct enumeration."""
+
+import math
+from itertools import product
+
+import numpy as np
+import pytest
+
+from sb3_ext.envs.assist import MAPS, AssistWorld, BoltzmannHumanPrior, GridMap, make_goals
+from sb3_ext.envs.assist.world import N_ACTIONS, UP
+from sb3_ext.phase2.exact import occupancy, solve
+from sb3_ext.phase2.power import PowerParams
+
+
+def make_prior(text, max_steps, goals=None, beta_h=1.0, epsilon_h=0.1):
+    world = AssistWorld(GridMap.parse(text), max_steps)
+    return BoltzmannHumanPrior(world, make_goals(world.grid, goals), beta_h=beta_h, epsilon_h=epsilon_h)
+
+
+def test_one_step_corridor_by_hand():
+    # #H.R#  horizon 1, goals: each of the three cells.
+    prior = make_prior("#H.R#", 1, beta_h=1.0, epsilon_h=0.1)
+    params = PowerParams()  # zeta 2, xi 1, eta 1.1, gamma 0.99, terminal V_r -1
+    sol = solve(prior, params)
+    s0 = prior.world.initial_state()
+    e = math.e
+    # P(the human steps right) for each goal: 0.9 * Boltzmann + 0.1 / 5.
+    p_right_home = 0.9 * (e**-1 / (4 + e**-1)) + 0.02  # goal (0,1): stay-like moves keep d = 0
+    p_right_mid = 0.9 * (1 / (4 * e**-1 + 1)) + 0.02  # goal (0,2): right gives d = 0, others d = 1
+    # The last step's Q_r is gamma_r * terminal V_r for every move, so pi_r is uniform; the
+    # robot's left move contests (0,2) and wins half the time: the human's step succeeds w.p. 0.9.
+    np.testing.assert_allclose(sol.q_r[s0], np.full(5, -0.99))
+    np.testing.assert_allclose(sol.pi_r[s0], np.full(5, 0.2))
+    v = np.array([1 - 0.9 * p_right_home, 0.9 * p_right_mid, 0.0])
+    np.testing.assert_allclose(sol.v_h_e[s0], v, rtol=1e-12)
+    x = (v[0] ** 2 + v[1] ** 2) / 3
+    np.testing.assert_allclose(sol.x_h[s0], [x])
+    u = -((1 / x) ** 1.1)
+    assert sol.u_r[s0] == pytest.approx(u)
+    assert sol.v_r[s0] == pytest.approx(u - 0.99)
+    terminal = [s for s in sol.states if s.t == 1]
+    assert terminal and all(sol.v_r[s] == -1.0 and not sol.v_h_e[s].any() for s in terminal)
+
+
+def test_one_step_three_by_three_room_by_hand():
+    prior = make_prior(MAPS["room3"]["text"], 1, beta_h=1.5, epsilon_h=0.0)
+    sol = solve(prior, PowerParams(zeta=3.0, xi=0.5, eta=2.0))
+    s0 = prior.world.initial_state()
+    b = math.exp(-1.5)
+    # Human in the top-left corner; the robot in the opposite corner cannot interfere.
+    stay_home = 3 / (3 + 2 * b)  # goal (1,1): stay, up, left keep d = 0; down, right give d = 1
+    step_over = 1 / (1 + 3 * b + b**2)  # goal (1,2) (and (2,1)): one move gives d = 0
+    expected = {(1, 1): stay_home, (1, 2): step_over, (2, 1): step_over}
+    v = [expected.get(next(iter(g.cells)), 0.0) for g in sol.goal_pairs]
+    np.testing.assert_allclose(sol.v_h_e[s0], v, rtol=1e-12)
+    x = (stay_home**3 + 2 * step_over**3) / 9
+    assert sol.x_h[s0][0] == pytest.approx(x)
+    assert sol.u_r[s0] == pytest.approx(-(x**-0.5) ** 2.0)
+
+
+def _enumerated_successors(prior, state, robot_action, fixed_goal=None):
+    """Successor distribution built from action_probs and transition_probabilities directly."""
+    world = prior.world
+    per_human = [
+        prior.action_probs(state, fixed_goal) if fixed_goal is not None and h == fixed_goal.human
+        else sum(w * prior.action_probs(state, g) for w, g in
+                 zip(prior.pair_weights[prior.pair_human == h], prior.goals[h]))
+        for h in range(world.n_humans)
+    ]
+    out = {}
+    for actions in product(range(N_ACTIONS), repeat=world.n_humans):
+        p_h = np.prod([per_human[h][a] for h, a in enumerate(actions)])
+        for p, s2 in world.transition_probabilities(state, (robot_action, *actions)):
+            out[s2] = out.get(s2, 0.0) + p_h * p
+    return out
+
+
+@pytest.mark.parametrize("map_name, horizon", [("line", 3), ("rock", 4)])
+def test_solution_satisfies_equations_4_to_9(map_name, horizon):
+    prior = make_prior(MAPS[map_name]["text"], horizon, beta_h=2.0, epsilon_h=0.1)
+    params = PowerParams(beta_r=7.0, gamma_h=0.9, gamma_r=0.95, zeta=2.0, xi=1.5, eta=1.2, terminal_v_r=-0.5)
+    sol = solve(prior, params)
+    for s in sol.states:
+        if prior.world.is_terminal(s):
+            continue
+        q = [params.gamma_r * sum(p * sol.v_r[s2] for s2, p in _enumerated_successors(prior, s, a).items())
+             for a in range(N_ACTIONS)]
+        np.testing.assert_allclose(sol.q_r[s], q, rtol=1e-10)
+        power = (-np.array(q)) ** -params.beta_r
+        np.testing.assert_allclose(sol.pi_r[s], power / power.sum(), rtol=1e-10)
+        for j, g in enumerate(sol.goal_pairs):
+            v = sum(
+                sol.pi_r[s][a] * p * (1.0 if g.is_achieved(s2) else params.gamma_h * sol.v_h_e[s2][j])
+                for a in range(N_ACTIONS) for s2, p in _enumerated_successors(prior, s, a, g).items()
+            )
+            assert sol.v_h_e[s][j] == pytest.approx(v, rel=1e-10, abs=1e-14)
+        x = np.mean(sol.v_h_e[s] ** params.zeta)  # equal weights: a plain mean over goals
+        assert sol.x_h[s][0] == pytest.approx(x, rel=1e-10)
+        u = -((x**-params.xi) ** params.eta)
+        assert sol.u_r[s] == pytest.approx(u, rel=1e-10)
+        assert sol.v_r[s] == pytest.approx(u + sol.pi_r[s] @ sol.q_r[s], rel=1e-10)
+
+
+def test_beta_r_zero_is_the_uniform_robot():
+    prior = make_prior(MAPS["rock"]["text"], 3)
+    sol = solve(prior, PowerParams(beta_r=0.0))
+    assert all(np.allclose(p, 0.2) for p in sol.pi_r.values())
+
+
+def test_robot_pushes_the_rock_first_in_the_rock_world():
+    prior = make_prior(MAPS["rock"]["text"], 6, beta_h=10.0, epsilon_h=0.1)
+    sol = solve(prior, PowerParams())
+    s0 = prior.world.initial_state()
+    assert int(np.argmax(sol.q_r[s0])) == UP
+    occ = occupancy(prior, sol)
+    for t in range(7):  # each time layer of the occupancy measure is a distribution
+        assert sum(p for s, p in occ.items() if s.t == t) == pytest.approx(1.0)
+
+
+def test_unreachable_goals_are_a_clear_error():
+    prior = make_prior("#H.R#", 1, goals=[[(0, 3)]])
+    with pytest.raises(ValueError, match="human 0 can reach none of its goals"):
+        solve(prior, PowerParams())
+
+
+@pytest.mark.parametrize(
+    "field, value, message",
+    [("beta_r", -1.0, "beta_r"), ("gamma_h", 0.0, "gamma_h"), ("zeta", 0.5, "zeta"),
+     ("terminal_v_r", 0.0, "terminal_v_r"), ("xi", float("nan"), "xi"), ("eta", "1", "eta")],
+)
+def test_power_params_are_validated(field, value, message):
+    with pytest.raises(ValueError, match=message):
+        PowerParams(**{field: value})
