@@ -3,8 +3,10 @@
 Side by side in one process, on the stage-1 lattice (8x8x5, 600 K), with the stage file's PPO
 settings and budget:
 
-- ours: the curriculum runner (SwarmPolicy, SubprocVecEnv, callbacks), as ``train_policy.py --stage 1``;
-- SB3: plain ``PPO("MlpPolicy")`` on the same environments and settings, no callbacks;
+- ours: the curriculum runner, as ``train_policy.py --stage 1`` runs it (PPO with SB3's MlpPolicy,
+  evaluations, checkpoints, ESS guard, logs);
+- SB3: plain ``PPO("MlpPolicy").learn`` on the same environments and settings, no callbacks (the
+  same algorithm: the control that the runner's machinery changes neither learning nor speed);
 - references: the neutral policy (exact KMC, ESS 1) and the hand-written "deposit in valleys,
   hop downhill" heuristic.
 
@@ -74,7 +76,7 @@ def main() -> None:
     rows = {
         "neutral (exact KMC)": (NeutralPolicy(), None),
         "valley/downhill heuristic": (ValleyDownhillPolicy(), None),
-        "SB3 PPO MlpPolicy": (sb3, sb3_time),
+        "SB3 PPO.learn, no runner": (sb3, sb3_time),
         "ours: curriculum stage 1": (ours, ours_time),
     }
     results = {name: evaluate(policy, config, args.episodes, seed=10_000 + args.seed) for name, (policy, _) in rows.items()}

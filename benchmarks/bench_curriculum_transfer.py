@@ -3,7 +3,7 @@
 Side by side in one process, on the stage-2 lattice (20x20x10) with stage 2's PPO settings:
 
 - transfer: ``load_for_stage(stage1_final.zip)``, the curriculum's stage-to-stage step;
-- scratch: a fresh ``SwarmPolicy`` PPO model.
+- scratch: a fresh PPO model.
 
 Both train the same number of steps; every ``--eval-every`` steps each is evaluated
 deterministically on the same seeds. The target reward is halfway between the neutral policy's
@@ -80,7 +80,7 @@ def main() -> None:
     for arm in ("transfer from stage 1", "from scratch"):
         env = make_training_env(config, config.n_envs, seed=args.seed + 2000)
         if arm == "from scratch":
-            model = new_model(config.ppo, env, config.environment.n_swarm, seed=args.seed + 2000, device="cpu")
+            model = new_model(config.ppo, env, seed=args.seed + 2000, device="cpu")
         else:
             model = load_for_stage(stage1_model, env, config.ppo, device="cpu")
             model.set_random_seed(args.seed + 2000)

@@ -1,7 +1,7 @@
 """Wall time of the whole curriculum, per stage, next to plain SB3 PPO on the same environments.
 
-Ours: the curriculum runner (``train_policy.py --stage all``: SubprocVecEnv, SwarmPolicy,
-evaluations, checkpoints, logs, manifests) over all three stages. SB3: plain
+Ours: the curriculum runner (``train_policy.py --stage all``: evaluations, checkpoints, ESS guard,
+logs, manifests) over all three stages. SB3: plain
 ``PPO("MlpPolicy").learn`` on the same vectorised environments with the same settings and no
 callbacks, for a slice of each stage's budget (``--sb3-fraction``), which gives its steps/s.
 The ratio is ours / SB3 in steps per second (below 1: our extras cost time; the target is the

@@ -21,7 +21,7 @@ def _env(n_envs):
 
 @pytest.fixture
 def stage1_zip(tmp_path):
-    model = new_model(STAGE1, _env(2), n_swarm=4, seed=0)
+    model = new_model(STAGE1, _env(2), seed=0)
     model.learn(64)
     model.save(tmp_path / "stage1_final.zip")
     return tmp_path / "stage1_final.zip", model

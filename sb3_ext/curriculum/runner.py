@@ -91,8 +91,10 @@ class CurriculumRunner:
     :param progress: show SB3's progress bar.
     :param eval_episodes: deterministic episodes of each stage's final evaluation (policy and
         neutral policy) and of each periodic evaluation.
-    :param env_id: environment id (tests substitute a small stand-in).
+    :param env_id: environment id (tests substitute a variant).
     :param command: command line recorded in the manifests.
+    :param subprocesses: run each stage's ``n_envs`` environments in SubprocVecEnv workers
+        (False: DummyVecEnv in this process).
     """
 
     def __init__(
@@ -103,6 +105,7 @@ class CurriculumRunner:
         eval_episodes: int = 5,
         env_id: str = ENV_ID,
         command: str | None = None,
+        subprocesses: bool = True,
     ):
         self.state = state
         self.device = device
@@ -110,6 +113,7 @@ class CurriculumRunner:
         self.eval_episodes = eval_episodes
         self.env_id = env_id
         self.command = command if command is not None else shlex.join([sys.executable, *sys.argv])
+        self.subprocesses = subprocesses
         self.stopper = StopOnSignal()
 
     # --- the run -----------------------------------------------------------------------------
@@ -164,11 +168,11 @@ class CurriculumRunner:
         session_start = time.perf_counter()
         rollout = config.ppo.n_steps * config.n_envs
 
-        env = make_training_env(config, config.n_envs, seed=seed, env_id=self.env_id)
+        env = make_training_env(config, config.n_envs, seed=seed, env_id=self.env_id, subprocesses=self.subprocesses)
         eval_env = make_eval_env(config, seed=seed + 500, env_id=self.env_id)
         try:
             if start_from is None:
-                model = new_model(config.ppo, env, config.environment.n_swarm, seed=seed, device=self.device)
+                model = new_model(config.ppo, env, seed=seed, device=self.device)
             else:
                 model = load_for_stage(start_from, env, config.ppo, device=self.device)
             if resume:

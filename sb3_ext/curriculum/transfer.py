@@ -19,7 +19,6 @@ from stable_baselines3.common.utils import FloatSchedule, update_learning_rate
 from stable_baselines3.common.vec_env import VecEnv
 
 from sb3_ext.curriculum.config import PPOConfig
-from sb3_ext.curriculum.policy import SwarmPolicy
 
 
 def ppo_kwargs(ppo: PPOConfig) -> dict[str, Any]:
@@ -27,9 +26,13 @@ def ppo_kwargs(ppo: PPOConfig) -> dict[str, Any]:
     return dataclasses.asdict(ppo)
 
 
-def new_model(ppo: PPOConfig, env: VecEnv, n_swarm: int, seed: int, device: str = "auto") -> PPO:
-    """A fresh ``PPO(SwarmPolicy, env)`` with the stage's settings (``n_swarm`` from its environment)."""
-    return PPO(SwarmPolicy, env, policy_kwargs={"n_swarm": n_swarm}, seed=seed, device=device, verbose=0, **ppo_kwargs(ppo))
+def new_model(ppo: PPOConfig, env: VecEnv, seed: int, device: str = "auto") -> PPO:
+    """A fresh ``PPO("MlpPolicy", env)`` with the stage's settings.
+
+    SB3's MLP is enough: the environment already presents each agent in its own frame (local +x
+    is its lowest neighbour), so "hop downhill" is a plain output bias for the policy to learn.
+    """
+    return PPO("MlpPolicy", env, seed=seed, device=device, verbose=0, **ppo_kwargs(ppo))
 
 
 def load_for_stage(path: str | Path, env: VecEnv, ppo: PPOConfig, device: str = "auto") -> PPO:
