@@ -71,6 +71,9 @@ _LAZY_EXPORTS: dict[str, str] = {
     "AssistGridEnv": "sb3_ext.envs.assist.env",
     "AssistWorld": "sb3_ext.envs.assist.world",
     "BoltzmannHumanPrior": "sb3_ext.envs.assist.human_prior",
+    "Phase2": "sb3_ext.phase2.phase2",
+    "Phase2Config": "sb3_ext.phase2.config",
+    "PowerLawPolicy": "sb3_ext.phase2.policies",
 
 
 }

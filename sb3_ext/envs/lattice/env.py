@@ -14,7 +14,7 @@ Each RL step (DESIGN.md, "Swarm proposals and ESS"):
 4. the agents are placed again and observed (see ``swarm`` for the observation layout).
 
 The whole step runs in one compiled call and touches O(n_swarm) columns plus the few columns
-around each event, so its cost does not depend on the lattice area.
+around each event; only the sum tree's depth, O(log N), grows with the lattice area.
 
 Per-step ESS: every executed event has the exact ESS ``R^2 / (R_b R_-b)`` of the configuration
 it was drawn in. The step reports their **mean**. The product would be the ESS of the whole
@@ -25,7 +25,7 @@ mean stays in (0, 1], equals 1 exactly for a neutral action, and is comparable a
 
 Episode end: ``truncated`` after ``max_steps`` steps; ``terminated`` when the film fills the
 lattice (every column at ``nz``: no event is possible). The defaults keep a stage-1 episode well
-short of that (about 2 of 5 monolayers under neutral physics).
+short of that (about 2.6 of 5 monolayers under neutral physics).
 """
 
 from __future__ import annotations
