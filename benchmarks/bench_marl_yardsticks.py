@@ -159,8 +159,12 @@ def run(task: Task, seeds: list[int], agent_steps: int, n_copies: int) -> dict[s
             env = task.make_env(n_copies, seed, contender.joint_observation)
             if contender.build is None:
                 rng = np.random.default_rng(seed)
-                low, high = env.action_space.low, env.action_space.high
-                scores.append(evaluate(task, lambda obs: rng.uniform(low, high, (len(obs), *low.shape)), False, seed))
+                space = env.action_space
+
+                def uniform(obs: np.ndarray) -> np.ndarray:
+                    return rng.uniform(space.low, space.high, (len(obs), *space.shape)).astype(space.dtype)
+
+                scores.append(evaluate(task, uniform, False, seed))
                 cpu.append(0.0)
                 continue
             model = contender.build(env, seed)

@@ -233,3 +233,13 @@ def test_approach_shaping_is_the_decrease_of_the_distance_to_the_nearest_resourc
     rewards = world.step(act(world, a0=(1, 0, -1)))
     np.testing.assert_allclose(rewards[0, 0], weight * (0.3 - (0.8 - world.pos[0, 0, 0])))
     assert rewards[0, 0] > 0
+
+
+def test_rgb_array_rendering_draws_the_arena():
+    env = swarm2d_v0.parallel_env(render_mode="rgb_array")
+    env.reset(seed=0)
+    image = env.render()
+    assert image.shape == (256, 256, 3) and image.dtype == np.uint8
+    colours = {tuple(pixel) for pixel in image.reshape(-1, 3)}
+    assert {(255, 255, 255), (31, 119, 180), (214, 39, 40)} <= colours  # background and both teams
+    assert swarm2d_v0.parallel_env().render() is None
