@@ -30,6 +30,8 @@ _LAZY_EXPORTS: dict[str, str] = {
     # --- value-based algorithms ---
     "TwinDQN": "sb3_ext.twin_dqn",
     "TwinDQNPolicy": "sb3_ext.twin_dqn",
+    "QuantileDQN": "sb3_ext.quantile_dqn",
+    "QuantileDQNPolicy": "sb3_ext.quantile_dqn",
 
     # --- continuous control and offline data ---
     "DelayedTD3": "sb3_ext.delayed_td3",
@@ -47,6 +49,12 @@ _LAZY_EXPORTS: dict[str, str] = {
 
     # --- REINFORCE and RLHF ---
     "REINFORCE": "sb3_ext.reinforce",
+    "RLHFRewardRelabel": "sb3_ext.callbacks.rlhf",
+    "RLHFConfig": "sb3_ext.rlhf",
+    "ScriptedFeedback": "sb3_ext.rlhf",
+    "FileFeedback": "sb3_ext.rlhf",
+    "PreferenceFeedback": "sb3_ext.rlhf",
+    "preference_from_rater": "sb3_ext.rlhf",
 
     # --- multi-agent ---
     "Swarm2DEnv": "sb3_ext.envs.swarm.swarm2d",
@@ -63,6 +71,9 @@ _LAZY_EXPORTS: dict[str, str] = {
     "AssistGridEnv": "sb3_ext.envs.assist.env",
     "AssistWorld": "sb3_ext.envs.assist.world",
     "BoltzmannHumanPrior": "sb3_ext.envs.assist.human_prior",
+    "Phase2": "sb3_ext.phase2.phase2",
+    "Phase2Config": "sb3_ext.phase2.config",
+    "PowerLawPolicy": "sb3_ext.phase2.policies",
 
 
 }

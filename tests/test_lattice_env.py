@@ -8,6 +8,7 @@ import warnings
 import gymnasium as gym
 import numpy as np
 import pytest
+from scipy import stats
 from gymnasium.utils.env_checker import check_env as gymnasium_check_env
 from stable_baselines3 import PPO
 from stable_baselines3.common.env_checker import check_env as sb3_check_env
@@ -17,6 +18,7 @@ from stable_baselines3.common.vec_env import DummyVecEnv, SubprocVecEnv
 import sb3_ext  # noqa: F401  (registers LatticeGrowth-v0)
 from sb3_ext.envs.lattice.env import LatticeGrowthEnv
 from sb3_ext.envs.lattice.heuristics import neutral_action, valley_downhill_action
+from sb3_ext.envs.lattice.swarm import split_observation
 from tests.lattice_reference import bias_grid, enumerated_ess, reference_rates
 
 STAGE_SIZES = ([8, 8, 5], [20, 20, 10], [50, 50, 20])
@@ -58,11 +60,60 @@ def test_neutral_action_is_exact_kmc_with_ess_one():
     assert env.engine.time == plain.time and info["n_events"] == 150
 
 
+UNIT = {0: (1, 0), 1: (-1, 0), 2: (0, 1), 3: (0, -1)}  # absolute hop slots +x, -x, +y, -y
+
+
+def expected_frame(heights, cell):
+    """Local +x towards the lowest neighbour, local +y towards the lower perpendicular one
+    (first in +x, -x, +y, -y order on ties): the absolute slot of each local direction."""
+    nx, ny = heights.shape
+    x, y = divmod(int(cell), ny)
+    neighbour = [heights[(x + dx) % nx, (y + dy) % ny] for dx, dy in UNIT.values()]
+    lowest = int(np.argmin(neighbour))
+    pair = [2, 3] if lowest < 2 else [0, 1]
+    side = pair[int(np.argmin([neighbour[s] for s in pair]))]
+    return [lowest, lowest ^ 1, side, side ^ 1]
+
+
+def absolute_biases(env, action):
+    """Per-agent biases on the absolute slots (+x, -x, +y, -y, deposit) for a local-frame action."""
+    local = env.max_bias * np.asarray(action, dtype=np.float64).reshape(env.n_swarm, 5)
+    out = np.zeros_like(local)
+    for a, frame in enumerate(env.agent_frames):
+        out[a, list(frame)] = local[a, :4]
+        out[a, 4] = local[a, 4]
+    return out
+
+
+def rough_env(seed, lattice_size=(8, 8, 5), **kwargs):
+    """An env whose film is a random rough landscape (agents then have non-trivial frames and
+    direction-dependent hop rates), after one neutral step so agents and frames are current."""
+    env = LatticeGrowthEnv(lattice_size=list(lattice_size), n_proposals=1, max_steps=10**6, **kwargs)
+    obs, _ = env.reset(seed=seed)
+    nx, ny, nz = lattice_size
+    env.engine.reset(np.random.default_rng(seed).integers(0, nz, size=(nx, ny)))
+    obs, *_ = env.step(neutral_action(obs))
+    return env, obs
+
+
+def test_agents_observe_their_patch_in_their_own_frame():
+    env, obs = rough_env(2, lattice_size=(9, 7, 8))
+    heights = env.engine.heights
+    patches, extras, _ = split_observation(obs, env.n_swarm, env.patch_radius)
+    for a, cell in enumerate(env.agent_cells):
+        frame = expected_frame(heights, cell)
+        assert list(env.agent_frames[a]) == frame
+        (e1x, e1y), (e2x, e2y) = UNIT[frame[0]], UNIT[frame[2]]
+        x, y = divmod(int(cell), 7)
+        for u in range(-2, 3):
+            for v in range(-2, 3):
+                h = heights[(x + u * e1x + v * e2x) % 9, (y + u * e1y + v * e2y) % 7]
+                assert patches[a, u + 2, v + 2] == pytest.approx(np.clip(h - heights[x, y], -3, 3) / 3)
+        assert extras[a, 0] == pytest.approx(heights[x, y] / 8)
+
+
 def test_step_ess_matches_enumeration_and_falls_with_bias_scale():
-    env = LatticeGrowthEnv(n_proposals=1, max_steps=1000)
-    obs, _ = env.reset(seed=3)
-    for _ in range(60):  # grow some structure first
-        obs, *_ = env.step(neutral_action(obs))
+    env, obs = rough_env(3)
     action = np.random.default_rng(0).uniform(-1, 1, size=env.action_space.shape).astype(np.float32)
 
     ess_by_scale = []
@@ -70,13 +121,42 @@ def test_step_ess_matches_enumeration_and_falls_with_bias_scale():
         probe = copy.deepcopy(env)
         scaled = (scale * action).astype(np.float32)
         rates = reference_rates(probe.engine.heights, 5)
-        biases = probe.max_bias * scaled.astype(np.float64).reshape(probe.n_swarm, 5)
+        biases = absolute_biases(probe, scaled)
         expected = enumerated_ess(rates, bias_grid((8, 8), probe.agent_cells, biases))
         _, _, _, _, info = probe.step(scaled)
         assert info["ess"] == pytest.approx(expected, rel=1e-10)
         ess_by_scale.append(info["ess"])
     assert ess_by_scale[0] == 1.0
     assert all(a > b for a, b in zip(ess_by_scale, ess_by_scale[1:]))
+
+
+def test_biases_act_on_the_events_of_the_agents_frames():
+    """A step's events follow P ~ rate * exp(bias) with the local action mapped through the frames:
+    frequencies over many one-event steps from the same state match the enumerated P."""
+    env, obs = rough_env(5)
+    assert any(list(frame) != [0, 1, 2, 3] for frame in env.agent_frames)
+    action = np.tile(np.array([1.0, -1.0, 0.5, -0.5, 0.3], dtype=np.float32), env.n_swarm)
+    heights = env.engine.heights
+    weights = reference_rates(heights, 5) * np.exp(bias_grid((8, 8), env.agent_cells, absolute_biases(env, action)))
+    counts = np.zeros(weights.size)
+    n_draws = 4000
+    for _ in range(n_draws):
+        probe = copy.deepcopy(env)
+        probe.engine.reseed(env.np_random.integers(2**63))
+        probe.step(action)
+        moved = np.flatnonzero(probe.engine.heights != heights)
+        if len(moved) == 1:  # a deposition
+            counts[moved[0] * 5 + 4] += 1
+        else:  # a hop from the column that lost an atom, towards the one that gained it
+            source = next(c for c in moved if probe.engine.heights.flat[c] < heights.flat[c])
+            target = next(c for c in moved if c != source)
+            sx, sy = divmod(source, 8)
+            slot = next(s for s, (dx, dy) in UNIT.items() if ((sx + dx) % 8) * 8 + (sy + dy) % 8 == target)
+            counts[source * 5 + slot] += 1
+    expected = weights.reshape(-1) / weights.sum() * n_draws
+    assert counts[expected == 0].sum() == 0
+    keep = expected > 0
+    assert stats.chisquare(counts[keep], expected[keep]).pvalue > 1e-3
 
 
 def test_agents_stand_on_distinct_active_columns():

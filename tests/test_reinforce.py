@@ -13,6 +13,8 @@ from stable_baselines3.common.logger import configure
 
 from sb3_ext.reinforce import REINFORCE
 
+th.set_num_threads(1)  # small networks on a shared machine: one thread is faster
+
 
 class OneStepBandit(gym.Env):
     """A single step from a constant zero observation; the reward depends on the action only."""

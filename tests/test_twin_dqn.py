@@ -42,8 +42,8 @@ def batch(actions, rewards, dones, discounts=None) -> ReplayBufferSamples:
 
 
 def test_bootstrap_rule_against_hand_values():
-    # (n_critics=2, batch=1, k=1, n_actions=3)
-    heads = th.tensor([[[[5.0, 2.0, 0.0]]], [[[4.0, 6.0, 1.0]]]])
+    # (batch=1, n_critics=2, k=1, n_actions=3)
+    heads = th.tensor([[[[5.0, 2.0, 0.0]], [[4.0, 6.0, 1.0]]]])
     actions = th.tensor([1])
     assert evaluate_at_actions(heads, actions).flatten().tolist() == [2.0, 6.0]
     assert bootstrap_values(heads, actions, "min").item() == 2.0
@@ -76,7 +76,8 @@ def test_td_loss_against_hand_values(kwargs, discounts, expected_target0):
     set_constant_heads(model.q_net.q_net, np.array([[1.0, 3.0], [2.0, 1.0]]))
     set_constant_heads(model.q_net_target.q_net, np.array([[5.0, 2.0], [4.0, 6.0]]))
 
-    loss, current_q = model._td_loss(batch([0, 1], [1.0, 0.5], [0.0, 1.0], discounts))
+    replay = batch([0, 1], [1.0, 0.5], [0.0, 1.0], discounts)
+    loss, current = model._loss(replay)
 
     def huber(x: float) -> float:
         return 0.5 * x * x if abs(x) <= 1 else abs(x) - 0.5
@@ -84,7 +85,10 @@ def test_td_loss_against_hand_values(kwargs, discounts, expected_target0):
     # Each head's mean Huber loss over the batch, summed over heads; sample 1 is terminal: target 0.5.
     expected = (huber(1 - expected_target0) + huber(3 - 0.5)) / 2 + (huber(2 - expected_target0) + huber(1 - 0.5)) / 2
     assert loss.item() == pytest.approx(expected, rel=1e-6)
-    assert current_q.tolist() == [[1.0, 3.0], [2.0, 1.0]]
+    # Replayed actions: sample 0 took a0 (Q1 1, Q2 2), sample 1 took a1 (Q1 3, Q2 1).
+    statistics = model._statistics(replay, current)
+    assert statistics["train/q_mean"].item() == pytest.approx((1 + 2 + 3 + 1) / 4)
+    assert statistics["train/critic_gap"].item() == pytest.approx((1 + 2) / 2)
 
 
 def test_soft_and_hard_target_updates():
@@ -117,9 +121,9 @@ def test_bad_options_name_the_culprit():
 def test_heads_are_independent_outputs(share_trunk):
     heads = CriticHeads(features_dim=3, out_dim=2, net_arch=[8], activation_fn=th.nn.ReLU, n_critics=3, share_trunk=share_trunk)
     out = heads(th.randn(5, 3))
-    assert out.shape == (3, 5, 2)
+    assert out.shape == (5, 3, 2)
     # Different initialisations: the heads disagree (the min over them is not a no-op).
-    assert not th.allclose(out[0], out[1])
+    assert not th.allclose(out[:, 0], out[:, 1])
 
 
 def test_logs_every_update():

@@ -7,3 +7,4 @@ from sb3_ext.callbacks.manifest import ManifestExport, verify
 from sb3_ext.callbacks.morphology import MorphologyLogger
 from sb3_ext.callbacks.noise import DecayingNoise, NoiseSigmaLogger
 from sb3_ext.callbacks.offline import OfflineSeed
+from sb3_ext.callbacks.rlhf import RLHFRewardRelabel

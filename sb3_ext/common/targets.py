@@ -1,18 +1,25 @@
-"""Bootstrap targets shared by TwinDQN and QuantileDQN.
+"""Bootstrap targets and the gradient loop shared by TwinDQN and QuantileDQN.
 
 Both algorithms keep ``n_critics`` value heads and their target copies. Their outputs are handled
-here in one layout, ``(n_critics, batch, k, n_actions)``: ``k`` is the number of quantiles for
+here in one layout, ``(batch, n_critics, k, n_actions)`` (batch first, as sb3-contrib's TQC lays out
+its critics): ``k`` is the number of quantiles for
 QuantileDQN and 1 for TwinDQN (a Q-value is a one-atom distribution), so a single rule serves both:
 
 * the next action is chosen by the caller (double Q-learning: from the *online* heads' mean);
 * every target head is evaluated at that action;
 * the heads are reduced by an element-wise ``min`` (clipped double Q, the default) or ``mean``;
 * the TD target is ``r + (1 - done) * discount * value``.
+
+``TwinCriticTraining`` is the gradient loop both run around their own loss.
 """
 
 from __future__ import annotations
 
+from abc import abstractmethod
+
 import torch as th
+from stable_baselines3.common.off_policy_algorithm import OffPolicyAlgorithm
+from stable_baselines3.common.type_aliases import ReplayBufferSamples
 
 TARGET_REDUCTIONS = ("min", "mean")
 
@@ -28,20 +35,20 @@ def evaluate_at_actions(heads: th.Tensor, actions: th.Tensor) -> th.Tensor:
     """
     Pick every head's values at one action per sample.
 
-    :param heads: ``(n_critics, batch, k, n_actions)``
+    :param heads: ``(batch, n_critics, k, n_actions)``
     :param actions: ``(batch,)`` or ``(batch, 1)`` integer actions
-    :return: ``(n_critics, batch, k)``
+    :return: ``(batch, n_critics, k)``
     """
-    n_critics, batch_size, k, _ = heads.shape
-    index = actions.long().view(1, batch_size, 1, 1).expand(n_critics, batch_size, k, 1)
+    batch_size, n_critics, k, _ = heads.shape
+    index = actions.long().view(batch_size, 1, 1, 1).expand(batch_size, n_critics, k, 1)
     return heads.gather(dim=3, index=index).squeeze(dim=3)
 
 
 def reduce_critics(values: th.Tensor, target_reduction: str) -> th.Tensor:
-    """Combine the critics' values ``(n_critics, batch, k)`` into ``(batch, k)``, element-wise."""
+    """Combine the critics' values ``(batch, n_critics, k)`` into ``(batch, k)``, element-wise."""
     if target_reduction == "min":
-        return values.min(dim=0).values
-    return values.mean(dim=0)
+        return values.min(dim=1).values
+    return values.mean(dim=1)
 
 
 def bootstrap_values(next_target_heads: th.Tensor, next_actions: th.Tensor, target_reduction: str) -> th.Tensor:
@@ -69,5 +76,51 @@ def td_target(
 
 
 def critic_gap(values: th.Tensor) -> th.Tensor:
-    """Mean spread between critics, ``max - min`` over dim 0 (``|Q1 - Q2|`` for two critics)."""
-    return (values.max(dim=0).values - values.min(dim=0).values).mean()
+    """Mean spread between critics ``(batch, n_critics)``: ``max - min`` (``|Q1 - Q2|`` for two critics)."""
+    return (values.max(dim=1).values - values.min(dim=1).values).mean()
+
+
+class TwinCriticTraining(OffPolicyAlgorithm):
+    """
+    ``train()`` for value algorithms with several critics: sample, step on ``_loss``, log the mean
+    loss of the call and the ``_statistics`` of its last batch.
+
+    Statistics come from one batch per call because some (the risk measures) sort quantiles, which
+    would cost about a tenth of each gradient step; a batch is already a sample of replayed states.
+    Mixed in before SB3's ``DQN`` or sb3-contrib's ``QRDQN``, whose ``policy.optimizer`` and
+    ``max_grad_norm`` (``None``: no clipping) it uses.
+    """
+
+    max_grad_norm: float | None
+
+    @abstractmethod
+    def _loss(self, replay_data: ReplayBufferSamples) -> tuple[th.Tensor, th.Tensor]:
+        """The loss to minimise and the detached online outputs ``(batch, n_critics, k, n_actions)``."""
+
+    @abstractmethod
+    def _statistics(self, replay_data: ReplayBufferSamples, current: th.Tensor) -> dict[str, th.Tensor]:
+        """Scalar statistics keyed by logger name, from a batch and the online outputs ``_loss`` gave."""
+
+    def train(self, gradient_steps: int, batch_size: int = 100) -> None:
+        self.policy.set_training_mode(True)
+        self._update_learning_rate(self.policy.optimizer)
+
+        # Losses stay on the device until the end of the call: one synchronisation per train().
+        losses = []
+        for _ in range(gradient_steps):
+            replay_data = self.replay_buffer.sample(batch_size, env=self._vec_normalize_env)  # type: ignore[union-attr]
+            loss, current = self._loss(replay_data)
+
+            self.policy.optimizer.zero_grad()
+            loss.backward()
+            if self.max_grad_norm is not None:
+                th.nn.utils.clip_grad_norm_(self.policy.parameters(), self.max_grad_norm)
+            self.policy.optimizer.step()
+
+            losses.append(loss.detach())
+
+        self._n_updates += gradient_steps
+        self.logger.record("train/n_updates", self._n_updates, exclude="tensorboard")
+        self.logger.record("train/loss", th.stack(losses).mean().item())
+        for key, value in self._statistics(replay_data, current).items():
+            self.logger.record(key, value.item())

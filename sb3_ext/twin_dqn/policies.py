@@ -27,7 +27,7 @@ def check_n_critics(n_critics: int) -> int:
 
 class CriticHeads(nn.Module):
     """
-    ``n_critics`` output heads on one feature vector, returned as ``(n_critics, batch, out_dim)``.
+    ``n_critics`` output heads on one feature vector, returned as ``(batch, n_critics, out_dim)``.
 
     With ``share_trunk=True`` the hidden layers (``net_arch``) are shared and only the output layer
     differs per critic; the output layers are stored as one ``nn.Linear`` of width
@@ -67,9 +67,8 @@ class CriticHeads(nn.Module):
 
     def forward(self, features: th.Tensor) -> th.Tensor:
         if self.share_trunk:
-            out = self.output(self.trunk(features))
-            return out.view(-1, self.n_critics, self.out_dim).transpose(0, 1)
-        return th.stack([critic(features) for critic in self.critics])
+            return self.output(self.trunk(features)).view(-1, self.n_critics, self.out_dim)
+        return th.stack([critic(features) for critic in self.critics], dim=1)
 
 
 class TwinQNetwork(QNetwork):
@@ -112,11 +111,11 @@ class TwinQNetwork(QNetwork):
         )
 
     def forward_critics(self, obs: PyTorchObs) -> th.Tensor:
-        """Q-values of every head, ``(n_critics, batch, n_actions)``."""
+        """Q-values of every head, ``(batch, n_critics, n_actions)``."""
         return self.q_net(self.extract_features(obs, self.features_extractor))
 
     def forward(self, obs: PyTorchObs) -> th.Tensor:
-        return self.forward_critics(obs).mean(dim=0)
+        return self.forward_critics(obs).mean(dim=1)
 
     def _get_constructor_parameters(self) -> dict[str, Any]:
         data = super()._get_constructor_parameters()

@@ -13,6 +13,7 @@ from stable_baselines3.dqn import DQN
 from torch.nn import functional as F
 
 from sb3_ext.common.targets import (
+    TwinCriticTraining,
     bootstrap_values,
     check_target_reduction,
     critic_gap,
@@ -24,7 +25,7 @@ from sb3_ext.twin_dqn.policies import CnnPolicy, MlpPolicy, MultiInputPolicy, Tw
 SelfTwinDQN = TypeVar("SelfTwinDQN", bound="TwinDQN")
 
 
-class TwinDQN(DQN):
+class TwinDQN(TwinCriticTraining, DQN):
     """
     Twin-critic Deep Q-Network.
 
@@ -116,51 +117,29 @@ class TwinDQN(DQN):
         if _init_setup_model:
             self._setup_model()
 
-    def _td_loss(self, replay_data: ReplayBufferSamples) -> tuple[th.Tensor, th.Tensor]:
+    def _loss(self, replay_data: ReplayBufferSamples) -> tuple[th.Tensor, th.Tensor]:
         """
         Huber loss of every head against the shared target.
 
         :return: the loss (summed over heads, so each head gets the gradient a lone DQN would) and the
-            heads' Q-values at the replayed actions, ``(n_critics, batch)``
+            detached online Q-values as one-atom distributions, ``(batch, n_critics, 1, n_actions)``
         """
         # SB3's n-step replay gives gamma ** (steps actually taken) per sample; plain replay gives None.
         discounts = replay_data.discounts if replay_data.discounts is not None else self.gamma
         with th.no_grad():
             next_target_q = self.q_net_target.forward_critics(replay_data.next_observations)
-            next_q = self.q_net(replay_data.next_observations) if self.double_q else next_target_q.mean(dim=0)
-            # Heads as (n_critics, batch, 1, n_actions): a Q-value is a one-atom distribution.
+            next_q = self.q_net(replay_data.next_observations) if self.double_q else next_target_q.mean(dim=1)
             next_values = bootstrap_values(next_target_q.unsqueeze(2), next_q.argmax(dim=1), self.target_reduction)
-            target_q = td_target(replay_data.rewards, replay_data.dones, discounts, next_values)
+            target_q = td_target(replay_data.rewards, replay_data.dones, discounts, next_values)  # (batch, 1)
 
         current_q = self.q_net.forward_critics(replay_data.observations).unsqueeze(2)
-        current_q = evaluate_at_actions(current_q, replay_data.actions)  # (n_critics, batch, 1)
-        loss = F.smooth_l1_loss(current_q, target_q.expand_as(current_q)) * current_q.shape[0]
-        return loss, current_q.squeeze(dim=2).detach()
+        taken = evaluate_at_actions(current_q, replay_data.actions)  # (batch, n_critics, 1)
+        loss = F.smooth_l1_loss(taken, target_q.unsqueeze(1).expand_as(taken)) * taken.shape[1]
+        return loss, current_q.detach()
 
-    def train(self, gradient_steps: int, batch_size: int = 100) -> None:
-        self.policy.set_training_mode(True)
-        self._update_learning_rate(self.policy.optimizer)
-
-        # Statistics stay on the device until the end of the call: one synchronisation per train().
-        losses, q_means, gaps = [], [], []
-        for _ in range(gradient_steps):
-            replay_data = self.replay_buffer.sample(batch_size, env=self._vec_normalize_env)  # type: ignore[union-attr]
-            loss, current_q = self._td_loss(replay_data)
-
-            self.policy.optimizer.zero_grad()
-            loss.backward()
-            th.nn.utils.clip_grad_norm_(self.policy.parameters(), self.max_grad_norm)
-            self.policy.optimizer.step()
-
-            losses.append(loss.detach())
-            q_means.append(current_q.mean())
-            gaps.append(critic_gap(current_q))
-
-        self._n_updates += gradient_steps
-        self.logger.record("train/n_updates", self._n_updates, exclude="tensorboard")
-        self.logger.record("train/loss", th.stack(losses).mean().item())
-        self.logger.record("train/q_mean", th.stack(q_means).mean().item())
-        self.logger.record("train/critic_gap", th.stack(gaps).mean().item())
+    def _statistics(self, replay_data: ReplayBufferSamples, current: th.Tensor) -> dict[str, th.Tensor]:
+        taken = evaluate_at_actions(current, replay_data.actions).squeeze(dim=2)  # (batch, n_critics)
+        return {"train/q_mean": taken.mean(), "train/critic_gap": critic_gap(taken)}
 
     def learn(
         self: SelfTwinDQN,
@@ -181,9 +160,9 @@ class TwinDQN(DQN):
         )
 
     def predict_q_values(self, observation: np.ndarray | dict[str, np.ndarray]) -> np.ndarray:
-        """Q-values of every head, ``(n_critics, batch, n_actions)`` (``(n_critics, n_actions)`` for one observation)."""
+        """Q-values of every head, ``(batch, n_critics, n_actions)`` (``(n_critics, n_actions)`` for one observation)."""
         self.policy.set_training_mode(False)
         obs_tensor, vectorized = self.policy.obs_to_tensor(observation)
         with th.no_grad():
             q_values = self.q_net.forward_critics(obs_tensor).cpu().numpy()
-        return q_values if vectorized else q_values[:, 0]
+        return q_values if vectorized else q_values[0]

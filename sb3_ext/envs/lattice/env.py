@@ -6,14 +6,15 @@ Each RL step (DESIGN.md, "Swarm proposals and ESS"):
    stand where the physics is active (mostly on mobile adatoms, and on columns that can take a
    deposit);
 2. the action gives each agent five biases, for the hops of its column's top atom towards
-   +x, -x, +y, -y and for deposition on its column: ``b = max_bias * clip(action, -1, 1)``;
+   +x, -x, +y, -y *of the agent's frame* (local +x points to the lowest neighbour, see
+   ``swarm``) and for deposition on its column: ``b = max_bias * clip(action, -1, 1)``;
 3. ``n_proposals`` events are executed, each drawn from ``P(e) ~ G_e exp(b_e)`` over every event
    of the lattice (events of columns without an agent keep ``b = 0``); the clock advances with
    the physical total rate;
 4. the agents are placed again and observed (see ``swarm`` for the observation layout).
 
 The whole step runs in one compiled call and touches O(n_swarm) columns plus the few columns
-around each event, so its cost does not depend on the lattice area.
+around each event; only the sum tree's depth, O(log N), grows with the lattice area.
 
 Per-step ESS: every executed event has the exact ESS ``R^2 / (R_b R_-b)`` of the configuration
 it was drawn in. The step reports their **mean**. The product would be the ESS of the whole
@@ -24,7 +25,7 @@ mean stays in (0, 1], equals 1 exactly for a neutral action, and is comparable a
 
 Episode end: ``truncated`` after ``max_steps`` steps; ``terminated`` when the film fills the
 lattice (every column at ``nz``: no event is possible). The defaults keep a stage-1 episode well
-short of that (about 2 of 5 monolayers under neutral physics).
+short of that (about 2.6 of 5 monolayers under neutral physics).
 """
 
 from __future__ import annotations
@@ -41,7 +42,7 @@ from sb3_ext.envs.lattice import kernels as K
 from sb3_ext.envs.lattice.engine import LatticeKMC, stream_state
 from sb3_ext.envs.lattice.physics import SOSPhysics
 from sb3_ext.envs.lattice.render import ascii_heights, grey_heights
-from sb3_ext.envs.lattice.swarm import observation_size, place_agents, swarm_step, write_observation
+from sb3_ext.envs.lattice.swarm import observation_size, observe, place_agents, swarm_step
 
 DEFAULT_REWARD_WEIGHTS: dict[str, float] = {
     "roughness_weight": -1.0,
@@ -146,6 +147,8 @@ class LatticeGrowthEnv(gym.Env):
         self.observation_space = spaces.Box(-1.0, 1.0, shape=(n_obs,), dtype=np.float32)
 
         self.agent_columns = np.zeros(self.n_swarm, dtype=np.int64)  # engine-internal column numbers
+        # agent_frames[a, L]: absolute hop slot (+x, -x, +y, -y) of agent a's local direction L
+        self.agent_frames = np.zeros((self.n_swarm, 4), dtype=np.int64)
         self._obs = np.zeros(n_obs, dtype=np.float32)
         self._swarm_rng = stream_state(None)
         self._steps = 0
@@ -164,9 +167,10 @@ class LatticeGrowthEnv(gym.Env):
         self._ess_total = 0.0
         e = self.engine
         place_agents(e.rates, e.bexp, e.tree, e.geom, self._swarm_rng, self.agent_columns)
-        write_observation(
-            e.column_heights, e.rates, e.tree, e.counters, e.nbr, e.geom, self.agent_columns, self.patch_radius, 0.0, self._obs
-        )
+        observe(
+            e.column_heights, e.rates, e.tree, e.counters, e.nbr, e.geom,
+            self.agent_columns, self.agent_frames, self.patch_radius, 0.0, self._obs,
+        )  # fmt: skip
         return self._obs.copy(), self._step_info(ess=1.0)
 
     def step(self, action: np.ndarray) -> tuple[np.ndarray, float, bool, bool, dict]:
@@ -178,7 +182,7 @@ class LatticeGrowthEnv(gym.Env):
         roughness_before, coverage_before = e.roughness, e.coverage
         self._steps += 1
         done, ess_sum = swarm_step(
-            *e.kernel_state(), self.agent_columns, biases, self.n_proposals, e.rng, self._swarm_rng,
+            *e.kernel_state(), self.agent_columns, self.agent_frames, biases, self.n_proposals, e.rng, self._swarm_rng,
             self.patch_radius, self._steps / self.max_steps, self._obs,
         )  # fmt: skip
         ess = ess_sum / done if done else 1.0

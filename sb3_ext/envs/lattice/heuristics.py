@@ -39,7 +39,8 @@ def valley_downhill_action(
 ) -> np.ndarray:
     """Favour hops that lower the hopping atom and deposition on columns below their neighbours.
 
-    For a neighbour column ``rel`` monolayers above the agent's column, the hopping atom would
+    Works in each agent's frame, which is how the observation shows the patch and how the
+    environment reads the hop biases. For a neighbour column ``rel`` monolayers above the agent's column, the hopping atom would
     land ``rel + 1`` levels above where it is: the hop bias is ``-hop_gain * (rel + 1)``
     (a step down is favoured, a move along a terrace is neutral, a climb is discouraged). The
     deposition bias is ``deposit_gain`` times the mean height of the four neighbours above the

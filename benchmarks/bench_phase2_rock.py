@@ -1,0 +1,167 @@
+"""Phase 2 on the rock world: learned vs exact values, time to 5% agreement, behaviour, throughput.
+
+For each seed, Phase2 trains with the zoo settings (hyperparams/phase2.yml) on AssistGrid-v0's
+"rock" map (horizon 6). Every ``--eval-every`` steps the learned V_h^e, X_h and Q_r are compared
+with the exact backward-induction solution on the states the exact policy visits with
+probability >= 1%; the clock is paused while comparing, so the time to 5% agreement is pure
+training time. Afterwards the robot is rolled out with the human pursuing the far end of the
+corridor (reachable only once the rock is pushed aside and the robot steps back out of the
+doorway). SB3's DQN trains side by side on the same env and budget with the env's reward (a
+human reaching its goal) as the throughput and behaviour yardstick, and the actor-learner mode
+(2 actors) is timed on the first seed.
+
+    python benchmarks/bench_phase2_rock.py            # 5 seeds, 10k steps (the README figures)
+    python benchmarks/bench_phase2_rock.py --quick    # 2 seeds, 6k steps
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from pathlib import Path
+
+import gymnasium as gym
+import numpy as np
+import torch as th
+import yaml
+from stable_baselines3 import DQN
+from stable_baselines3.common.callbacks import BaseCallback
+
+import sb3_ext  # noqa: F401  (registers AssistGrid-v0)
+from sb3_ext.phase2 import Phase2
+from sb3_ext.phase2.evaluation import (
+    agreement,
+    exact_robot,
+    goal_reach_rate,
+    model_robot,
+    uniform_robot,
+    visited_states,
+)
+from sb3_ext.phase2.exact import occupancy, solve
+
+HYPERPARAMS = Path(__file__).resolve().parents[1] / "hyperparams" / "phase2.yml"
+TOLERANCE = 0.05
+
+
+def zoo_settings() -> tuple[dict, dict]:
+    spec = dict(yaml.safe_load(HYPERPARAMS.read_text())["AssistGrid-v0"])
+    env_kwargs = spec.pop("env_kwargs")  # a mapping, passed as is by rl-zoo3
+    spec["policy_kwargs"] = eval(spec["policy_kwargs"])  # rl-zoo3 evaluates this string
+    for key in ("n_timesteps", "policy"):
+        spec.pop(key)
+    return env_kwargs, spec
+
+
+class AgreementClock(BaseCallback):
+    """Compares with the exact solution every ``every`` steps; keeps training time net of that."""
+
+    def __init__(self, sol, states, every: int):
+        super().__init__()
+        self.sol, self.states, self.every = sol, states, every
+        self.eval_seconds = 0.0
+        self.first_within: tuple[int, float] | None = None  # (env steps, training seconds)
+
+    def _on_training_start(self) -> None:
+        self.start = time.perf_counter()
+
+    def _on_step(self) -> bool:
+        if self.num_timesteps % self.every == 0:
+            t0 = time.perf_counter()
+            result = agreement(self.model, self.sol, self.states)
+            self.eval_seconds += time.perf_counter() - t0
+            if self.first_within is None and result.within(TOLERANCE):
+                self.first_within = (self.num_timesteps, self.train_seconds())
+        return True
+
+    def train_seconds(self) -> float:
+        return time.perf_counter() - self.start - self.eval_seconds
+
+
+def reach(prior, robot, goal, episodes, seed) -> float:
+    return goal_reach_rate(prior, robot, goal, episodes, seed=seed)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seeds", type=int, default=5)
+    parser.add_argument("--steps", type=int, default=10_000)
+    parser.add_argument("--eval-every", type=int, default=500)
+    parser.add_argument("--episodes", type=int, default=500, help="roll-outs per behaviour estimate")
+    parser.add_argument("--quick", action="store_true", help="2 seeds, 6000 steps, 200 roll-outs")
+    args = parser.parse_args()
+    if args.quick:
+        args.seeds, args.steps, args.episodes = 2, 6000, 200
+    th.set_num_threads(1)
+
+    env_kwargs, settings = zoo_settings()
+    env = gym.make("AssistGrid-v0", **env_kwargs)
+    prior = env.unwrapped.prior
+    t0 = time.perf_counter()
+    sol = solve(prior, Phase2("MlpPolicy", env, **settings).config)
+    states = visited_states(occupancy(prior, sol), prior.world.is_terminal)
+    exact_seconds = time.perf_counter() - t0
+    far = next(g for g in prior.goals[0] if g.cells == frozenset({(2, 4)}))
+    exact_reach = reach(prior, exact_robot(sol), far, args.episodes, 0)
+    uniform_reach = reach(prior, uniform_robot(0), far, args.episodes, 0)
+    print(f"exact solver: {len(sol.states)} states, {len(states)} visited with p >= 0.01, "
+          f"{exact_seconds:.2f} s (backward induction + occupancy)")
+    print(f"human reaches the far end: exact greedy robot {exact_reach:.2f}, uniform robot {uniform_reach:.2f}\n")
+
+    rows = []
+    for seed in range(args.seeds):
+        model = Phase2("MlpPolicy", env, seed=seed, **settings)
+        clock = AgreementClock(sol, states, args.eval_every)
+        model.learn(args.steps, callback=clock)
+        seconds = clock.train_seconds()
+        final = agreement(model, sol, states)
+        greedy = reach(prior, model_robot(model, deterministic=True), far, args.episodes, seed)
+        soft = reach(prior, model_robot(model, deterministic=False), far, args.episodes, seed)
+        rows.append(dict(seed=seed, final=final, first=clock.first_within, seconds=seconds,
+                         updates=model._n_updates, greedy=greedy, soft=soft,
+                         freed=greedy >= 0.9 * exact_reach))
+
+    print(f"Phase2, {args.steps} env steps per seed; errors are worst relative errors over the visited states")
+    print("seed | V_h^e err | X_h err | Q_r err | greedy = exact | steps to 5% | train s to 5% | steps/s | "
+          "updates/s | reach greedy | reach pi_r | frees human")
+    for r in rows:
+        f = r["final"]
+        first = f"{r['first'][0]:>6d} | {r['first'][1]:>8.1f}" if r["first"] else "   not | reached "
+        print(f"{r['seed']:>4d} | {f.v_h_e:9.4f} | {f.x_h:7.4f} | {f.q_r:7.4f} | {f.greedy_agreement:14.2f} | "
+              f"{first} | {args.steps / r['seconds']:7.1f} | {r['updates'] / r['seconds']:9.1f} | "
+              f"{r['greedy']:12.2f} | {r['soft']:10.2f} | {'yes' if r['freed'] else 'no':>11}")
+    within = [r for r in rows if r["first"]]
+    print(f"\nwithin 5% (and greedy = exact) at the end: {sum(r['final'].within(TOLERANCE) for r in rows)}/{len(rows)} "
+          f"seeds; first reached in {len(within)}/{len(rows)} seeds")
+    if within:
+        print(f"median time to 5%: {np.median([r['first'][0] for r in within]):.0f} env steps, "
+              f"{np.median([r['first'][1] for r in within]):.1f} s of training")
+    print(f"robot frees the human in {sum(r['freed'] for r in rows)}/{len(rows)} seeds "
+          f"(greedy reach rate >= 90% of the exact robot's)")
+
+    # Side by side with SB3's DQN (same env, budget, network width) and the actor-learner mode.
+    phase2_rate = np.mean([args.steps / r["seconds"] for r in rows])
+    dqn = DQN("MlpPolicy", env, seed=0, learning_starts=64, target_update_interval=50,
+              policy_kwargs=dict(net_arch=settings["policy_kwargs"]["net_arch"]))
+    t0 = time.perf_counter()
+    dqn.learn(args.steps)
+    dqn_rate = args.steps / (time.perf_counter() - t0)
+    dqn_reach = reach(prior, lambda s: int(dqn.predict(prior.world.encode(s), deterministic=True)[0]), far,
+                      args.episodes, 0)
+    async_model = Phase2("MlpPolicy", env, seed=0, n_actors=2, **settings)
+    t0 = time.perf_counter()
+    async_model.learn(args.steps)
+    async_rate = args.steps / (time.perf_counter() - t0)
+    async_final = agreement(async_model, sol, states)
+    print("\nthroughput (env steps/s of training, one update per step) and behaviour")
+    print("run                      | steps/s | ratio to DQN | reach greedy")
+    print(f"SB3 DQN (env reward)     | {dqn_rate:7.1f} | {1.0:12.2f} | {dqn_reach:12.2f}")
+    print(f"Phase2 (mean of seeds)   | {phase2_rate:7.1f} | {phase2_rate / dqn_rate:12.2f} | "
+          f"{np.mean([r['greedy'] for r in rows]):12.2f}")
+    print(f"Phase2, 2 actors, seed 0 | {async_rate:7.1f} | {async_rate / dqn_rate:12.2f} | "
+          f"{reach(prior, model_robot(async_model), far, args.episodes, 0):12.2f}")
+    print(f"actor-learner final errors: V_h^e {async_final.v_h_e:.4f}, X_h {async_final.x_h:.4f}, "
+          f"Q_r {async_final.q_r:.4f}, greedy = exact {async_final.greedy_agreement:.2f}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,170 @@
+"""Phase 2 hyperparameters, their validation, and the warm-up schedule they define.
+
+Stages are counted in environment steps (``total_steps``), each lasting the given number of
+steps after the previous one ends:
+
+====  ==============================  ===================================  ========  ==========
+ #    name                            networks trained                     beta_r    lr
+====  ==============================  ===================================  ========  ==========
+ 0    ``v_h_e``                       V_h^e                                0         constant
+ 1    ``x_h``                         + X_h                                0         constant
+ 2    ``u_r``  (skipped without net)  + U_r                                0         constant
+ 3    ``q_r``                         + Q_r (and V_r when it is a network) 0         constant
+ 4    ``ramp``                        all                                  sigmoid   constant
+ 5    ``full``                        all                                  beta_r    1/sqrt(t)
+====  ==============================  ===================================  ========  ==========
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, fields
+
+from sb3_ext.phase2.power import PowerParams
+
+STAGE_NAMES = ("v_h_e", "x_h", "u_r", "q_r", "ramp", "full")
+RAMP_STAGE = 4
+FULL_STAGE = 5
+
+
+@dataclass(frozen=True)
+class Phase2Config(PowerParams):
+    """Every Phase 2 hyperparameter beyond SB3's own, checked at construction.
+
+    Power-metric parameters come from :class:`PowerParams`. The rest:
+
+    :param warmup_v_h_e_steps: length of stage 0 (env steps)
+    :param warmup_x_h_steps: length of stage 1
+    :param warmup_u_r_steps: length of stage 2 (forced to 0 when ``u_r_use_network`` is False)
+    :param warmup_q_r_steps: length of stage 3
+    :param beta_r_rampup_steps: length of the beta_r ramp (stage 4)
+    :param lr_decay_steps: time scale of the final decay, lr = lr0 / sqrt(1 + t / lr_decay_steps)
+    :param u_r_use_network: learn U_r (through log(y - 1)) instead of computing it from X_h
+    :param v_r_use_network: learn V_r instead of computing U_r + pi_r . Q_r
+    :param model_based_targets: expected targets over cached world-model successors
+        (Expected-SARSA style); False uses the sampled next state
+    :param expand_successors: with model-based targets, also train each batch on one model
+        successor of every sampled state (one-step Dyna-style expansion)
+    :param target_update_interval: gradient updates between full copies into the target networks
+    :param max_grad_norm: gradient-norm clip at the base learning rate; scaled by lr / lr0
+    :param exploration_initial_eps: epsilon of the epsilon-greedy robot at the start
+    :param exploration_final_eps: the floor epsilon decays linearly to
+    :param exploration_fraction: fraction of the run over which epsilon decays
+    :param goal_resample_prob: per-step probability that a human redraws its goal
+    :param n_actors: 1 for synchronous training, > 1 for actor processes + a learner
+    :param actor_sync_freq: gradient updates between policy copies to the actors
+    """
+
+    warmup_v_h_e_steps: int = 1000
+    warmup_x_h_steps: int = 1000
+    warmup_u_r_steps: int = 1000
+    warmup_q_r_steps: int = 1000
+    beta_r_rampup_steps: int = 2000
+    lr_decay_steps: int = 1000
+    u_r_use_network: bool = False
+    v_r_use_network: bool = False
+    model_based_targets: bool = True
+    expand_successors: bool = True
+    target_update_interval: int = 100
+    max_grad_norm: float = 10.0
+    exploration_initial_eps: float = 0.3
+    exploration_final_eps: float = 0.01
+    exploration_fraction: float = 0.5
+    goal_resample_prob: float = 0.01
+    n_actors: int = 1
+    actor_sync_freq: int = 100
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        for name in ("warmup_v_h_e_steps", "warmup_x_h_steps", "warmup_u_r_steps", "warmup_q_r_steps",
+                     "beta_r_rampup_steps"):
+            _check_int(name, getattr(self, name), 0)
+        for name in ("lr_decay_steps", "target_update_interval", "n_actors", "actor_sync_freq"):
+            _check_int(name, getattr(self, name), 1)
+        for name in ("u_r_use_network", "v_r_use_network", "model_based_targets", "expand_successors"):
+            if not isinstance(getattr(self, name), bool):
+                raise ValueError(f"{name}: {getattr(self, name)!r}, expected true or false")
+        _check_float("max_grad_norm", self.max_grad_norm, 0.0, math.inf, "> 0 and finite", open_low=True)
+        for name in ("exploration_initial_eps", "exploration_final_eps", "goal_resample_prob"):
+            _check_float(name, getattr(self, name), 0.0, 1.0, "in [0, 1]")
+        _check_float("exploration_fraction", self.exploration_fraction, 0.0, 1.0, "in (0, 1]", open_low=True)
+        if self.exploration_final_eps > self.exploration_initial_eps:
+            raise ValueError(
+                f"exploration_final_eps: {self.exploration_final_eps} is above exploration_initial_eps "
+                f"{self.exploration_initial_eps}, expected epsilon to decay"
+            )
+
+    @classmethod
+    def names(cls) -> tuple[str, ...]:
+        return tuple(f.name for f in fields(cls))
+
+    # ------------------------------------------------------------------ schedule
+    @property
+    def stage_ends(self) -> tuple[int, ...]:
+        """Cumulative env step at which stages 0..4 end (stage 5 never ends)."""
+        lengths = (
+            self.warmup_v_h_e_steps,
+            self.warmup_x_h_steps,
+            self.warmup_u_r_steps if self.u_r_use_network else 0,
+            self.warmup_q_r_steps,
+            self.beta_r_rampup_steps,
+        )
+        return tuple(sum(lengths[: i + 1]) for i in range(len(lengths)))
+
+    def stage(self, step: int) -> int:
+        """The stage index at env step ``step``."""
+        return next((i for i, end in enumerate(self.stage_ends) if step < end), FULL_STAGE)
+
+    def active_networks(self, step: int) -> frozenset[str]:
+        """Networks that receive gradient updates at ``step``."""
+        stage = self.stage(step)
+        active = {"v_h_e"}
+        if stage >= 1:
+            active.add("x_h")
+        if stage >= 2 and self.u_r_use_network:
+            active.add("u_r")
+        if stage >= 3:
+            active.add("q_r")
+            if self.v_r_use_network:
+                active.add("v_r")
+        return frozenset(active)
+
+    def effective_beta_r(self, step: int) -> float:
+        """0 during warm-up, a sigmoid ramp normalised to hit exactly 0 and beta_r at its ends, then beta_r."""
+        ramp_start, ramp_end = self.stage_ends[RAMP_STAGE - 1], self.stage_ends[RAMP_STAGE]
+        if step < ramp_start:
+            return 0.0
+        if step >= ramp_end:
+            return self.beta_r
+        x = (step - ramp_start) / (ramp_end - ramp_start)
+        lo, hi = _sigmoid(-3.0), _sigmoid(3.0)
+        return self.beta_r * (_sigmoid(6.0 * x - 3.0) - lo) / (hi - lo)
+
+    def lr_factor(self, step: int) -> float:
+        """Multiplier of the base learning rate: 1 until the full stage, then 1/sqrt decay."""
+        full_start = self.stage_ends[-1]
+        if step < full_start:
+            return 1.0
+        return 1.0 / math.sqrt(1.0 + (step - full_start) / self.lr_decay_steps)
+
+    def exploration_rate(self, progress: float) -> float:
+        """Epsilon after a fraction ``progress`` of the run: linear decay, then the floor."""
+        frac = min(progress / self.exploration_fraction, 1.0)
+        return self.exploration_initial_eps + frac * (self.exploration_final_eps - self.exploration_initial_eps)
+
+
+def _sigmoid(x: float) -> float:
+    return 1.0 / (1.0 + math.exp(-x))
+
+
+def _check_int(name: str, value: object, low: int) -> None:
+    if not isinstance(value, int) or isinstance(value, bool) or value < low:
+        raise ValueError(f"{name}: {value!r}, expected an integer >= {low}")
+
+
+def _check_float(name: str, value: object, low: float, high: float, expected: str, open_low: bool = False) -> None:
+    ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+    if ok:
+        ok = (value > low if open_low else value >= low) and value <= high
+    if not ok:
+        raise ValueError(f"{name}: {value!r}, expected a number {expected}")

@@ -1,0 +1,141 @@
+"""Cached world-model successors for Phase 2's model-based (Expected-SARSA style) targets.
+
+For a state s the learner needs, for every robot move a, the distribution of s' when the
+humans follow their goal-averaged prior (for Q_r) and, for every (human, goal) pair j, when
+human j pursues goal j (for V_h^e), plus which goals hold in each s'. Computing these calls
+``transition_probabilities`` for every joint move, so each state's table is built once, the
+first time the state is sampled, and kept, keyed by its observation (the encoding is one-to-one).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import NamedTuple
+
+import numpy as np
+import torch as th
+
+from sb3_ext.envs.assist.human_prior import BoltzmannHumanPrior
+from sb3_ext.envs.assist.world import N_ACTIONS
+
+
+@dataclass(frozen=True)
+class SuccessorTable:
+    """The successors of one state: K distinct next states and their probabilities."""
+
+    obs: np.ndarray  # (K, obs_dim) encoded successors
+    terminal: np.ndarray  # (K,) 1.0 where the successor ends the episode
+    p_robot: np.ndarray  # (A, K) humans from the goal-averaged prior
+    p_goal: np.ndarray  # (A, J, K) the human of pair j pursues goal j
+    achieved: np.ndarray  # (J, K) goal j holds in the successor
+
+
+class SuccessorBatch(NamedTuple):
+    """Tables of a batch of states, zero-padded to the largest K (padding has probability 0)."""
+
+    obs: th.Tensor  # (B, K, obs_dim)
+    terminal: th.Tensor  # (B, K)
+    p_robot: th.Tensor  # (B, A, K)
+    p_goal: th.Tensor  # (B, A, J, K)
+    achieved: th.Tensor  # (B, J, K)
+
+
+class SuccessorCache:
+    """Numbers the states it is shown and builds each one's :class:`SuccessorTable` once."""
+
+    def __init__(self, prior: BoltzmannHumanPrior):
+        self.prior = prior
+        self.world = prior.world
+        self._ids: dict[bytes, int] = {}
+        self._tables: list[SuccessorTable] = []
+        self._obs: list[np.ndarray] = []
+        self._successor_ids: dict[int, np.ndarray] = {}
+
+    def __len__(self) -> int:
+        return len(self._tables)
+
+    def ids(self, obs: np.ndarray) -> np.ndarray:
+        """The id of each observation's state (rows of ``obs``), building tables for new ones."""
+        out = np.empty(len(obs), dtype=np.int64)
+        for i, row in enumerate(np.asarray(obs, dtype=np.float32)):
+            key = row.tobytes()
+            state_id = self._ids.get(key)
+            if state_id is None:
+                state_id = self._add(key, row, self.build_table(row))
+            out[i] = state_id
+        return out
+
+    def insert(self, obs: np.ndarray, table: SuccessorTable) -> None:
+        """Add a table built elsewhere (by an actor process), unless the state is known."""
+        row = np.asarray(obs, dtype=np.float32)
+        key = row.tobytes()
+        if key not in self._ids:
+            self._add(key, row, table)
+
+    def _add(self, key: bytes, row: np.ndarray, table: SuccessorTable) -> int:
+        state_id = self._ids[key] = len(self._tables)
+        self._tables.append(table)
+        self._obs.append(row)
+        return state_id
+
+    def sample_successors(self, ids: np.ndarray) -> np.ndarray:
+        """One non-terminal successor of each state, uniform over its distinct successors.
+
+        States whose successors are all terminal contribute nothing (the result can be shorter).
+        """
+        lists = []
+        for state_id in ids:
+            succ = self._successor_ids.get(state_id)
+            if succ is None:
+                table = self._tables[state_id]
+                succ = self._successor_ids[state_id] = self.ids(table.obs[table.terminal == 0.0])
+            if len(succ):
+                lists.append(succ)
+        picks = (np.random.random(len(lists)) * np.array([len(s) for s in lists])).astype(np.int64)
+        return np.array([s[k] for s, k in zip(lists, picks)], dtype=np.int64)
+
+    def observations(self, ids: np.ndarray, device: th.device | str = "cpu") -> th.Tensor:
+        return th.as_tensor(np.stack([self._obs[i] for i in ids]), device=device)
+
+    def build_table(self, obs: np.ndarray) -> SuccessorTable:
+        """The successor table of the state ``obs`` encodes (not stored)."""
+        state = self.world.decode(obs)
+        if self.world.is_terminal(state):
+            raise ValueError(f"model-based targets: state {state} is terminal and has no successors")
+        pairs = self.prior.goal_pairs
+        robot = [self.prior.successors(state, a) for a in range(N_ACTIONS)]
+        goal = [[self.prior.successors(state, a, {g.human: g}) for g in pairs] for a in range(N_ACTIONS)]
+        # Every goal-conditioned successor is also a goal-averaged one (positive goal weights).
+        succ = list(dict.fromkeys(s for dist in robot for s in dist))
+        index = {s: k for k, s in enumerate(succ)}
+        p_robot = np.zeros((N_ACTIONS, len(succ)), dtype=np.float32)
+        p_goal = np.zeros((N_ACTIONS, len(pairs), len(succ)), dtype=np.float32)
+        for a in range(N_ACTIONS):
+            for s, p in robot[a].items():
+                p_robot[a, index[s]] = p
+            for j in range(len(pairs)):
+                for s, p in goal[a][j].items():
+                    p_goal[a, j, index[s]] = p
+        return SuccessorTable(
+            obs=np.stack([self.world.encode(s) for s in succ]),
+            terminal=np.array([self.world.is_terminal(s) for s in succ], dtype=np.float32),
+            p_robot=p_robot,
+            p_goal=p_goal,
+            achieved=np.array([[g.is_achieved(s) for s in succ] for g in pairs], dtype=np.float32),
+        )
+
+    def batch(self, ids: np.ndarray, device: th.device | str = "cpu") -> SuccessorBatch:
+        """The tables of states ``ids``, zero-padded to a common K."""
+        tables = [self._tables[i] for i in ids]
+        k_max = max(len(t.terminal) for t in tables)
+        n, n_pairs = len(tables), len(self.prior.goal_pairs)
+        out_obs = np.zeros((n, k_max, self.world.obs_dim), dtype=np.float32)
+        terminal = np.zeros((n, k_max), dtype=np.float32)
+        p_robot = np.zeros((n, N_ACTIONS, k_max), dtype=np.float32)
+        p_goal = np.zeros((n, N_ACTIONS, n_pairs, k_max), dtype=np.float32)
+        achieved = np.zeros((n, n_pairs, k_max), dtype=np.float32)
+        for b, t in enumerate(tables):
+            k = len(t.terminal)
+            out_obs[b, :k], terminal[b, :k], p_robot[b, :, :k] = t.obs, t.terminal, t.p_robot
+            p_goal[b, :, :, :k], achieved[b, :, :k] = t.p_goal, t.achieved
+        return SuccessorBatch(*(th.as_tensor(x, device=device) for x in (out_obs, terminal, p_robot, p_goal, achieved)))

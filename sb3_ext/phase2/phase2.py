@@ -1,0 +1,400 @@
+"""Phase 2: learn a robot policy that softly maximises an aggregate of long-term human power.
+
+The robot follows the power-law policy pi_r(a) proportional to (-Q_r(s, a))^(-beta_r) and
+learns, from a world model of the environment (``env.prior``: the world, the humans' goals and
+their policy prior), the quantities of Heitzig & Potham (arXiv 2508.00159), Eqs. 4-9:
+
+    V_h^e(s, g)  chance that human h reaches goal g          (network)
+    X_h(s)       = E_g[V_h^e(s, g)^zeta]                       (network)
+    U_r(s)       = -(E_h[X_h(s)^-xi])^eta                      (computed; optionally a network on log(y - 1))
+    Q_r(s, a)    = gamma_r E[V_r(s') | s, a]                   (network, Q_r < 0 through -softplus)
+    V_r(s)       = U_r(s) + pi_r(s) . Q_r(s)                   (computed; optionally a network)
+
+Targets use frozen target networks copied every ``target_update_interval`` updates, and by
+default the exact expectation over the successors the world model gives (cached per state).
+Training runs in warm-up stages counted in environment steps; see :mod:`sb3_ext.phase2.config`.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar, TypeVar
+
+import numpy as np
+import torch as th
+from gymnasium import spaces
+from stable_baselines3.common.buffers import ReplayBuffer
+from stable_baselines3.common.off_policy_algorithm import OffPolicyAlgorithm
+from stable_baselines3.common.policies import BasePolicy
+from stable_baselines3.common.type_aliases import GymEnv, MaybeCallback
+from stable_baselines3.common.utils import update_learning_rate
+from torch.nn import functional as F
+
+from sb3_ext.envs.assist.human_prior import BoltzmannHumanPrior
+from sb3_ext.phase2.actors import epsilon_greedy, learn_with_actors
+from sb3_ext.phase2.buffers import Phase2ReplayBuffer, Phase2Samples
+from sb3_ext.phase2.config import RAMP_STAGE, Phase2Config
+from sb3_ext.phase2.model_targets import SuccessorBatch, SuccessorCache
+from sb3_ext.phase2.policies import PROBABILITY_NETWORKS, PowerLawPolicy
+from sb3_ext.phase2.power import robot_reward
+
+SelfPhase2 = TypeVar("SelfPhase2", bound="Phase2")
+
+
+class Phase2(OffPolicyAlgorithm):
+    """Power-law robot assistance, trained off-policy from a world model.
+
+    The environment must expose ``prior`` (a :class:`BoltzmannHumanPrior`, which carries the
+    world model and the goals), as ``AssistGrid-v0`` does. Hyperparameters beyond SB3's are
+    those of :class:`Phase2Config` and are validated there; ``learning_rate`` is the base rate
+    of the built-in stage schedule (constant through warm-up, then 1/sqrt decay).
+    """
+
+    policy_aliases: ClassVar[dict[str, type[BasePolicy]]] = {"MlpPolicy": PowerLawPolicy}
+    policy: PowerLawPolicy
+    replay_buffer: Phase2ReplayBuffer
+
+    def __init__(
+        self,
+        policy: str | type[PowerLawPolicy],
+        env: GymEnv | str,
+        learning_rate: float = 1e-3,
+        buffer_size: int = 100_000,
+        learning_starts: int = 64,
+        batch_size: int = 64,
+        train_freq: int | tuple[int, str] = 1,
+        gradient_steps: int = 1,
+        replay_buffer_class: type[ReplayBuffer] | None = None,
+        replay_buffer_kwargs: dict[str, Any] | None = None,
+        beta_r: float = 10.0,
+        gamma_h: float = 0.99,
+        gamma_r: float = 0.99,
+        zeta: float = 2.0,
+        xi: float = 1.0,
+        eta: float = 1.1,
+        terminal_v_r: float = -1.0,
+        warmup_v_h_e_steps: int = 1000,
+        warmup_x_h_steps: int = 1000,
+        warmup_u_r_steps: int = 1000,
+        warmup_q_r_steps: int = 1000,
+        beta_r_rampup_steps: int = 2000,
+        lr_decay_steps: int = 1000,
+        u_r_use_network: bool = False,
+        v_r_use_network: bool = False,
+        model_based_targets: bool = True,
+        expand_successors: bool = True,
+        target_update_interval: int = 100,
+        max_grad_norm: float = 10.0,
+        exploration_initial_eps: float = 0.3,
+        exploration_final_eps: float = 0.01,
+        exploration_fraction: float = 0.5,
+        goal_resample_prob: float = 0.01,
+        n_actors: int = 1,
+        actor_sync_freq: int = 100,
+        stats_window_size: int = 100,
+        tensorboard_log: str | None = None,
+        policy_kwargs: dict[str, Any] | None = None,
+        verbose: int = 0,
+        seed: int | None = None,
+        device: th.device | str = "auto",
+        _init_setup_model: bool = True,
+    ):
+        # Every Phase 2 argument goes through one validated dataclass.
+        args = locals()
+        self.config = Phase2Config(**{name: args[name] for name in Phase2Config.names()})
+        if not isinstance(learning_rate, (int, float)) or isinstance(learning_rate, bool) or not learning_rate > 0:
+            raise ValueError(
+                f"learning_rate: {learning_rate!r}, expected a number > 0 (Phase 2 schedules it by warm-up stage)"
+            )
+        _check_positive_int("batch_size", batch_size)
+        _check_positive_int("buffer_size", buffer_size)
+        super().__init__(
+            policy,
+            env,
+            float(learning_rate),
+            buffer_size=buffer_size,
+            learning_starts=learning_starts,
+            batch_size=batch_size,
+            gamma=gamma_r,
+            train_freq=train_freq,
+            gradient_steps=gradient_steps,
+            replay_buffer_class=replay_buffer_class,
+            replay_buffer_kwargs=replay_buffer_kwargs,
+            policy_kwargs=policy_kwargs,
+            stats_window_size=stats_window_size,
+            tensorboard_log=tensorboard_log,
+            verbose=verbose,
+            device=device,
+            seed=seed,
+            sde_support=False,
+            support_multi_env=True,
+            supported_action_spaces=(spaces.Discrete,),
+        )
+        self.exploration_rate = self.config.exploration_initial_eps
+        self.prior: BoltzmannHumanPrior | None = None
+        if _init_setup_model:
+            self._setup_model()
+
+    # ------------------------------------------------------------------ setup
+    def _setup_model(self) -> None:
+        if self.env is not None:
+            try:
+                self.prior = self.env.get_attr("prior")[0]
+            except AttributeError:
+                self.prior = None
+        if not isinstance(self.prior, BoltzmannHumanPrior):
+            raise ValueError(
+                "env: Phase2 plans with a world model and needs an env exposing `prior` "
+                f"(a BoltzmannHumanPrior, e.g. AssistGrid-v0), got {self.env!r}"
+            )
+        cfg = self.config
+        self.policy_kwargs.update(
+            n_goal_pairs=len(self.prior.goal_pairs),
+            n_humans=self.prior.world.n_humans,
+            u_r_use_network=cfg.u_r_use_network,
+            v_r_use_network=cfg.v_r_use_network,
+        )
+        if self.replay_buffer_class is None:
+            self.replay_buffer_class = Phase2ReplayBuffer
+            self.replay_buffer_kwargs = {**self.replay_buffer_kwargs, "n_humans": self.prior.world.n_humans}
+        super()._setup_model()
+        self.successor_cache = SuccessorCache(self.prior)
+        self._target_table: dict[str, th.Tensor] = {}
+        self._v_r_mean = float("nan")
+        # (pairs, humans) matrix of each goal's weight in its human's mean over goals.
+        pair_matrix = np.zeros((len(self.prior.goal_pairs), self.prior.world.n_humans), dtype=np.float32)
+        pair_matrix[np.arange(len(self.prior.goal_pairs)), self.prior.pair_human] = self.prior.pair_weights
+        self.pair_matrix = th.as_tensor(pair_matrix, device=self.device)
+        self.pair_offsets = th.as_tensor(np.cumsum([0] + [len(g) for g in self.prior.goals[:-1]]), device=self.device)
+        if self.env is not None:
+            self.env.set_attr("goal_resample_prob", cfg.goal_resample_prob)
+        self._stage = cfg.stage(self.num_timesteps)
+        self.policy.beta_r.fill_(cfg.effective_beta_r(self.num_timesteps))
+
+    # ------------------------------------------------------------------ acting
+    def predict(
+        self,
+        observation: np.ndarray | dict[str, np.ndarray],
+        state: tuple[np.ndarray, ...] | None = None,
+        episode_start: np.ndarray | None = None,
+        deterministic: bool = False,
+    ) -> tuple[np.ndarray, tuple[np.ndarray, ...] | None]:
+        """Power-law action; with probability epsilon (exploration only) a uniform one."""
+        action, state = self.policy.predict(observation, state, episode_start, deterministic)
+        if not deterministic:
+            action = epsilon_greedy(action, self.exploration_rate, self.action_space.n)
+        return action, state
+
+    def _on_step(self) -> None:
+        """After every env step: epsilon, warm-up stage, beta_r."""
+        self.exploration_rate = self.config.exploration_rate(1.0 - self._current_progress_remaining)
+        self.logger.record("rollout/exploration_rate", self.exploration_rate)
+        self._advance_schedule()
+
+    def _advance_schedule(self) -> None:
+        cfg = self.config
+        stage = cfg.stage(self.num_timesteps)
+        if stage != self._stage:
+            if self._stage < RAMP_STAGE <= stage:
+                # Data collected by the uniform warm-up robot is off-policy once beta_r rises.
+                self.replay_buffer.reset()
+            self._stage = stage
+        self.policy.beta_r.fill_(cfg.effective_beta_r(self.num_timesteps))
+
+    # ------------------------------------------------------------------ values
+    def _u_r(self, obs: th.Tensor, target: bool) -> th.Tensor:
+        cfg = self.config
+        if cfg.u_r_use_network:
+            return -(self.policy.value("u_r", obs, target)[..., 0] ** cfg.eta)
+        return robot_reward(self.policy.value("x_h", obs, target), cfg.xi, cfg.eta)
+
+    def _v_r(self, obs: th.Tensor, target: bool) -> th.Tensor:
+        """V_r at non-terminal states (callers substitute ``terminal_v_r`` at terminal ones)."""
+        if self.config.v_r_use_network:
+            return self.policy.value("v_r", obs, target)[..., 0]
+        q_r = self.policy.value("q_r", obs, target)
+        pi_r = th.exp(self.policy.log_probs(q_r))
+        return self._u_r(obs, target) + (pi_r * q_r).sum(dim=-1)
+
+    # ------------------------------------------------------------------ targets
+    def _state_targets(self, obs: th.Tensor) -> dict[str, th.Tensor]:
+        """Targets that need only s: X_h, U_r's y, V_r; plus ``v_r_now``, V_r(s) for the logs."""
+        cfg, policy = self.config, self.policy
+        q_r = policy.value("q_r", obs, target=True)
+        pi_r = th.exp(policy.log_probs(q_r))
+        v_r = self._u_r(obs, target=True) + (pi_r * q_r).sum(dim=-1)
+        return {
+            "x_h": (policy.value("v_h_e", obs, target=True) ** cfg.zeta) @ self.pair_matrix,
+            "u_r": (policy.value("x_h", obs, target=True) ** (-cfg.xi)).mean(dim=-1, keepdim=True),
+            "v_r": v_r[:, None],
+            "v_r_now": v_r if not cfg.v_r_use_network else self._v_r(obs, target=True),
+            "pi_r": pi_r,
+        }
+
+    def _expected_targets(self, obs: th.Tensor, succ: SuccessorBatch) -> dict[str, th.Tensor]:
+        """Every network's target at states ``obs``, as exact expectations over their successors."""
+        cfg, policy = self.config, self.policy
+        out = self._state_targets(obs)
+        v_next = th.where(succ.terminal.bool(), cfg.terminal_v_r, self._v_r(succ.obs, target=True))
+        out["q_r"] = cfg.gamma_r * th.einsum("bak,bk->ba", succ.p_robot, v_next)
+        v_h_e_next = policy.value("v_h_e", succ.obs, target=True).transpose(1, 2)  # (B, J, K)
+        alive = (1.0 - succ.terminal)[:, None, :]
+        cont = succ.achieved + (1.0 - succ.achieved) * cfg.gamma_h * alive * v_h_e_next
+        out["v_h_e"] = th.einsum("ba,bajk,bjk->bj", out.pop("pi_r"), succ.p_goal, cont)
+        return out
+
+    def _target_rows(self, ids: np.ndarray, names: frozenset[str] | set[str]) -> dict[str, th.Tensor]:
+        """Model-based targets of states ``ids``.
+
+        The targets of a state depend only on the frozen target networks (and beta_r), so they
+        are computed once per state between two target-network copies and then looked up:
+        each gradient step only runs the main networks on its batch.
+        """
+        known = len(self._target_table.get("q_r", ()))
+        if len(self.successor_cache) > known:
+            new_ids = np.arange(known, len(self.successor_cache))
+            rows = []
+            for chunk in np.array_split(new_ids, max(1, len(new_ids) // 512)):
+                obs = self.successor_cache.observations(chunk, self.device)
+                rows.append(self._expected_targets(obs, self.successor_cache.batch(chunk, self.device)))
+            for name in rows[0]:
+                parts = [r[name] for r in rows]
+                if name in self._target_table:
+                    parts.insert(0, self._target_table[name])
+                self._target_table[name] = th.cat(parts)
+        index = th.as_tensor(ids, device=self.device)
+        return {name: self._target_table[name][index] for name in names}
+
+    def _targets(
+        self, data: Phase2Samples, active: frozenset[str]
+    ) -> tuple[th.Tensor, dict[str, tuple[th.Tensor, th.Tensor | None]]]:
+        """States to train on, and per active network its target and mask (None: every entry).
+
+        Model-based mode trains on the sampled states plus, with ``expand_successors``, one
+        successor of each drawn from the model (uniform over its distinct non-terminal
+        successors): Q_r of a move the policy rarely takes rests on V_r of a state the buffer
+        rarely holds, and this puts such states in every batch. Sets ``_v_r_mean``.
+        """
+        cfg = self.config
+        if cfg.model_based_targets:
+            ids = self.successor_cache.ids(data.observations.cpu().numpy())
+            if cfg.expand_successors:
+                ids = np.concatenate([ids, self.successor_cache.sample_successors(ids)])
+            rows = self._target_rows(ids, {*active, "v_r_now"})
+            self._v_r_mean = rows["v_r_now"][: len(data.observations)].mean().item()
+            obs = self.successor_cache.observations(ids, self.device)
+            return obs, {name: (rows[name], None) for name in active}
+        obs = data.observations
+        rows = self._state_targets(obs)
+        self._v_r_mean = rows["v_r_now"].mean().item()
+        out: dict[str, tuple[th.Tensor, th.Tensor | None]] = {
+            name: (rows[name], None) for name in ("x_h", "u_r", "v_r") if name in active
+        }
+        if "q_r" in active:
+            done = data.dones[:, 0].bool()
+            v_next = th.where(done, cfg.terminal_v_r, self._v_r(data.next_observations, target=True))
+            q_target = (cfg.gamma_r * v_next)[:, None].expand(-1, self.action_space.n)
+            out["q_r"] = (q_target, F.one_hot(data.actions[:, 0].long(), self.action_space.n).float())
+        if "v_h_e" in active:
+            out["v_h_e"] = self._sampled_v_h_e_target(data)
+        return obs, out
+
+    def _sampled_v_h_e_target(self, data: Phase2Samples) -> tuple[th.Tensor, th.Tensor]:
+        """TD target on the goal each human actually pursued, from the observed next state."""
+        cfg, world = self.config, self.prior.world
+        pairs = self.pair_offsets[None, :] + data.goals  # (B, H) flat pair index
+        next_states = [world.decode(o) for o in data.next_observations.cpu().numpy()]
+        achieved = th.tensor(
+            [[float(self.prior.goal_pairs[j].is_achieved(s)) for j in row] for s, row in zip(next_states, pairs.tolist())],
+            device=self.device,
+        )
+        v_next = self.policy.value("v_h_e", data.next_observations, target=True).gather(1, pairs)
+        alive = 1.0 - data.dones
+        target_h = achieved + (1.0 - achieved) * cfg.gamma_h * alive * v_next
+        n_pairs = len(self.prior.goal_pairs)
+        target = th.zeros(len(pairs), n_pairs, device=self.device).scatter(1, pairs, target_h)
+        mask = th.zeros(len(pairs), n_pairs, device=self.device).scatter(1, pairs, 1.0)
+        return target, mask
+
+    # ------------------------------------------------------------------ training
+    def _regression_loss(self, name: str, obs: th.Tensor, target: th.Tensor, mask: th.Tensor | None) -> th.Tensor:
+        """Mean-seeking loss of one network: its minimiser is the expected target.
+
+        V_h^e and X_h are probabilities behind a sigmoid: cross-entropy against the soft target
+        has the same minimiser as squared error (the mean) but does not lose its gradient when
+        a value is near 0 or 1, where a sigmoid under squared error saturates. The other
+        networks use squared error (for U_r on y itself, not on log(y - 1), so that the
+        minimiser is E[X_h^-xi] as Eq. 8 needs).
+        """
+        if name in PROBABILITY_NETWORKS:
+            err = F.binary_cross_entropy_with_logits(self.policy.raw(name, obs), target, reduction="none")
+        else:
+            err = (self.policy.value(name, obs) - target) ** 2
+        return err.mean() if mask is None else (err * mask).sum() / mask.sum()
+
+    def train(self, gradient_steps: int, batch_size: int = 64) -> None:
+        if self.replay_buffer.size() < batch_size:
+            return  # just after the buffer was cleared at the start of the ramp
+        cfg = self.config
+        self.policy.set_training_mode(True)
+        active = cfg.active_networks(self.num_timesteps)
+        lr_factor = cfg.lr_factor(self.num_timesteps)
+        update_learning_rate(self.policy.optimizer, self.learning_rate * lr_factor)
+        losses: dict[str, list[float]] = {name: [] for name in active}
+        for _ in range(gradient_steps):
+            data = self.replay_buffer.sample(batch_size, env=self._vec_normalize_env)
+            with th.no_grad():
+                obs, targets = self._targets(data, active)
+            total = 0.0
+            for name, (target, mask) in targets.items():
+                loss = self._regression_loss(name, obs, target, mask)
+                losses[name].append(loss.item())
+                total = total + loss
+            self.policy.optimizer.zero_grad()
+            total.backward()
+            for name in active:
+                # Clip each network proportionally to the learning rate: steps stay bounded as lr decays.
+                th.nn.utils.clip_grad_norm_(self.policy.nets[name].parameters(), cfg.max_grad_norm * lr_factor)
+            self.policy.optimizer.step()
+            self._n_updates += 1
+            if self._n_updates % cfg.target_update_interval == 0:
+                self.policy.update_targets()
+                self._target_table = {}  # targets follow the new target networks
+        for name, values in losses.items():
+            self.logger.record(f"train/loss_{name}", float(np.mean(values)))
+        self.logger.record("train/stage", self._stage)
+        self.logger.record("train/beta_r", float(self.policy.beta_r))
+        self.logger.record("train/learning_rate", self.learning_rate * lr_factor)
+        self.logger.record("train/n_updates", self._n_updates, exclude="tensorboard")
+        self.logger.record("phase2/v_r_mean", self._v_r_mean)
+
+    # ------------------------------------------------------------------ learn / save
+    def learn(
+        self: SelfPhase2,
+        total_timesteps: int,
+        callback: MaybeCallback = None,
+        log_interval: int = 4,
+        tb_log_name: str = "Phase2",
+        reset_num_timesteps: bool = True,
+        progress_bar: bool = False,
+    ) -> SelfPhase2:
+        if self.config.n_actors > 1:
+            return learn_with_actors(self, total_timesteps, callback, log_interval, tb_log_name, reset_num_timesteps)
+        return super().learn(
+            total_timesteps=total_timesteps,
+            callback=callback,
+            log_interval=log_interval,
+            tb_log_name=tb_log_name,
+            reset_num_timesteps=reset_num_timesteps,
+            progress_bar=progress_bar,
+        )
+
+    def _excluded_save_params(self) -> list[str]:
+        return [*super()._excluded_save_params(), "successor_cache", "_target_table", "pair_matrix", "pair_offsets"]
+
+    def _get_torch_save_params(self) -> tuple[list[str], list[str]]:
+        return ["policy", "policy.optimizer"], []
+
+
+def _check_positive_int(name: str, value: object) -> None:
+    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+        raise ValueError(f"{name}: {value!r}, expected an integer >= 1")

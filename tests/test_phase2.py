@@ -1,0 +1,283 @@
+"""Phase2: policy maths, schedule, validation, model-based targets, save/load, logging, learning."""
+
+import math
+from pathlib import Path
+
+import gymnasium as gym
+import numpy as np
+import pytest
+import torch as th
+import yaml
+from stable_baselines3.common.callbacks import BaseCallback
+from stable_baselines3.common.logger import KVWriter, Logger
+
+import sb3_ext  # noqa: F401
+from sb3_ext.envs.assist.world import N_ACTIONS
+from sb3_ext.phase2 import Phase2, Phase2Config
+from sb3_ext.phase2.evaluation import (
+    agreement,
+    exact_robot,
+    goal_reach_rate,
+    learned_values,
+    model_robot,
+    uniform_robot,
+    visited_states,
+)
+from sb3_ext.phase2.exact import occupancy, solve
+
+
+@pytest.fixture(autouse=True, scope="module")
+def one_torch_thread():
+    """Tiny networks gain nothing from a second thread, and on a busy machine lose a lot."""
+    threads = th.get_num_threads()
+    th.set_num_threads(1)
+    yield
+    th.set_num_threads(threads)
+
+
+# A warm-up short enough for unit tests; stages end at 150, 300, 500, 800.
+FAST = dict(
+    warmup_v_h_e_steps=150, warmup_x_h_steps=150, warmup_q_r_steps=200, beta_r_rampup_steps=300,
+    target_update_interval=50, lr_decay_steps=1000, policy_kwargs=dict(net_arch=[64, 64]),
+)
+
+
+def small_env(max_steps=2, map_name="line"):
+    return gym.make("AssistGrid-v0", map_name=map_name, max_steps=max_steps)
+
+
+def test_power_law_policy_maths():
+    model = Phase2("MlpPolicy", small_env(), seed=0)
+    policy = model.policy
+    obs = th.as_tensor(np.stack([policy.observation_space.sample() for _ in range(7)]))
+    with th.no_grad():
+        q = policy.value("q_r", obs)
+    assert (q < 0).all()  # -softplus keeps Q_r negative whatever the weights
+    policy.beta_r.fill_(3.0)
+    power = (-q.double()) ** -3.0
+    np.testing.assert_allclose(th.exp(policy.log_probs(q)).double(), power / power.sum(1, keepdim=True), rtol=1e-5)
+    policy.beta_r.fill_(0.0)
+    np.testing.assert_allclose(th.exp(policy.log_probs(q)), np.full((7, N_ACTIONS), 0.2), rtol=1e-6)
+    # Huge beta_r: log space does not overflow and the policy becomes greedy.
+    policy.beta_r.fill_(1e4)
+    probs = th.exp(policy.log_probs(q))
+    assert th.isfinite(probs).all() and (probs.argmax(1) == q.argmax(1)).all()
+    assert (policy._predict(obs, deterministic=True) == q.argmax(1)).all()
+
+
+def test_schedule_stages_beta_ramp_lr_and_epsilon():
+    cfg = Phase2Config(warmup_v_h_e_steps=10, warmup_x_h_steps=20, warmup_u_r_steps=30, warmup_q_r_steps=40,
+                       beta_r_rampup_steps=100, beta_r=8.0, lr_decay_steps=50,
+                       exploration_initial_eps=0.5, exploration_final_eps=0.1, exploration_fraction=0.4)
+    # U_r is computed by default, so its stage is skipped.
+    assert cfg.stage_ends == (10, 30, 30, 70, 170)
+    assert [cfg.stage(t) for t in (0, 9, 10, 29, 30, 69, 70, 169, 170, 10**6)] == [0, 0, 1, 1, 3, 3, 4, 4, 5, 5]
+    assert cfg.active_networks(5) == {"v_h_e"} and cfg.active_networks(15) == {"v_h_e", "x_h"}
+    assert cfg.active_networks(70) == {"v_h_e", "x_h", "q_r"}
+    assert Phase2Config(u_r_use_network=True, v_r_use_network=True).active_networks(10**6) == {
+        "v_h_e", "x_h", "u_r", "q_r", "v_r"}
+    ramp = [cfg.effective_beta_r(t) for t in range(60, 181)]
+    assert ramp[:11] == [0.0] * 11 and ramp[-11:] == [8.0] * 11  # 0 before, beta_r after
+    assert all(b <= a for b, a in zip(ramp, ramp[1:]))  # monotone
+    assert cfg.effective_beta_r(120) == pytest.approx(4.0)  # a sigmoid is symmetric about its middle
+    sigmoid = 1 / (1 + math.exp(-(6 * 0.25 - 3)))
+    lo, hi = 1 / (1 + math.exp(3)), 1 / (1 + math.exp(-3))
+    assert cfg.effective_beta_r(95) == pytest.approx(8.0 * (sigmoid - lo) / (hi - lo))
+    assert cfg.lr_factor(169) == 1.0 and cfg.lr_factor(170 + 150) == pytest.approx(0.5)  # 1/sqrt(1 + 3)
+    assert cfg.exploration_rate(0.0) == 0.5 and cfg.exploration_rate(0.2) == pytest.approx(0.3)
+    assert cfg.exploration_rate(0.4) == pytest.approx(0.1) and cfg.exploration_rate(1.0) == pytest.approx(0.1)
+
+
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        ({"beta_r": -1.0}, "beta_r"),
+        ({"gamma_h": 1.5}, "gamma_h"),
+        ({"warmup_x_h_steps": -1}, "warmup_x_h_steps"),
+        ({"warmup_q_r_steps": 1.5}, "warmup_q_r_steps"),
+        ({"target_update_interval": 0}, "target_update_interval"),
+        ({"max_grad_norm": 0.0}, "max_grad_norm"),
+        ({"exploration_final_eps": 0.9}, "exploration_final_eps"),
+        ({"exploration_fraction": 0.0}, "exploration_fraction"),
+        ({"goal_resample_prob": 2.0}, "goal_resample_prob"),
+        ({"n_actors": 0}, "n_actors"),
+        ({"model_based_targets": "yes"}, "model_based_targets"),
+        ({"learning_rate": -1e-3}, "learning_rate"),
+        ({"learning_rate": lambda p: 1e-3}, "learning_rate"),
+        ({"batch_size": 0}, "batch_size"),
+        ({"policy_kwargs": {"dropout": 1.0}}, "dropout"),
+    ],
+)
+def test_bad_hyperparameters_name_the_culprit(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        Phase2("MlpPolicy", small_env(), **kwargs)
+
+
+def test_env_without_a_world_model_is_rejected():
+    with pytest.raises(ValueError, match="needs an env exposing `prior`"):
+        Phase2("MlpPolicy", gym.make("CartPole-v1"))
+
+
+def test_model_based_targets_are_the_expected_bellman_backups():
+    """Targets from the cached tables equal a direct enumeration over prior.successors."""
+    env = small_env(max_steps=3)
+    model = Phase2("MlpPolicy", env, seed=1, **FAST)
+    model.learn(150)  # trains the networks a little: any values will do
+    cfg, policy, prior = model.config, model.policy, model.prior
+    world = prior.world
+    policy.beta_r.fill_(4.0)
+    model._target_table = {}
+    states = [s for s in solve(prior, cfg).states if not world.is_terminal(s)]
+    ids = model.successor_cache.ids(np.stack([world.encode(s) for s in states]))
+    rows = model._target_rows(ids, {"q_r", "v_h_e", "x_h"})
+
+    def net(name, s):
+        with th.no_grad():
+            return policy.value(name, th.as_tensor(world.encode(s))[None], target=True)[0].double().numpy()
+
+    def v_r(s):
+        if world.is_terminal(s):
+            return cfg.terminal_v_r
+        q = net("q_r", s)
+        pi = (-q) ** -4.0 / ((-q) ** -4.0).sum()
+        return -((net("x_h", s) ** -cfg.xi).mean() ** cfg.eta) + pi @ q
+
+    for i, s in enumerate(states):
+        q_expected = [cfg.gamma_r * sum(p * v_r(s2) for s2, p in prior.successors(s, a).items()) for a in range(5)]
+        np.testing.assert_allclose(rows["q_r"][i].numpy(), q_expected, rtol=1e-4)
+        q = net("q_r", s)
+        pi = (-q) ** -4.0 / ((-q) ** -4.0).sum()
+        v_expected = [
+            sum(pi[a] * p * (1.0 if g.is_achieved(s2) else
+                             cfg.gamma_h * (0.0 if world.is_terminal(s2) else net("v_h_e", s2)[j]))
+                for a in range(5) for s2, p in prior.successors(s, a, {g.human: g}).items())
+            for j, g in enumerate(prior.goal_pairs)
+        ]
+        np.testing.assert_allclose(rows["v_h_e"][i].numpy(), v_expected, rtol=1e-4, atol=1e-6)
+        np.testing.assert_allclose(rows["x_h"][i].numpy(), [np.mean(net("v_h_e", s) ** cfg.zeta)], rtol=1e-4)
+
+
+def test_buffer_is_cleared_when_the_ramp_starts_and_logs_are_written():
+    model = Phase2("MlpPolicy", small_env(max_steps=3), seed=0, **FAST)
+    seen = {}
+
+    class Watch(BaseCallback):
+        def _on_step(self):
+            seen[self.num_timesteps] = (self.model.replay_buffer.size(), self.model._stage)
+            return True
+
+    class Keys(KVWriter):
+        def __init__(self):
+            self.seen = set()
+
+        def write(self, key_values, key_excluded, step=0):
+            self.seen |= set(key_values)
+
+    keys = Keys()
+    model.set_logger(Logger(None, [keys]))
+    model.learn(510, callback=Watch(), log_interval=1)
+    # The callback sees step n before transition n is stored; the ramp starts at step 500.
+    assert seen[500] == (499, 3) and seen[501] == (0, 4) and seen[502] == (1, 4)
+    for key in ("train/loss_v_h_e", "train/loss_x_h", "train/loss_q_r", "train/stage", "train/beta_r",
+                "rollout/exploration_rate", "phase2/v_r_mean"):
+        assert key in keys.seen, key
+
+
+def test_save_load_round_trip(tmp_path):
+    env = small_env(max_steps=3)
+    model = Phase2("MlpPolicy", env, seed=0, **FAST)
+    model.learn(520)
+    path = tmp_path / "phase2.zip"
+    model.save(path)
+    loaded = Phase2.load(path, env=env)
+    obs = np.stack([env.observation_space.sample() for _ in range(16)])
+    assert np.array_equal(model.predict(obs, deterministic=True)[0], loaded.predict(obs, deterministic=True)[0])
+    assert float(loaded.policy.beta_r) == float(model.policy.beta_r) > 0.0
+    assert loaded.config == model.config
+    for name in ("q_r", "v_h_e", "x_h"):
+        np.testing.assert_array_equal(
+            model.policy.value(name, th.as_tensor(obs)).detach(), loaded.policy.value(name, th.as_tensor(obs)).detach()
+        )
+    loaded.learn(50, reset_num_timesteps=False)  # the optimizer state came back too
+    assert Phase2.load(path).prior is not None  # usable without an env
+
+
+def test_learned_values_match_the_exact_solver_on_the_smallest_world():
+    """1-D corridor, horizon 2: V_h^e, X_h, Q_r within 5% of exact and the exact greedy moves."""
+    env = small_env(max_steps=2)
+    model = Phase2("MlpPolicy", env, seed=0, **FAST)
+    sol = solve(model.prior, model.config)
+    states = visited_states(occupancy(model.prior, sol), model.prior.world.is_terminal)
+    before = agreement(model, sol, states)
+    model.learn(1000)
+    after = agreement(model, sol, states)
+    assert not before.within(0.05)  # the untrained networks are the baseline
+    assert after.within(0.05), after
+
+
+def mean_errors(model, sol, states):
+    learned = learned_values(model, states)
+    return {k: np.mean(np.abs(learned[k] - np.stack([getattr(sol, k)[s] for s in states]))) for k in learned}
+
+
+def test_sampled_targets_and_u_r_v_r_networks_learn_toward_the_exact_values():
+    """The non-default modes together: V_h^e and Q_r at least halve their mean error against the
+    exact values; X_h, U_r and V_r, whose targets are functions of other networks, fit them."""
+    env = small_env(max_steps=2)
+    kwargs = dict(model_based_targets=False, u_r_use_network=True, v_r_use_network=True, warmup_u_r_steps=150)
+    model = Phase2("MlpPolicy", env, seed=0, **{**FAST, **kwargs})
+    sol = solve(model.prior, model.config)
+    states = visited_states(occupancy(model.prior, sol), model.prior.world.is_terminal)
+    before = mean_errors(model, sol, states)
+    model.learn(1000)
+    after = mean_errors(model, sol, states)
+    assert after["v_h_e"] < before["v_h_e"] / 2 and after["q_r"] < before["q_r"] / 2, (before, after)
+    obs = th.as_tensor(np.stack([model.prior.world.encode(s) for s in states]))
+    with th.no_grad():
+        v_h_e = model.policy.value("v_h_e", obs, target=True)
+        np.testing.assert_allclose(model.policy.value("x_h", obs), (v_h_e**2).mean(-1, keepdim=True), rtol=0.1)
+        x_h = model.policy.value("x_h", obs, target=True)
+        u_r = -((x_h**-model.config.xi).mean(-1) ** model.config.eta)
+        np.testing.assert_allclose(model._u_r(obs, target=False), u_r, rtol=0.1)
+        q_r = model.policy.value("q_r", obs, target=True)
+        v_r = model._u_r(obs, target=True) + (th.exp(model.policy.log_probs(q_r)) * q_r).sum(-1)
+        np.testing.assert_allclose(model._v_r(obs, target=False), v_r, rtol=0.1)
+
+
+def zoo_settings():
+    """hyperparams/phase2.yml's AssistGrid-v0 entry as (n_timesteps, env kwargs, Phase2 kwargs)."""
+    spec = dict(yaml.safe_load((Path(__file__).parents[1] / "hyperparams" / "phase2.yml").read_text())["AssistGrid-v0"])
+    n_timesteps = spec.pop("n_timesteps")
+    assert spec.pop("policy") == "MlpPolicy"
+    env_kwargs = spec.pop("env_kwargs")  # a mapping: rl-zoo3 passes it as is
+    spec["policy_kwargs"] = eval(spec["policy_kwargs"])  # rl-zoo3 evaluates this string
+    return n_timesteps, env_kwargs, spec
+
+
+def test_zoo_hyperparameters_build_a_model():
+    n_timesteps, env_kwargs, settings = zoo_settings()
+    model = Phase2("MlpPolicy", gym.make("AssistGrid-v0", **env_kwargs), **settings)
+    assert n_timesteps > model.config.stage_ends[-1]  # the run gets past the whole warm-up
+
+
+@pytest.mark.slow
+def test_rock_world_over_five_seeds():
+    """The zoo settings on the rock world: values within 5% of exact, the robot frees the human."""
+    n_timesteps, env_kwargs, settings = zoo_settings()
+    env = gym.make("AssistGrid-v0", **env_kwargs)
+    prior = env.unwrapped.prior
+    sol = solve(prior, Phase2("MlpPolicy", env, **settings).config)
+    states = visited_states(occupancy(prior, sol), prior.world.is_terminal)
+    far = next(g for g in prior.goals[0] if g.cells == frozenset({(2, 4)}))
+    exact_rate = goal_reach_rate(prior, exact_robot(sol), far, 300)
+    uniform_rate = goal_reach_rate(prior, uniform_robot(), far, 300)
+    freed = 0
+    for seed in range(5):
+        model = Phase2("MlpPolicy", env, seed=seed, **settings)
+        model.learn(n_timesteps)
+        result = agreement(model, sol, states)
+        assert result.within(0.05), (seed, result)
+        rate = goal_reach_rate(prior, model_robot(model), far, 300, seed=seed)
+        assert rate > uniform_rate + 0.3, (seed, rate, uniform_rate)
+        freed += rate >= 0.9 * exact_rate
+    assert freed >= 4
