@@ -7,14 +7,17 @@ import io
 import re
 from pathlib import Path
 
+import numpy as np
 import pytest
 import rl_zoo3
+import rl_zoo3.utils
 import yaml
-from stable_baselines3 import DQN
 
 from sb3_ext import enjoy, train
-from sb3_ext.zoo.cli import ReplayLoader
+from sb3_ext.twin_dqn import TwinDQN
+from sb3_ext.zoo.cli import prepare_replay
 from sb3_ext.zoo.config import HYPERPARAMS_DIR, default_conf_file
+from sb3_ext.zoo.registry import register_zoo
 from zoo_support import assert_ok, run_python
 
 TINY_PPO = ["-params", "n_envs:1", "n_steps:32", "batch_size:32", "n_epochs:1"]
@@ -113,14 +116,21 @@ def test_enjoy_without_trained_agents_is_one_line(tmp_path, monkeypatch, capsys)
     assert capsys.readouterr().err == "sb3-ext-enjoy: error: --folder 'logs': The logs/ppo folder was not found\n"
 
 
-def test_replay_loader_gives_off_policy_models_a_one_slot_buffer(tmp_path):
-    model = DQN("MlpPolicy", "CartPole-v1", buffer_size=5_000, learning_starts=0, seed=0)
+def test_enjoy_loads_our_off_policy_models_with_a_one_slot_buffer(tmp_path):
+    model = TwinDQN("MlpPolicy", "CartPole-v1", buffer_size=5_000, learning_starts=0, seed=0)
     model.learn(50)
-    model.save(tmp_path / "dqn")
-    loaded = ReplayLoader(DQN).load(str(tmp_path / "dqn"))
-    assert loaded.replay_buffer.buffer_size == 1
+    model.save(tmp_path / "twin_dqn")
+    register_zoo()
+    prepare_replay("twin_dqn")  # what sb3-ext-enjoy does before rl-zoo3's enjoy looks up ALGOS
+    try:
+        loaded = rl_zoo3.utils.ALGOS["twin_dqn"].load(str(tmp_path / "twin_dqn"))
+    finally:
+        register_zoo()  # give this test process its classes back
+    assert type(loaded) is TwinDQN and loaded.replay_buffer.buffer_size == 1
     observations = model.replay_buffer.observations[:20, 0]
-    assert (loaded.predict(observations, deterministic=True)[0] == model.predict(observations, deterministic=True)[0]).all()
+    np.testing.assert_array_equal(
+        loaded.predict(observations, deterministic=True)[0], model.predict(observations, deterministic=True)[0]
+    )
 
 
 @pytest.mark.slow
