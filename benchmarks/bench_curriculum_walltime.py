@@ -8,9 +8,10 @@ gives its steps/s. The ratio is ours / SB3 with the same VecEnv (below 1: our ex
 The target is the curriculum's total wall time: < 30 min for the 1.6M steps of the full budgets.
 
 ``--budget-fraction F`` runs every stage for a share F of its budget (at least one rollout) and
-also prints the full budgets' wall time *projected* from the measured rate: wall time of the
-stage / steps done x budget. The projection keeps each stage's fixed costs (start, final
-evaluation) proportional, so it is an estimate, printed as such, not a measurement.
+also prints the full budgets' wall time *projected* from the measured rates: per stage, its
+training time per step x budget, plus what the stage spent outside ``learn`` (start, final
+evaluation, manifest), which does not grow with the budget. It is an estimate, printed as such,
+not a measurement.
 
     python benchmarks/bench_curriculum_walltime.py            # full budgets (1.6M steps)
     python benchmarks/bench_curriculum_walltime.py --budget-fraction 0.05   # 5%, projected total
@@ -87,7 +88,7 @@ def main() -> None:
     for stage, row in summary["stages"].items():
         config = configs[int(stage)]
         all_steps += row["steps"]
-        projected = row["wall_time_s"] / row["steps"] * budgets[int(stage)]
+        projected = row["wall_time_s"] - row["train_time_s"] + row["train_time_s"] / row["steps"] * budgets[int(stage)]
         projected_total += projected
         print(
             f"{stage:<7}{'x'.join(map(str, row['lattice_size'])):<11}{config.n_envs:>5}{row['steps']:>10}{row['wall_time_s']:>9.0f}"
@@ -98,7 +99,7 @@ def main() -> None:
     if args.budget_fraction < 1.0:
         print(
             f"PROJECTED (not measured) for the full budgets, {sum(budgets.values())} steps: {projected_total:.0f} s "
-            f"({projected_total / 60:.1f} min), from each stage's measured wall time per step"
+            f"({projected_total / 60:.1f} min), from each stage's measured training time per step"
         )
 
 
