@@ -106,10 +106,20 @@ def main() -> None:
     exact_seconds = time.perf_counter() - t0
     far = next(g for g in prior.goals[0] if g.cells == frozenset({(2, 4)}))
     exact_reach = reach(prior, exact_robot(sol), far, args.episodes, 0)
+    rng = np.random.default_rng(0)
+    exact_soft = reach(prior, lambda s: int(rng.choice(len(sol.pi_r[s]), p=sol.pi_r[s])), far, args.episodes, 0)
     uniform_reach = reach(prior, uniform_robot(0), far, args.episodes, 0)
+    gaps = []  # relative gap between the two best distinct exact Q_r values of each visited state
+    for s in states:
+        distinct = np.unique(np.round(sol.q_r[s], 12))
+        if len(distinct) > 1:
+            gaps.append((distinct[-1] - distinct[-2]) / abs(distinct[-1]))
     print(f"exact solver: {len(sol.states)} states, {len(states)} visited with p >= 0.01, "
           f"{exact_seconds:.2f} s (backward induction + occupancy)", flush=True)
-    print(f"human reaches the far end: exact greedy robot {exact_reach:.2f}, uniform robot {uniform_reach:.2f}\n")
+    print(f"human reaches the far end: exact greedy robot {exact_reach:.2f}, exact pi_r {exact_soft:.2f}, "
+          f"uniform robot {uniform_reach:.2f}")
+    print(f"visited states whose two best different moves are within 1% of each other: "
+          f"{sum(g < 0.01 for g in gaps)} (smallest gap {100 * min(gaps):.3f}%)\n", flush=True)
 
     rows = []
     for seed in range(args.seeds):
