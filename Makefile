@@ -16,7 +16,7 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 demo: $(STAMP)
-	$(PY) -m sb3_ext.envs.lattice.demo
+	$(PY) experiments/train_policy.py --stage all --preset quick
 
 test: $(STAMP)
 	$(PY) -m pytest -q

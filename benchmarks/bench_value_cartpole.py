@@ -1,20 +1,27 @@
 """TwinDQN and QuantileDQN beside SB3's DQN and sb3-contrib's QRDQN on CartPole-v1, in one process.
 
-Every run uses rl-zoo3's DQN hyperparameters for CartPole-v1 (read from the installed rl_zoo3's
-hyperparams/dqn.yml) with the same seeds and budget; the two quantile methods also share
-n_quantiles. A callback evaluates the deterministic policy every --eval-freq steps inside one
-learn() call (so the exploration schedule is the one the zoo settings define) to find the first step
-at which the evaluation mean reaches 475, and the final policy is evaluated on --final-episodes
-episodes. Throughput is environment steps per second of CPU time spent in learn(), evaluation
-excluded; the runs of one seed are interleaved so that machine load hits every algorithm alike.
+Every model uses rl-zoo3's DQN hyperparameters for CartPole-v1 (read from the installed rl_zoo3's
+hyperparams/dqn.yml); the two quantile methods also share n_quantiles.
+
+Learning: every algorithm trains on the same seeds and budget. A callback evaluates the
+deterministic policy every --eval-freq steps inside one learn() call (so the exploration schedule is
+the one the zoo settings define) to find the first step at which the evaluation mean reaches 475;
+the final policy is evaluated on --final-episodes episodes.
+
+Throughput: environment steps per second of CPU time in learn(), once the replay buffer has passed
+learning_starts. The models take turns, --chunk steps each, for --rounds rounds, and the median
+chunk is reported, so that load from other jobs on a shared machine hits every algorithm alike.
+Ablation rows (one critic; one critic without double Q) show what the twin heads and double Q cost.
 
     nice -n 10 python benchmarks/bench_value_cartpole.py             # 5 seeds, 50k steps
-    nice -n 10 python benchmarks/bench_value_cartpole.py --quick     # 2 seeds, 20k steps
+    nice -n 10 python benchmarks/bench_value_cartpole.py --quick     # 2 seeds, 20k steps, 8 rounds
+    nice -n 10 python benchmarks/bench_value_cartpole.py --seeds 0   # throughput only
 """
 
 from __future__ import annotations
 
 import argparse
+import copy
 import statistics
 import time
 from pathlib import Path
@@ -54,7 +61,7 @@ def zoo_dqn_hyperparams() -> dict[str, Any]:
 
 
 class PeriodicEval(BaseCallback):
-    """Evaluates the deterministic policy every ``eval_freq`` steps; records its own CPU time."""
+    """Evaluates the deterministic policy every ``eval_freq`` steps until it first reaches ``target``."""
 
     def __init__(self, eval_env: VecEnv, eval_freq: int, n_episodes: int, target: float) -> None:
         super().__init__()
@@ -63,29 +70,47 @@ class PeriodicEval(BaseCallback):
         self.n_episodes = n_episodes
         self.target = target
         self.first_step_at_target: int | None = None
-        self.eval_seconds = 0.0
 
     def _on_step(self) -> bool:
         if self.first_step_at_target is None and self.num_timesteps % self.eval_freq == 0:
-            start = time.process_time()
             mean, _ = evaluate_policy(self.model, self.eval_env, n_eval_episodes=self.n_episodes, deterministic=True)
-            self.eval_seconds += time.process_time() - start
             if mean >= self.target:
                 self.first_step_at_target = self.num_timesteps
         return True
 
 
-def run(name: str, kwargs: dict[str, Any], seed: int, args: argparse.Namespace) -> dict[str, Any]:
-    """Train one algorithm on one seed; final eval, first step at target, CPU seconds in training."""
-    env = make_vec_env(ENV_ID, n_envs=1, seed=seed)
-    model = ALGOS[name]("MlpPolicy", env, seed=seed, **kwargs)
+def make_model(algo: str, zoo: dict[str, Any], n_quantiles: int, seed: int, **options: Any) -> BaseAlgorithm:
+    """``algo`` with the zoo settings (a fresh copy: algorithms may add to their policy_kwargs)."""
+    kwargs = copy.deepcopy(zoo)
+    policy_kwargs = kwargs.setdefault("policy_kwargs", {})
+    if algo in QUANTILE_ALGOS:
+        policy_kwargs["n_quantiles"] = n_quantiles
+    for key in ("n_critics", "share_trunk"):
+        if key in options:
+            policy_kwargs[key] = options.pop(key)
+    return ALGOS[algo]("MlpPolicy", make_vec_env(ENV_ID, n_envs=1, seed=seed), seed=seed, **kwargs, **options)
+
+
+def learning_run(model: BaseAlgorithm, seed: int, args: argparse.Namespace) -> dict[str, Any]:
+    """Train one model; its final evaluation and the first step at which the periodic one reached 475."""
     callback = PeriodicEval(make_vec_env(ENV_ID, n_envs=1, seed=seed + 1000), args.eval_freq, args.eval_episodes, 475)
-    start = time.process_time()
     model.learn(args.steps, callback=callback)
-    train_seconds = time.process_time() - start - callback.eval_seconds
     final_env = make_vec_env(ENV_ID, n_envs=1, seed=seed + 2000)
     final, _ = evaluate_policy(model, final_env, n_eval_episodes=args.final_episodes, deterministic=True)
-    return {"final": float(final), "first": callback.first_step_at_target, "seconds": train_seconds}
+    return {"final": float(final), "first": callback.first_step_at_target}
+
+
+def throughput(models: dict[str, BaseAlgorithm], args: argparse.Namespace) -> dict[str, float]:
+    """Median steps per CPU second of ``learn(chunk)``, the models taking turns."""
+    for model in models.values():
+        model.learn(model.learning_starts + args.chunk)  # fill the buffer past learning_starts
+    seconds: dict[str, list[float]] = {name: [] for name in models}
+    for _ in range(args.rounds):
+        for name, model in models.items():
+            start = time.process_time()
+            model.learn(args.chunk, reset_num_timesteps=False)
+            seconds[name].append(time.process_time() - start)
+    return {name: args.chunk / statistics.median(values) for name, values in seconds.items()}
 
 
 def mean_std(values: list[float]) -> str:
@@ -95,48 +120,54 @@ def mean_std(values: list[float]) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--seeds", type=int, default=5, help="number of seeds (0, 1, ...)")
+    parser.add_argument("--seeds", type=int, default=5, help="number of seeds (0, 1, ...); 0: throughput only")
     parser.add_argument("--steps", type=int, default=50_000, help="environment steps per run")
     parser.add_argument("--eval-freq", type=int, default=2_500)
     parser.add_argument("--eval-episodes", type=int, default=5, help="episodes per periodic evaluation")
     parser.add_argument("--final-episodes", type=int, default=20, help="episodes of the final evaluation")
     parser.add_argument("--n-quantiles", type=int, default=25, help="for QRDQN and QuantileDQN alike")
     parser.add_argument("--algos", nargs="+", choices=list(ALGOS), default=list(ALGOS))
-    parser.add_argument("--quick", action="store_true", help="2 seeds, 20k steps")
+    parser.add_argument("--rounds", type=int, default=20, help="throughput: turns per model")
+    parser.add_argument("--chunk", type=int, default=512, help="throughput: steps per turn (2 x train_freq)")
+    parser.add_argument("--quick", action="store_true", help="2 seeds, 20k steps, 8 rounds")
     args = parser.parse_args()
     if args.quick:
-        args.seeds, args.steps = 2, 20_000
+        args.seeds, args.steps, args.rounds = 2, 20_000, 8
     torch.set_num_threads(1)
-
     zoo = zoo_dqn_hyperparams()
-    settings = {}
-    for name in args.algos:
-        kwargs = {**zoo, "policy_kwargs": dict(zoo.get("policy_kwargs", {}))}
-        if name in QUANTILE_ALGOS:
-            kwargs["policy_kwargs"]["n_quantiles"] = args.n_quantiles
-        settings[name] = kwargs
-    print(f"{ENV_ID}, rl-zoo3 DQN hyperparameters {zoo}; {args.steps} steps, seeds 0..{args.seeds - 1}; "
-          f"n_quantiles={args.n_quantiles} for {', '.join(QUANTILE_ALGOS)}")
+    print(f"{ENV_ID}, rl-zoo3 DQN hyperparameters {zoo}; n_quantiles={args.n_quantiles} for {', '.join(QUANTILE_ALGOS)}")
 
-    results: dict[str, list[dict[str, Any]]] = {name: [] for name in args.algos}
-    for seed in range(args.seeds):
-        for name in args.algos:
-            result = run(name, settings[name], seed, args)
-            results[name].append(result)
-            print(f"  seed {seed} {name:12s} final {result['final']:6.1f}  first >= 475 at {result['first']}  "
-                  f"{args.steps / result['seconds']:6.0f} steps/s", flush=True)
+    if args.seeds > 0:
+        print(f"\nLearning: {args.steps} steps, seeds 0..{args.seeds - 1}")
+        results: dict[str, list[dict[str, Any]]] = {name: [] for name in args.algos}
+        for seed in range(args.seeds):
+            for name in args.algos:
+                result = learning_run(make_model(name, zoo, args.n_quantiles, seed), seed, args)
+                results[name].append(result)
+                print(f"  seed {seed} {name:12s} final {result['final']:6.1f}  first >= 475 at {result['first']}", flush=True)
+        print(f"\n| algorithm | final eval ({args.final_episodes} episodes), mean ± std over seeds | seeds with final >= 475 "
+              "| seeds that reached 475 (periodic eval) | steps to first reach 475, per seed |")
+        print("|---|---|---|---|---|")
+        for name, rows in results.items():
+            finals = [r["final"] for r in rows]
+            firsts = [r["first"] for r in rows]
+            print(f"| {name} | {mean_std(finals)} | {sum(f >= 475 for f in finals)}/{len(rows)} "
+                  f"| {sum(f is not None for f in firsts)}/{len(rows)} | {', '.join(str(f) if f else 'never' for f in firsts)} |")
 
-    print(f"\n| algorithm | final eval ({args.final_episodes} ep.) mean ± std over seeds | seeds >= 475 "
-          "| steps to first reach 475 (periodic eval) | steps/s (CPU) | throughput ratio |")
-    print("|---|---|---|---|---|---|")
-    speed = {name: args.steps * len(rows) / sum(r["seconds"] for r in rows) for name, rows in results.items()}
-    for name, rows in results.items():
-        finals = [r["final"] for r in rows]
-        firsts = [str(r["first"]) if r["first"] is not None else "never" for r in rows]
-        baseline = BASELINE.get(name)
-        ratio = f"{speed[name] / speed[baseline]:.2f}x {baseline}" if baseline in speed else "1 (reference)"
-        print(f"| {name} | {mean_std(finals)} | {sum(f >= 475 for f in finals)}/{len(finals)} "
-              f"| {', '.join(firsts)} | {speed[name]:.0f} | {ratio} |")
+    print(f"\nThroughput: median of {args.rounds} turns of learn({args.chunk}) per model, CPU time, one torch thread")
+    variants = {name: (name, {}) for name in args.algos}
+    for ours in ("TwinDQN", "QuantileDQN"):
+        if ours in args.algos:
+            variants[f"{ours}, n_critics=1"] = (ours, dict(n_critics=1))
+            variants[f"{ours}, n_critics=1, double_q=False"] = (ours, dict(n_critics=1, double_q=False))
+    models = {label: make_model(algo, zoo, args.n_quantiles, 0, **dict(options)) for label, (algo, options) in variants.items()}
+    speed = throughput(models, args)
+    print("\n| model | steps/s (CPU) | ratio to the algorithm it extends |")
+    print("|---|---|---|")
+    for label, (algo, _) in variants.items():
+        baseline = BASELINE.get(algo)
+        ratio = f"{speed[label] / speed[baseline]:.2f}x {baseline}" if baseline in speed else "reference"
+        print(f"| {label} | {speed[label]:.0f} | {ratio} |")
 
 
 if __name__ == "__main__":

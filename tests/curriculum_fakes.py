@@ -17,6 +17,8 @@ import pytest
 import torch
 from gymnasium import spaces
 
+from sb3_ext.envs.lattice.env import LatticeGrowthEnv
+
 FAKE_ENV_ID = "curriculum_fakes:FakeLattice-v0"
 
 
@@ -91,3 +93,29 @@ class FakeLatticeEnv(gym.Env):
 
 if "FakeLattice-v0" not in gym.registry:
     gym.register("FakeLattice-v0", entry_point=FakeLatticeEnv)
+
+
+class SignallingLatticeEnv(LatticeGrowthEnv):
+    """The real LatticeGrowthEnv that sends ``signal_number`` to its own process at ``signal_at_step``.
+
+    Under DummyVecEnv this delivers a real SIGTERM/SIGINT to the training process at a chosen
+    step, so the interrupt path is tested without timing races.
+    """
+
+    def __init__(self, *args, signal_at_step: int = 0, signal_number: int = signal.SIGTERM, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.signal_at_step = signal_at_step
+        self.signal_number = signal_number
+        self._total_steps = 0
+
+    def step(self, action):
+        self._total_steps += 1
+        if self._total_steps == self.signal_at_step:
+            os.kill(os.getpid(), self.signal_number)
+        return super().step(action)
+
+
+SIGNALLING_ENV_ID = "curriculum_fakes:SignallingLattice-v0"
+if "SignallingLattice-v0" not in gym.registry:
+    # Every instance (training and evaluation envs alike) signals at its 30th step.
+    gym.register("SignallingLattice-v0", entry_point=SignallingLatticeEnv, kwargs={"signal_at_step": 30})

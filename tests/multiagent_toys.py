@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -63,3 +64,17 @@ def one_torch_thread():
     th.set_num_threads(1)
     yield
     th.set_num_threads(threads)
+
+
+def zoo_hyperparams(algo: str, env_id: str) -> tuple[str, dict, int]:
+    """``hyperparams/<algo>.yml``'s entry for ``env_id`` as rl-zoo3 reads it: the policy, the
+    algorithm's keyword arguments (``policy_kwargs`` strings evaluated) and ``n_envs``."""
+    import yaml
+
+    with open(Path(__file__).resolve().parents[1] / "hyperparams" / f"{algo}.yml") as file:
+        entry = dict(yaml.safe_load(file)[env_id])
+    policy, n_envs = entry.pop("policy"), entry.pop("n_envs", 1)
+    entry.pop("n_timesteps")
+    if isinstance(entry.get("policy_kwargs"), str):
+        entry["policy_kwargs"] = eval(entry["policy_kwargs"])  # rl-zoo3 does the same
+    return policy, entry, n_envs

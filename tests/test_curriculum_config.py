@@ -15,19 +15,20 @@ CONFIGS = REPO / "experiments" / "configs"
 def test_shipped_stage_files_have_the_issue_values():
     configs = load_stage_configs(CONFIGS)
     expected = {
-        1: ((8, 8, 5), 100, 3e-4, 0.01, 100_000, 8),
-        2: ((20, 20, 10), 200, 1e-4, 0.005, 500_000, 8),
-        3: ((50, 50, 20), 500, 3e-5, 0.001, 1_000_000, 4),
+        1: ((8, 8, 5), 100, 4, 3e-4, 0.01, 100_000, 8),
+        2: ((20, 20, 10), 200, 24, 1e-4, 0.005, 500_000, 8),
+        3: ((50, 50, 20), 500, 100, 3e-5, 0.001, 1_000_000, 4),
     }
-    for stage, (lattice, max_steps, lr, ent, steps, n_envs) in expected.items():
+    for stage, (lattice, max_steps, n_proposals, lr, ent, steps, n_envs) in expected.items():
         config = configs[stage]
         assert config.environment.lattice_size == lattice
         assert config.environment.max_steps == max_steps
+        assert config.environment.n_proposals == n_proposals  # tuned so that episodes do not fill the film
         assert config.ppo.learning_rate == pytest.approx(lr)
         assert config.ppo.ent_coef == pytest.approx(ent)
         assert (config.total_timesteps, config.n_envs) == (steps, n_envs)
         env = config.environment
-        assert (env.temperature, env.deposition_rate, env.n_swarm, env.n_proposals) == (600.0, 1.0, 4, 32)
+        assert (env.temperature, env.deposition_rate, env.n_swarm) == (600.0, 1.0, 4)
         weights = env.reward_weights
         assert (weights.roughness_weight, weights.coverage_weight, weights.ratio_weight, weights.ess_weight) == (-1.0, 0.5, -0.3, -0.1)
         ppo = config.ppo

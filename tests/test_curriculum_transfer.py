@@ -6,16 +6,17 @@ from stable_baselines3 import PPO
 from stable_baselines3.common.env_util import make_vec_env
 from stable_baselines3.common.logger import Logger
 
-from curriculum_fakes import FakeLatticeEnv, one_torch_thread  # noqa: F401 - autouse fixture
+from curriculum_fakes import one_torch_thread  # noqa: F401 - autouse fixture
 from sb3_ext.curriculum.config import PPOConfig
 from sb3_ext.curriculum.transfer import load_for_stage, new_model
+from sb3_ext.envs.lattice.env import LatticeGrowthEnv
 
 STAGE1 = PPOConfig(learning_rate=3e-4, n_steps=32, batch_size=16, n_epochs=2, gamma=0.99, gae_lambda=0.95, clip_range=0.2, ent_coef=0.01, vf_coef=0.5, max_grad_norm=0.5)
 STAGE2 = PPOConfig(learning_rate=1e-4, n_steps=16, batch_size=8, n_epochs=3, gamma=0.95, gae_lambda=0.9, clip_range=0.1, ent_coef=0.005, vf_coef=0.25, max_grad_norm=0.3)
 
 
 def _env(n_envs):
-    return make_vec_env(FakeLatticeEnv, n_envs=n_envs, seed=0, env_kwargs={"max_steps": 6})
+    return make_vec_env(LatticeGrowthEnv, n_envs=n_envs, seed=0, env_kwargs={"max_steps": 6})
 
 
 @pytest.fixture

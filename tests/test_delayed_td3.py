@@ -13,6 +13,7 @@ import yaml
 from stable_baselines3 import TD3
 from stable_baselines3.common.evaluation import evaluate_policy
 from stable_baselines3.common.logger import configure
+from stable_baselines3.common.monitor import Monitor
 
 from sb3_ext.delayed_td3 import DelayedTD3
 
@@ -132,7 +133,7 @@ def test_learns_pendulum():
     """A short run against the same untrained network: the swing-up return must improve clearly."""
     model = DelayedTD3("MlpPolicy", "Pendulum-v1", gamma=0.98, learning_starts=1000, seed=1,
                        policy_kwargs={"net_arch": [64, 64]})
-    before, _ = evaluate_policy(model, gym.make("Pendulum-v1"), n_eval_episodes=5)
+    before, _ = evaluate_policy(model, Monitor(gym.make("Pendulum-v1")), n_eval_episodes=5)
     model.learn(8000)
-    after, _ = evaluate_policy(model, gym.make("Pendulum-v1"), n_eval_episodes=5)
+    after, _ = evaluate_policy(model, Monitor(gym.make("Pendulum-v1")), n_eval_episodes=5)
     assert after > before + 500, (before, after)

@@ -5,10 +5,11 @@ import numpy as np
 import pytest
 import torch as th
 from gymnasium import spaces
+from stable_baselines3.common.env_util import make_vec_env
 from stable_baselines3.common.vec_env import DummyVecEnv
 
 import sb3_ext  # noqa: F401  (registers Swarm2D-v0)
-from multiagent_toys import CountdownEnv, one_torch_thread  # noqa: F401
+from multiagent_toys import CountdownEnv, one_torch_thread, zoo_hyperparams  # noqa: F401
 from sb3_ext.envs.swarm import swarm2d_v0
 from sb3_ext.envs.swarm.joint import ParallelJointEnv
 from sb3_ext.envs.swarm.vec import make_parallel_vec_env, make_swarm2d_vec_env
@@ -144,3 +145,12 @@ def test_learns_the_best_joint_action_and_logs_the_attention():
     assert after > 0.95 and abs(before.mean() - 0.5) < 0.4
     for key in ("train/critic_loss", "train/attention_entropy", "train/alpha", "train/actor_loss"):
         assert np.isfinite(model.logger.name_to_value[key]), key
+
+
+def test_zoo_hyperparameters_build_a_model_on_the_env_rl_zoo3_makes():
+    """rl-zoo3 vectorises copies of the joint gymnasium env; MAAC unfolds it into agent slots."""
+    policy, kwargs, n_envs = zoo_hyperparams("maac", "Swarm2D-v0")
+    model = MAAC(policy, make_vec_env("Swarm2D-v0", n_envs=2), **kwargs)
+    model.learn(160)
+    assert model.env.num_envs == 16 and model.reward_scale == 20.0 and n_envs == 8
+    assert model.replay_buffer.size() == 10 and model.replay_buffer.observations.shape[1:3] == (2, 8)

@@ -47,6 +47,14 @@ def test_bad_risk_options_name_the_culprit():
         QuantileDQN("MlpPolicy", "CartPole-v1", policy_kwargs=dict(risk_measure="cvar"))
 
 
+def test_policy_kwargs_of_the_caller_are_left_alone():
+    policy_kwargs = dict(n_quantiles=5)
+    for risk_measure in ("cvar", "mean"):  # the same dict serves two models
+        model = QuantileDQN("MlpPolicy", "CartPole-v1", risk_measure=risk_measure, policy_kwargs=policy_kwargs)
+        assert model.quantile_net.risk_measure == risk_measure and model.n_quantiles == 5
+    assert policy_kwargs == dict(n_quantiles=5)
+
+
 def set_constant_quantiles(model: QuantileDQN, online: np.ndarray, target: np.ndarray) -> None:
     """Make the heads output fixed quantiles ``(n_critics, n_quantiles, n_actions)`` for any input."""
     for net, values in ((model.quantile_net, online), (model.quantile_net_target, target)):

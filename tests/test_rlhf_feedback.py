@@ -100,6 +100,25 @@ def test_aggregation_mean_and_median_by_hand():
     np.testing.assert_allclose(median, [1.0, 4.0, 5.5, 0.0, 0.0])
 
 
+def test_aggregation_matches_brute_force_on_random_ratings():
+    rng = np.random.default_rng(0)
+    episodes = np.repeat(np.arange(3, 9), 7)  # episodes 3-8, steps 0-6 each, shuffled
+    steps = np.tile(np.arange(7), 6)
+    order = rng.permutation(len(episodes))
+    episodes, steps = episodes[order], steps[order]
+    ratings = []
+    for _ in range(60):
+        start = int(rng.integers(0, 8))
+        end = start + int(rng.integers(1, 4)) if rng.random() < 0.9 else 10**9
+        ratings.append(Rating(int(rng.integers(0, 11)), start, end, float(rng.integers(-5, 6))))
+    for method, combine in (("mean", np.mean), ("median", np.median)):
+        values, counts = aggregate_ratings(ratings, episodes, steps, method)
+        for i, (episode, step) in enumerate(zip(episodes, steps)):
+            scores = [r.score for r in ratings if r.episode == episode and r.start <= step < r.end]
+            assert counts[i] == len(scores)
+            assert values[i] == pytest.approx(combine(scores) if scores else 0.0)
+
+
 def write(path, text: str, mode: str = "a") -> None:
     with open(path, mode) as file:
         file.write(text)
@@ -153,6 +172,9 @@ def test_preference_feedback_asks_the_chooser_about_recent_segments():
     bad = PreferenceFeedback(lambda first, second: 2.0, segment_length=4)
     with pytest.raises(ValueError, match=r"chooser.*\[0, 1\].*2\.0"):
         bad.update(log)
+    too_long = PreferenceFeedback(centre, segment_length=101)
+    with pytest.raises(ValueError, match="segment_length: 101 steps do not fit in the 100 recent steps"):
+        too_long.update(log)
 
 
 def segment_of(xs: list[float]) -> Segment:
@@ -214,11 +236,17 @@ def test_config_rejects_bad_input():
         RLHFConfig(sources=[{"scripted": "no_such_module:rater"}])
 
 
-def test_sources_from_yaml_style_specs(tmp_path):
-    callback = RLHFRewardRelabel(
-        feedback_weight=0.5,
-        sources=[{"scripted": "tests.test_rlhf_feedback:rater"}, {"file": str(tmp_path / "f.jsonl")}],
-    )
+def test_built_from_an_rl_zoo3_callback_entry(tmp_path):
+    from rl_zoo3.utils import get_callback_list
+
+    entry = {
+        "sb3_ext.callbacks.RLHFRewardRelabel": {
+            "feedback_weight": 0.5,
+            "sources": [{"scripted": "tests.test_rlhf_feedback:rater"}, {"file": str(tmp_path / "f.jsonl")}],
+        }
+    }
+    (callback,) = get_callback_list({"callback": [entry]})
+    assert isinstance(callback, RLHFRewardRelabel) and callback.config.feedback_weight == 0.5
     scripted, from_file = callback.config.sources
     assert isinstance(scripted, ScriptedFeedback) and scripted.rater(np.array([3.0]), 0, None) == 3.0
     assert isinstance(from_file, FileFeedback) and from_file.path == tmp_path / "f.jsonl"

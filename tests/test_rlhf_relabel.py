@@ -88,6 +88,21 @@ def test_late_feedback_reaches_only_the_window(tmp_path):
     np.testing.assert_allclose(adjustment, [0] * 8 + [2.0, 2.0, 0.0], atol=1e-6)
 
 
+@pytest.mark.parametrize(
+    "reset, episodes, steps",
+    [(False, [0, 0, 0, 0, 0, 1, 1], [0, 1, 2, 3, 4, 0, 1]), (True, [0, 0, 0, 1, 1, 1, 1], [0, 1, 2, 0, 1, 2, 3])],
+    ids=["continued", "reset"],
+)
+def test_episodes_continue_across_learn_calls_unless_the_env_is_reset(reset, episodes, steps):
+    model = DQN("MlpPolicy", make_vec_env(ToyEnv, n_envs=1, seed=0), learning_starts=10_000, train_freq=1, seed=0)
+    callback = RLHFRewardRelabel(RLHFConfig(sources=[ScriptedFeedback(obs_rater)]))
+    model.learn(3, callback=callback)
+    model.learn(4, callback=callback, reset_num_timesteps=reset)
+    slots = callback.log.slots(0, 7)
+    np.testing.assert_array_equal(callback.log.episodes[slots, 0], episodes)
+    np.testing.assert_array_equal(callback.log.steps[slots, 0], steps)
+
+
 def rollout_rewards_at_train(model) -> dict:
     """Run one rollout and capture the rollout buffer as train() receives it."""
     seen = {}

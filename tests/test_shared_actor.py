@@ -5,9 +5,10 @@ import csv
 import numpy as np
 import pytest
 import torch as th
+from stable_baselines3.common.env_util import make_vec_env
 from stable_baselines3.common.logger import configure
 
-from multiagent_toys import CountdownEnv, one_torch_thread  # noqa: F401
+from multiagent_toys import CountdownEnv, one_torch_thread, zoo_hyperparams  # noqa: F401
 from sb3_ext.envs.swarm.vec import make_parallel_vec_env, make_swarm2d_vec_env
 from sb3_ext.shared_actor import MultiTeamPolicy, SharedActor
 
@@ -88,3 +89,10 @@ def test_learns_from_a_pettingzoo_env_directly():
     assert model.observation_space.shape == (3, 2)  # NCAPolicy switched joint observations on
     model.learn(48)
     assert model.num_timesteps == 48
+
+
+def test_zoo_hyperparameters_build_a_model_on_the_env_rl_zoo3_makes():
+    policy, kwargs, _ = zoo_hyperparams("shared_actor", "Swarm2D-v0")
+    model = SharedActor(policy, make_vec_env("Swarm2D-v0", n_envs=2), **{**kwargs, "n_steps": 8, "batch_size": 32})
+    model.learn(128)
+    assert len(model.policy.groups) == 2 and model.num_timesteps == 128

@@ -222,3 +222,24 @@ def test_copies_of_a_world_do_not_interact():
 def test_an_arena_without_room_for_resources_is_an_error():
     with pytest.raises(ValueError, match="hive_radius"):
         swarm2d_v0.parallel_env(hive_radius=0.45).reset(seed=0)
+
+
+def test_approach_shaping_is_the_decrease_of_the_distance_to_the_nearest_resource():
+    weight = 2.0
+    world = make_world(num_teams=1, agents_per_team=1, num_resources=2, num_heavy=0,
+                       reward_weights={"progress": 0.0, "approach": weight})  # fmt: skip
+    world.pos[0, 0] = [0.5, 0.5]
+    world.res_pos[0] = [[0.8, 0.5], [0.5, 0.9]]  # nearest: the first, 0.3 away
+    rewards = world.step(act(world, a0=(1, 0, -1)))
+    np.testing.assert_allclose(rewards[0, 0], weight * (0.3 - (0.8 - world.pos[0, 0, 0])))
+    assert rewards[0, 0] > 0
+
+
+def test_rgb_array_rendering_draws_the_arena():
+    env = swarm2d_v0.parallel_env(render_mode="rgb_array")
+    env.reset(seed=0)
+    image = env.render()
+    assert image.shape == (256, 256, 3) and image.dtype == np.uint8
+    colours = {tuple(pixel) for pixel in image.reshape(-1, 3)}
+    assert {(255, 255, 255), (31, 119, 180), (214, 39, 40)} <= colours  # background and both teams
+    assert swarm2d_v0.parallel_env().render() is None

@@ -4,16 +4,20 @@ from __future__ import annotations
 
 import contextlib
 import io
+import re
 from pathlib import Path
 
+import numpy as np
 import pytest
 import rl_zoo3
+import rl_zoo3.utils
 import yaml
-from stable_baselines3 import DQN
 
 from sb3_ext import enjoy, train
-from sb3_ext.zoo.cli import ReplayLoader
+from sb3_ext.twin_dqn import TwinDQN
+from sb3_ext.zoo.cli import prepare_replay
 from sb3_ext.zoo.config import HYPERPARAMS_DIR, default_conf_file
+from sb3_ext.zoo.registry import register_zoo
 from zoo_support import assert_ok, run_python
 
 TINY_PPO = ["-params", "n_envs:1", "n_steps:32", "batch_size:32", "n_epochs:1"]
@@ -41,6 +45,35 @@ def test_train_falls_back_to_rl_zoo3_hyperparameters_for_envs_ours_lacks(ppo_run
     saved = dict(yaml.load(config_file.read_text(), Loader=yaml.UnsafeLoader))
     assert saved["gae_lambda"] == yaml.safe_load(RL_ZOO3_PPO.read_text())["CartPole-v1"]["gae_lambda"]
     assert (root / "logs" / "ppo" / "CartPole-v1_1" / "CartPole-v1.zip").is_file()
+
+
+def test_evaluation_env_is_built_with_the_yaml_env_kwargs(tmp_path, capsys):
+    """phase2.yml's AssistGrid-v0 entry picks the 'rock' map; an evaluation env on the default map
+    has another observation size and the first evaluation would fail."""
+    train.main(
+        ["--algo", "phase2", "--env", "AssistGrid-v0", "-n", "64", "--eval-freq", "32", "--eval-episodes", "1",
+         "-f", str(tmp_path), "--seed", "0", "--num-threads", "1"]
+    )  # fmt: skip
+    assert "Eval num_timesteps=32" in capsys.readouterr().out
+
+
+def cart_near_centre(observation, action, next_observation) -> float:
+    """Scripted rater for the RLHF test: the closer the cart to the centre, the better."""
+    return -abs(float(next_observation[0]))
+
+
+def test_rlhf_callback_from_a_yaml_entry_relabels_rewards(tmp_path, capsys):
+    rlhf = {"feedback_weight": 0.5, "window": 128, "sources": [{"scripted": f"{__name__}:cart_near_centre"}]}
+    entry = {"policy": "MlpPolicy", "n_timesteps": 256, "n_envs": 1, "n_steps": 128,
+             "callback": [{"sb3_ext.callbacks.RLHFRewardRelabel": rlhf}]}  # fmt: skip
+    conf_file = tmp_path / "reinforce.yml"
+    conf_file.write_text(yaml.safe_dump({"CartPole-v1": entry}))
+    train.main(
+        ["--algo", "reinforce", "--env", "CartPole-v1", "--conf-file", str(conf_file), "-f", str(tmp_path / "logs"),
+         "--eval-freq", "-1", "--log-interval", "1", "--seed", "0", "--num-threads", "1"]
+    )  # fmt: skip
+    adjustments = [float(v) for v in re.findall(r"mean_adjustment\s*\|\s*(\S+)", capsys.readouterr().out)]
+    assert adjustments and all(value < 0 for value in adjustments)  # the rater's scores are <= 0
 
 
 def test_conf_file_defaults_to_ours_and_falls_back_to_rl_zoo3():
@@ -83,14 +116,21 @@ def test_enjoy_without_trained_agents_is_one_line(tmp_path, monkeypatch, capsys)
     assert capsys.readouterr().err == "sb3-ext-enjoy: error: --folder 'logs': The logs/ppo folder was not found\n"
 
 
-def test_replay_loader_gives_off_policy_models_a_one_slot_buffer(tmp_path):
-    model = DQN("MlpPolicy", "CartPole-v1", buffer_size=5_000, learning_starts=0, seed=0)
+def test_enjoy_loads_our_off_policy_models_with_a_one_slot_buffer(tmp_path):
+    model = TwinDQN("MlpPolicy", "CartPole-v1", buffer_size=5_000, learning_starts=0, seed=0)
     model.learn(50)
-    model.save(tmp_path / "dqn")
-    loaded = ReplayLoader(DQN).load(str(tmp_path / "dqn"))
-    assert loaded.replay_buffer.buffer_size == 1
+    model.save(tmp_path / "twin_dqn")
+    register_zoo()
+    prepare_replay("twin_dqn")  # what sb3-ext-enjoy does before rl-zoo3's enjoy looks up ALGOS
+    try:
+        loaded = rl_zoo3.utils.ALGOS["twin_dqn"].load(str(tmp_path / "twin_dqn"))
+    finally:
+        register_zoo()  # give this test process its classes back
+    assert type(loaded) is TwinDQN and loaded.replay_buffer.buffer_size == 1
     observations = model.replay_buffer.observations[:20, 0]
-    assert (loaded.predict(observations, deterministic=True)[0] == model.predict(observations, deterministic=True)[0]).all()
+    np.testing.assert_array_equal(
+        loaded.predict(observations, deterministic=True)[0], model.predict(observations, deterministic=True)[0]
+    )
 
 
 @pytest.mark.slow

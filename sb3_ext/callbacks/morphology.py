@@ -43,6 +43,11 @@ class FinalInfoCollector:
         values = [episode[key] for episode in self.episodes if key in episode]
         return float(np.mean(values)) if values else None
 
+    def std(self, key: str) -> float | None:
+        """Standard deviation of ``key`` over the collected episodes that reported it."""
+        values = [episode[key] for episode in self.episodes if key in episode]
+        return float(np.std(values)) if values else None
+
     def clear(self) -> None:
         """Forget the collected episodes."""
         self.episodes.clear()

@@ -77,9 +77,11 @@ class RLHFRewardRelabel(BaseCallback):
         if isinstance(model.observation_space, spaces.Dict):
             raise ValueError(f"RLHFRewardRelabel: Dict observation spaces are not supported, got {model.observation_space}")
         if self.log is not None and self._log_owner is model:
-            # Another learn() call: keep the log (the sources' bookkeeping refers to its positions),
-            # but an env that was reset by learn() starts a new episode.
-            self.log.begin_episodes(np.flatnonzero(model._last_episode_starts))
+            # Another learn() call: keep the log (the sources' bookkeeping refers to its positions).
+            # learn(reset_num_timesteps=True) zeroes the step count and resets the envs, which cuts
+            # the running episodes: their envs start new ones.
+            if model.num_timesteps == 0:
+                self.log.begin_episodes(np.arange(model.n_envs))
             return
         self._log_owner = model
         self.window = min(self.config.window, limit)

@@ -27,7 +27,11 @@ def ppo_kwargs(ppo: PPOConfig) -> dict[str, Any]:
 
 
 def new_model(ppo: PPOConfig, env: VecEnv, seed: int, device: str = "auto") -> PPO:
-    """A fresh ``PPO("MlpPolicy", env)`` with the stage's settings."""
+    """A fresh ``PPO("MlpPolicy", env)`` with the stage's settings.
+
+    SB3's MLP is enough: the environment already presents each agent in its own frame (local +x
+    is its lowest neighbour), so "hop downhill" is a plain output bias for the policy to learn.
+    """
     return PPO("MlpPolicy", env, seed=seed, device=device, verbose=0, **ppo_kwargs(ppo))
 
 

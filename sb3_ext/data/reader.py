@@ -123,6 +123,7 @@ def load_chunks(buffer: ReplayBuffer, path: str | os.PathLike, verify: bool = Tr
             written += usable
             leftover = usable < len(chunk["rewards"])
             pending = {field: values[usable:].copy() for field, values in chunk.items()} if leftover else None
+            del chunk  # release it before the next one is read: one chunk in memory, not two
     except BaseException:
         buffer.pos, buffer.full = start_pos, start_full
         raise
@@ -137,11 +138,10 @@ def load_chunks(buffer: ReplayBuffer, path: str | os.PathLike, verify: bool = Tr
 def _write_rows(buffer: ReplayBuffer, chunk: Chunk, count: int, action_space: spaces.Space) -> None:
     """Write the first ``count`` transitions (a multiple of ``buffer.n_envs``) at ``buffer.pos``."""
     n_envs = buffer.n_envs
-    actions = chunk["actions"][:count]
-    if isinstance(action_space, spaces.Box):
+    rescale = isinstance(action_space, spaces.Box)
+    if rescale:
         # SB3's off-policy algorithms keep Box actions scaled to [-1, 1] (policy.scale_action).
-        low, high = action_space.low.astype(np.float64), action_space.high.astype(np.float64)
-        actions = 2.0 * (actions - low) / (high - low) - 1.0
+        low, half_range = action_space.low, (action_space.high - action_space.low) / 2
     rows = count // n_envs
     done = 0
     while done < rows:
@@ -155,7 +155,12 @@ def _write_rows(buffer: ReplayBuffer, chunk: Chunk, count: int, action_space: sp
             buffer.observations[(buffer.pos + take) % buffer.buffer_size] = next_observations[-1]
         else:
             buffer.next_observations[target] = next_observations
-        buffer.actions[target] = actions[first:last].reshape(take, n_envs, buffer.action_dim)
+        buffer.actions[target] = chunk["actions"][first:last].reshape(take, n_envs, buffer.action_dim)
+        if rescale:  # in place on the buffer rows: no chunk-sized temporaries
+            actions = buffer.actions[target]
+            actions -= low
+            actions /= half_range
+            actions -= 1.0
         buffer.rewards[target] = chunk["rewards"][first:last].reshape(take, n_envs)
         buffer.dones[target] = chunk["dones"][first:last].reshape(take, n_envs)
         if buffer.handle_timeout_termination:

@@ -28,7 +28,13 @@ class AgentwiseLinear(nn.Module):
         self.bias = nn.Parameter(th.empty(copies, out_features).uniform_(-bound, bound))
 
     def forward(self, x: th.Tensor) -> th.Tensor:
-        return th.einsum("...ai,aio->...ao", x, self.weight.expand(x.shape[-2], -1, -1)) + self.bias
+        if len(self.weight) == 1:
+            return F.linear(x, self.weight[0].T, self.bias[0])
+        # One batched matrix product with the agents as the batch: (agents, rows, in) @ (agents, in, out).
+        n_agents = x.shape[-2]
+        rows = x.movedim(-2, 0).reshape(n_agents, -1, x.shape[-1])
+        out = th.baddbmm(self.bias[:, None, :], rows, self.weight)
+        return out.reshape(n_agents, *x.shape[:-2], -1).movedim(0, -2)
 
 
 def agentwise_mlp(

@@ -64,6 +64,8 @@ class MAAC(OffPolicyAlgorithm):
     :param ent_coef: the temperature alpha: a float, or ``"auto"``/``"auto_<init>"`` to learn it.
     :param target_entropy: entropy target per agent when learning alpha; ``"auto"``: ``-action_dim``
         (continuous) or ``0.5 log(n_actions)`` (discrete).
+    :param reward_scale: factor on the rewards in the critic's targets, the authors' knob for the
+        balance of reward and entropy (they use 100); small shaped rewards need a larger scale.
     :param n_action_samples: own actions sampled per agent for the continuous baseline (>= 2).
     :param attention_l2: weight of the attention-logit regulariser of the critic loss.
     :param max_grad_norm: gradient clipping of actors and critic.
@@ -96,6 +98,7 @@ class MAAC(OffPolicyAlgorithm):
         replay_buffer_kwargs: dict[str, Any] | None = None,
         ent_coef: str | float = "auto",
         target_entropy: str | float = "auto",
+        reward_scale: float = 1.0,
         n_action_samples: int = 8,
         attention_l2: float = 1e-3,
         max_grad_norm: float = 10.0,
@@ -142,6 +145,7 @@ class MAAC(OffPolicyAlgorithm):
         )
         self.ent_coef = ent_coef
         self.target_entropy = target_entropy
+        self.reward_scale = reward_scale
         self.n_action_samples = n_action_samples
         self.attention_l2 = attention_l2
         self.max_grad_norm = max_grad_norm
@@ -249,7 +253,7 @@ class MAAC(OffPolicyAlgorithm):
             with th.no_grad():
                 next_actions, next_log_prob = self.actor.sample(next_obs)
                 next_q, _ = self.critic_target(next_obs, self.policy.encode_actions(next_actions))
-                target_q = data.rewards + (1 - data.dones) * self.gamma * (next_q - ent_coef * next_log_prob)
+                target_q = self.reward_scale * data.rewards + (1 - data.dones) * self.gamma * (next_q - ent_coef * next_log_prob)
             q, attention = self.critic(obs, self.policy.encode_actions(actions))
             critic_loss = F.mse_loss(q, target_q) + self.attention_l2 * attention.logit_magnitude()
             self.critic.optimizer.zero_grad()

@@ -104,8 +104,11 @@ class QuantileDQN(TwinCriticTraining, QRDQN):
         _init_setup_model: bool = True,
     ) -> None:
         check_risk(risk_measure, risk_alpha)
+        # A copy: the risk options (and QRDQN's optimizer defaults) are added to it below, and the
+        # caller's dict may be reused for another model.
+        policy_kwargs = dict(policy_kwargs or {})
         for key in ("risk_measure", "risk_alpha"):
-            if policy_kwargs is not None and key in policy_kwargs:
+            if key in policy_kwargs:
                 raise ValueError(f"policy_kwargs[{key!r}] is not accepted; pass {key}= to QuantileDQN instead")
         super().__init__(
             policy,

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections import defaultdict
 from collections.abc import Iterable
 
 import numpy as np
@@ -22,25 +21,36 @@ def aggregate_ratings(
     """
     if method not in ("mean", "median"):
         raise ValueError(f"method: expected 'mean' or 'median', got {method!r}")
-    values = np.zeros(len(episodes))
-    counts = np.zeros(len(episodes), dtype=np.int64)
-    wanted = set(np.unique(episodes).tolist())
-    by_episode: dict[int, list[Rating]] = defaultdict(list)
-    for rating in ratings:
-        if rating.episode in wanted:
-            by_episode[rating.episode].append(rating)
+    n_transitions = len(episodes)
+    values = np.zeros(n_transitions)
+    table = np.array([(r.episode, r.start, r.end, r.score) for r in ratings], dtype=np.float64).reshape(-1, 4)
+    table = table[np.isin(table[:, 0], episodes)]
+    if n_transitions == 0 or len(table) == 0:
+        return values, np.zeros(n_transitions, dtype=np.int64)
 
-    for episode, episode_ratings in by_episode.items():
-        index = np.flatnonzero(episodes == episode)
-        episode_steps = steps[index]
-        starts, ends, scores = (np.array(column) for column in zip(*[(r.start, r.end, r.score) for r in episode_ratings]))
-        # covers[j, k]: rating j covers the k-th transition of this episode
-        covers = (episode_steps[None, :] >= starts[:, None]) & (episode_steps[None, :] < ends[:, None])
-        counts[index] = covers.sum(axis=0)
-        rated = counts[index] > 0
-        if method == "mean":
-            values[index[rated]] = (covers * scores[:, None]).sum(axis=0)[rated] / counts[index[rated]]
-        else:
-            table = np.where(covers[:, rated], scores[:, None], np.nan)
-            values[index[rated]] = np.nanmedian(table, axis=0)
+    # Each transition is the key episode * stride + step; a rating covers the keys of its steps
+    # (clipped to the steps present, so a huge "end" costs nothing).
+    stride = int(steps.max()) + 1
+    keys = episodes.astype(np.int64) * stride + steps
+    starts = table[:, 1].astype(np.int64)
+    lengths = np.clip(np.minimum(table[:, 2], stride).astype(np.int64) - starts, 0, None)
+    rating_of = np.repeat(np.arange(len(table)), lengths)
+    offset = np.arange(len(rating_of)) - np.repeat(np.cumsum(lengths) - lengths, lengths)
+    covered_keys = table[rating_of, 0].astype(np.int64) * stride + starts[rating_of] + offset
+
+    order = np.argsort(keys)
+    found = np.minimum(np.searchsorted(keys[order], covered_keys), n_transitions - 1)
+    hit = keys[order][found] == covered_keys
+    transition, scores = order[found[hit]], table[rating_of[hit], 3]
+    counts = np.bincount(transition, minlength=n_transitions)
+    rated = counts > 0
+    if method == "mean":
+        values[rated] = np.bincount(transition, weights=scores, minlength=n_transitions)[rated] / counts[rated]
+    else:
+        by_transition = np.lexsort((scores, transition))
+        sorted_scores = scores[by_transition]
+        first = np.searchsorted(transition[by_transition], np.flatnonzero(rated))
+        middle_low = first + (counts[rated] - 1) // 2
+        middle_high = first + counts[rated] // 2
+        values[rated] = (sorted_scores[middle_low] + sorted_scores[middle_high]) / 2
     return values, counts

@@ -69,6 +69,7 @@ class FeedbackSource(ABC):
     def __init__(self) -> None:
         self.ratings: list[Rating] = []
         self.preferences: list[Preference] = []
+        self._pruned_at = -1  # log.episodes_forgotten at the last pruning
 
     @abstractmethod
     def update(self, log: TransitionLog) -> None:
@@ -76,4 +77,6 @@ class FeedbackSource(ABC):
 
     def forget_ratings_outside(self, log: TransitionLog) -> None:
         """Drop ratings of episodes that have left the log: they can no longer relabel anything."""
-        self.ratings = [rating for rating in self.ratings if log.has_episode(rating.episode)]
+        if log.episodes_forgotten != self._pruned_at:  # nothing left the log: nothing to drop
+            self.ratings = [rating for rating in self.ratings if log.has_episode(rating.episode)]
+            self._pruned_at = log.episodes_forgotten

@@ -54,6 +54,7 @@ class TransitionLog:
         self._next_episode = n_envs
         # Spans of the episodes that still have transitions in the log, in order of their start.
         self._spans: dict[int, _EpisodeSpan] = {}
+        self.episodes_forgotten = 0  # grows whenever episodes leave the log
 
     @property
     def oldest(self) -> int:
@@ -105,6 +106,15 @@ class TransitionLog:
         evicted = [episode for episode, span in self._spans.items() if span.last_position < self.oldest]
         for episode in evicted:
             del self._spans[episode]
+        self.episodes_forgotten += len(evicted)
+
+    def check_fits(self, length: int, what: str) -> None:
+        """Raise if ``length`` consecutive steps can never be in the log at once."""
+        if length > self.capacity:
+            raise ValueError(
+                f"{what}: {length} steps do not fit in the {self.capacity} recent steps the callback keeps "
+                "(its window, capped by the buffer size or n_steps)"
+            )
 
     def has_episode(self, episode: int) -> bool:
         """Whether some transition of ``episode`` is still in the log."""

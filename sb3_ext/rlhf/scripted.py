@@ -45,6 +45,8 @@ class ScriptedFeedback(FeedbackSource):
         self._rated_until = 0  # log positions before this one have been rated
 
     def update(self, log: TransitionLog) -> None:
+        if self.segment_length is not None:
+            log.check_fits(self.segment_length, "ScriptedFeedback segment_length")
         self.forget_ratings_outside(log)
         first = max(self._rated_until, log.oldest)
         for position in range(first, log.total):
@@ -129,6 +131,7 @@ class PreferenceFeedback(FeedbackSource):
         self._next_query = 0  # environment steps
 
     def update(self, log: TransitionLog) -> None:
+        log.check_fits(self.segment_length, "PreferenceFeedback segment_length")
         steps = log.total * log.n_envs
         if steps < self._next_query:
             return

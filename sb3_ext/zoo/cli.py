@@ -2,7 +2,7 @@
 
 Each command is rl-zoo3's own script run after :func:`register_zoo`, so it has exactly rl-zoo3's
 flags. Before handing over we check the few inputs rl-zoo3 would otherwise reject with a
-traceback (unknown env id, missing log folder) and print one line instead.
+traceback (unknown env id, no trained model to replay) and print one line instead.
 """
 
 from __future__ import annotations
@@ -76,7 +76,7 @@ class ReplayLoader:
         return self.algorithm_class.load(path, **kwargs)
 
 
-def _prepare_replay(algo: str) -> None:
+def prepare_replay(algo: str) -> None:
     """Ready rl-zoo3's enjoy/record_video for our algorithms.
 
     Our classes in ``ALGOS`` become :class:`ReplayLoader` s, and for a multi-agent algorithm the
@@ -108,7 +108,7 @@ def run_zoo_command(
 ) -> None:
     """Register the zoo, check ``--env`` (and ``check``), then run an rl-zoo3 script on ``argv``.
 
-    ``replaying`` (enjoy, record_video): see :func:`_prepare_replay`.
+    ``replaying`` (enjoy, record_video): see :func:`prepare_replay`.
 
     A :class:`ZooUsageError` from the checks or from inside the script (our ExperimentManager
     raises them) is printed as one line and exits with status 2, like an argparse error.
@@ -118,7 +118,7 @@ def run_zoo_command(
     try:
         peeked = peek_arguments(argv)
         if replaying:
-            _prepare_replay(peeked.algo)
+            prepare_replay(peeked.algo)
         check_env_id(peeked.env, peeked.gym_packages)
         if check is not None:
             check(peeked)

@@ -9,6 +9,7 @@ What changes against rl-zoo3 2.9 (everything else is inherited untouched):
   are looked up by number, and a missing study or trial is one clear line;
 - YAML entries are checked: an unknown hyperparameter name is one clear line, not a TypeError;
 - a learning rate stays a number for algorithms that declare a plain float (Phase2);
+- evaluation envs get the YAML entry's ``env_kwargs`` (rl-zoo3 2.9 only passes command-line ones);
 - each trial records which worker (host:pid) ran it, to follow a search spread over machines;
 - multi-agent algorithms are evaluated on whole env copies (:mod:`sb3_ext.zoo.multi_agent`).
 """
@@ -85,6 +86,10 @@ class SB3ExtExperimentManager(ExperimentManager):
             if key in hyperparams and key in parameters and parameters[key].annotation in (float, "float")
         }
         processed, *rest = super()._preprocess_hyperparams(hyperparams)
+        if self._eval_env_kwargs_args is None:
+            # rl-zoo3 gives evaluation envs the YAML's env_kwargs only when --env-kwargs is also
+            # passed; otherwise they are built with the env's defaults (another lattice, map, ...).
+            self.eval_env_kwargs = self.env_kwargs
         return ({**processed, **plain}, *rest)
 
     def create_envs(self, n_envs: int, eval_env: bool = False, no_log: bool = False) -> VecEnv:

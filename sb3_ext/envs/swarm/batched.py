@@ -19,6 +19,7 @@ import numpy as np
 from gymnasium import spaces
 from stable_baselines3.common.vec_env.base_vec_env import VecEnv, VecEnvIndices, VecEnvStepReturn
 
+from sb3_ext.envs.swarm.render import render_arena
 from sb3_ext.envs.swarm.world import Swarm2DConfig, Swarm2DWorld
 
 
@@ -26,22 +27,25 @@ class Swarm2DVecEnv(VecEnv):
     """``n_copies`` Swarm2D arenas, each a joint env (observation ``(n_agents, obs_dim)``).
 
     :param n_copies: number of independent arenas.
+    :param render_mode: ``None`` or ``"rgb_array"`` (``get_images`` draws every arena).
     :param kwargs: ``swarm2d_v0`` parameters (fields of ``Swarm2DConfig``).
 
     At the end of an episode, ``info`` also holds ``delivered`` (resources delivered by all teams)
     and ``delivered_per_team``.
     """
 
-    metadata = {"render_modes": []}
+    metadata = {"render_modes": ["rgb_array"]}
 
-    def __init__(self, n_copies: int = 1, **kwargs) -> None:
+    def __init__(self, n_copies: int = 1, render_mode: str | None = None, **kwargs) -> None:
         if not isinstance(n_copies, int) or n_copies < 1:
             raise ValueError(f"swarm2d: n_copies={n_copies!r}, expected a positive integer")
+        if render_mode not in (None, "rgb_array"):
+            raise ValueError(f"swarm2d: render_mode={render_mode!r}, expected None or 'rgb_array'")
         self.config = Swarm2DConfig.from_kwargs(**kwargs)
         c = self.config
         self.agent_names = tuple(f"team_{k}_{j}" for k in range(c.num_teams) for j in range(c.agents_per_team))
         self.agent_teams = tuple(i // c.agents_per_team for i in range(c.n_agents))
-        self.render_mode = None
+        self.render_mode = render_mode
         observation_space = spaces.Box(-1.0, 1.0, (c.n_agents, c.obs_dim), dtype=np.float32)
         action_space = spaces.Box(-1.0, 1.0, (c.n_agents, 3), dtype=np.float32)
         super().__init__(n_copies, observation_space, action_space)
@@ -86,6 +90,9 @@ class Swarm2DVecEnv(VecEnv):
     def state(self) -> np.ndarray:
         """``(n_copies, state_dim)`` global states."""
         return self.world.state()
+
+    def get_images(self) -> list[np.ndarray]:
+        return [render_arena(self.world, copy) for copy in range(self.num_envs)]
 
     def close(self) -> None:
         pass

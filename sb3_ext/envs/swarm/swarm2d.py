@@ -19,6 +19,7 @@ import numpy as np
 from gymnasium import spaces
 from pettingzoo import ParallelEnv
 
+from sb3_ext.envs.swarm.render import render_arena
 from sb3_ext.envs.swarm.world import Swarm2DConfig, Swarm2DWorld
 
 
@@ -30,15 +31,15 @@ class Swarm2DEnv(ParallelEnv):
     weigh and are worth 2), ``n_agent_neighbours`` (K = 4), ``n_resource_neighbours`` (M = 4),
     ``max_cycles`` (100, then every agent is truncated), ``respawn`` (True: a delivered resource
     reappears elsewhere; False: the episode terminates once all are delivered), ``reward_weights``
-    (overrides of ``DEFAULT_REWARD_WEIGHTS``), and the physics constants. ``render_mode`` must be
-    ``None``: the environment does not render.
+    (overrides of ``DEFAULT_REWARD_WEIGHTS``), and the physics constants. ``render_mode``:
+    ``None`` or ``"rgb_array"`` (``render()`` returns a top-down picture).
     """
 
-    metadata = {"name": "swarm2d_v0", "render_modes": [], "is_parallelizable": True}
+    metadata = {"name": "swarm2d_v0", "render_modes": ["rgb_array"], "render_fps": 10, "is_parallelizable": True}
 
     def __init__(self, render_mode: str | None = None, **kwargs) -> None:
-        if render_mode is not None:
-            raise ValueError(f"swarm2d: render_mode={render_mode!r}, expected None (the environment does not render)")
+        if render_mode not in (None, "rgb_array"):
+            raise ValueError(f"swarm2d: render_mode={render_mode!r}, expected None or 'rgb_array'")
         self.render_mode = render_mode
         self.config = Swarm2DConfig.from_kwargs(**kwargs)
         self.max_cycles = self.config.max_cycles  # PettingZoo's API test overrides this attribute
@@ -95,6 +96,12 @@ class Swarm2DEnv(ParallelEnv):
     def state(self) -> np.ndarray:
         """Global state for a centralised critic: every agent, every resource and the hives."""
         return self.world.state()[0]
+
+    def render(self) -> np.ndarray | None:
+        """A ``(256, 256, 3)`` picture of the arena with ``render_mode="rgb_array"``, else nothing."""
+        if self.render_mode is None:
+            return None
+        return render_arena(self.world)
 
     @property
     def delivered_per_team(self) -> np.ndarray:

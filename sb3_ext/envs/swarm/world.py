@@ -32,6 +32,7 @@ DEFAULT_REWARD_WEIGHTS: dict[str, float] = {
     "delivery": 1.0,  # per unit of delivered weight, shared by the whole team
     "opponent_delivery": 0.0,  # per unit the other teams delivered (set < 0 for competition)
     "progress": 0.5,  # carriers: decrease of their load's distance to the hive (potential-based)
+    "approach": 0.0,  # empty-handed agents: decrease of their distance to the nearest resource
     "pickup": 0.0,  # agent: each time it starts carrying a resource
     "energy": 0.0,  # agent: times its squared thrust (set < 0 for an action cost)
 }
@@ -127,6 +128,7 @@ class Swarm2DWorld:
         self.hive_pos = c.arena_size * (0.5 + 0.35 * np.stack([np.cos(angles), np.sin(angles)], axis=1))
         weights = c.reward_weights
         self._w_energy, self._w_pickup, self._w_progress = weights["energy"], weights["pickup"], weights["progress"]
+        self._w_approach = weights["approach"]
         self._w_delivery, self._w_opponent = weights["delivery"], weights["opponent_delivery"]
 
         b, n, r = n_copies, c.n_agents, c.num_resources
@@ -174,9 +176,14 @@ class Swarm2DWorld:
         hives = self.hive_pos[self._agent_team[carrying]]
         res_pos = self.res_pos.reshape(-1, 2)  # a view: updates land in self.res_pos
         distance_before = _norm(res_pos[loads] - hives)
+        if self._w_approach:
+            nearest_before = self._nearest_resource_distance()
         self._move(thrust, carrying, loads)
         distance_after = _norm(res_pos[loads] - hives)
         rewards[carrying] += self._w_progress * (distance_before - distance_after)
+        if self._w_approach:
+            approach = nearest_before - self._nearest_resource_distance()
+            rewards[~carrying] += self._w_approach * approach[~carrying]
 
         delivered = self._deliver(carrying, loads, distance_after)
         own = delivered[:, self.team]
@@ -205,6 +212,13 @@ class Swarm2DWorld:
         owner = np.full(size, -1)
         owner[loads] = self._agent_team[carrying]
         return owner, np.bincount(loads, minlength=size)
+
+    def _nearest_resource_distance(self) -> np.ndarray:
+        """``(n_copies, n_agents)`` distance of every agent to its nearest active resource."""
+        distance = _norm(self.res_pos[:, None, :, :] - self.pos[:, :, None, :])
+        distance[~np.broadcast_to(self.active[:, None, :], distance.shape)] = np.inf
+        nearest = distance.min(axis=2)
+        return np.where(np.isfinite(nearest), nearest, 0.0)
 
     def _spawn(self, copies: np.ndarray, resources: np.ndarray) -> None:
         """Place resources uniformly, away from the walls and clear of every hive."""

@@ -1,0 +1,181 @@
+"""Command line of the lattice curriculum (``experiments/train_policy.py``)."""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import logging
+import sys
+from pathlib import Path
+
+from sb3_ext.common.atomic import atomic_write_json
+from sb3_ext.curriculum.config import ConfigError, StageConfig, load_stage_configs
+from sb3_ext.curriculum.presets import PRESETS, apply_preset, override
+from sb3_ext.curriculum.state import RunState
+
+# torch, SB3 and the runner are imported inside the commands, after the arguments and stage
+# files have been checked: a typo is then reported at once, not after seconds of imports.
+
+PROG = "train_policy.py"
+DEFAULT_OUTPUT = "experiments/training_runs"
+#: Flags that define a run's settings; a resumed run keeps its recorded ones.
+RUN_SETTING_FLAGS = ("config_dir", "preset", "n_envs", "seed", "output")
+
+
+class _OneLineParser(argparse.ArgumentParser):
+    """argparse, but a usage error is one line on stderr (exit status 2)."""
+
+    def error(self, message: str):  # type: ignore[override]
+        self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The ``train_policy.py`` argument parser."""
+    parser = _OneLineParser(
+        prog=PROG,
+        description="Train the three-stage PPO curriculum on LatticeGrowth-v0 (8x8x5 -> 20x20x10 -> 50x50x20).",
+    )
+    parser.add_argument("--stage", choices=["1", "2", "3", "all"], help="stage to train (default all); with --resume-from, the last stage to train")
+    parser.add_argument("--config-dir", type=Path, help="folder with stage1_small.yaml, stage2_medium.yaml, stage3_large.yaml")
+    parser.add_argument("--output", type=Path, help=f"parent folder of the run folders (default {DEFAULT_OUTPUT})")
+    parser.add_argument("--seed", type=int, help="random seed (default 0)")
+    parser.add_argument("--resume-from", type=Path, metavar="ZIP", help="continue the run this checkpoint belongs to")
+    parser.add_argument("--eval-only", action="store_true", help="evaluate --checkpoint against the neutral policy, no training")
+    parser.add_argument("--checkpoint", type=Path, metavar="ZIP", help="model to evaluate with --eval-only")
+    parser.add_argument("--eval-episodes", type=int, default=5, help="deterministic episodes per evaluation (default 5)")
+    parser.add_argument("--preset", choices=sorted(PRESETS), help="scaled-down budgets: 'quick' runs all stages in minutes")
+    parser.add_argument("--device", default="cpu", help="torch device (default cpu: the networks are small MLPs)")
+    parser.add_argument("--n-envs", type=int, help="override every stage's n_envs")
+    parser.add_argument(
+        "--vec-env",
+        choices=["subproc", "dummy"],
+        default="subproc",
+        help="SubprocVecEnv workers (default) or DummyVecEnv in one process (often faster: a step costs ~30 us)",
+    )
+    parser.add_argument("--progress", action=argparse.BooleanOptionalAction, default=True, help="show SB3's progress bar")
+    return parser
+
+
+def _configs(args: argparse.Namespace, default_config_dir: Path) -> dict[int, StageConfig]:
+    configs = load_stage_configs(args.config_dir or default_config_dir)
+    if args.preset:
+        configs = {stage: apply_preset(args.preset, stage, config) for stage, config in configs.items()}
+    if args.n_envs is not None:
+        configs = {stage: override(config, {"n_envs": args.n_envs}, "--n-envs") for stage, config in configs.items()}
+    return configs
+
+
+def _use_one_torch_thread() -> None:
+    import torch
+
+    # The policies are small MLPs: one thread is fastest, and leaves the cores to the environments.
+    torch.set_num_threads(1)
+
+
+def _train(args: argparse.Namespace, default_config_dir: Path) -> int:
+    stages = [1, 2, 3] if args.stage in (None, "all") else [int(args.stage)]
+    configs = _configs(args, default_config_dir)
+    _use_one_torch_thread()
+    from sb3_ext.curriculum.runner import CurriculumRunner, new_run_dir
+
+    run_dir = new_run_dir(args.output or DEFAULT_OUTPUT)
+    state = RunState(run_dir, args.seed if args.seed is not None else 0, args.preset, configs)
+    print(f"run folder: {run_dir}")
+    runner = CurriculumRunner(state, device=args.device, progress=args.progress, eval_episodes=args.eval_episodes, subprocesses=args.vec_env == "subproc")
+    return runner.run(stages)
+
+
+def _resume(args: argparse.Namespace) -> int:
+    given = [f"--{name.replace('_', '-')}" for name in RUN_SETTING_FLAGS if getattr(args, name) is not None]
+    if given:
+        raise ConfigError(f"--resume-from continues the run with its recorded settings; drop {', '.join(given)}")
+    _use_one_torch_thread()
+    from sb3_ext.curriculum.runner import CurriculumRunner, check_model_file, stage_of
+
+    checkpoint = check_model_file(args.resume_from, "--resume-from")
+    run_dir = RunState.find_run_dir(checkpoint)
+    if run_dir is None:
+        raise ConfigError(f"--resume-from {checkpoint}: not inside a curriculum run folder (no run_state.json above it)")
+    state = RunState.load(run_dir)
+    stage = stage_of(checkpoint, run_dir)
+    is_final = checkpoint.resolve() == state.final_model(stage).resolve()
+    first = stage + 1 if is_final else stage
+    last = 3 if args.stage in (None, "all") else int(args.stage)
+    if first > last:
+        raise ConfigError(f"--resume-from {checkpoint}: nothing to train up to stage {last} (this is stage {stage}'s {'final model' if is_final else 'checkpoint'})")
+    print(f"resuming run {run_dir}: stage {stage} {'done, continuing with' if is_final else 'from a mid-stage checkpoint, then'} stages {first}-{last}")
+    runner = CurriculumRunner(state, device=args.device, progress=args.progress, eval_episodes=args.eval_episodes, subprocesses=args.vec_env == "subproc")
+    return runner.run(list(range(first, last + 1)), init_model=checkpoint, resume_stage=not is_final)
+
+
+def _eval_only(args: argparse.Namespace, default_config_dir: Path) -> int:
+    _use_one_torch_thread()
+    from stable_baselines3 import PPO
+
+    from sb3_ext.curriculum.evaluation import evaluate
+    from sb3_ext.envs.lattice.heuristics import NeutralPolicy
+    from sb3_ext.curriculum.runner import check_model_file, stage_of
+
+    if args.checkpoint is None:
+        raise ConfigError("--eval-only needs --checkpoint ZIP")
+    checkpoint = check_model_file(args.checkpoint, "--checkpoint")
+    run_dir = RunState.find_run_dir(checkpoint)
+    if args.stage not in (None, "all"):
+        stage = int(args.stage)
+    elif run_dir is not None:
+        stage = stage_of(checkpoint, run_dir)
+    else:
+        raise ConfigError("--eval-only: say which lattice with --stage 1|2|3 (the checkpoint is not inside a run folder)")
+    if run_dir is not None and args.config_dir is None and args.preset is None:
+        config, source = RunState.load(run_dir).configs[stage], f"{run_dir / 'run_state.json'}"
+    else:
+        config, source = _configs(args, default_config_dir)[stage], str(args.config_dir or default_config_dir)
+    model = PPO.load(checkpoint, device=args.device)
+    seed = args.seed if args.seed is not None else 0
+    policy = evaluate(model, config, args.eval_episodes, seed=seed)
+    neutral = evaluate(NeutralPolicy(), config, args.eval_episodes, seed=seed)
+
+    lattice = "x".join(map(str, config.environment.lattice_size))
+    print(f"{checkpoint} on stage {stage} ({lattice}, config from {source}), {args.eval_episodes} deterministic episodes, seed {seed}")
+    print(f"{'':<10}{'reward':>12}{'roughness':>12}{'coverage':>10}{'mean ESS':>10}{'height':>9}")
+    for name, result in (("policy", policy), ("neutral", neutral)):
+        cells = [result.mean_reward, result.final_roughness, result.final_coverage, result.mean_ess, result.mean_height]
+        print(f"{name:<10}" + "".join(f"{'-' if v is None else format(v, '.4f'):>{w}}" for v, w in zip(cells, (12, 12, 10, 10, 9))))
+    output = Path(args.output or DEFAULT_OUTPUT)
+    path = output / f"eval_stage{stage}_{datetime.datetime.now().strftime('%Y%m%d-%H%M%S')}.json"
+    atomic_write_json(
+        path,
+        {"checkpoint": str(checkpoint), "stage": stage, "config": config.to_dict(), "seed": seed, "policy": policy.to_dict(), "neutral": neutral.to_dict()},
+    )
+    print(f"written: {path}")
+    return 0
+
+
+def main(argv: list[str] | None = None, default_config_dir: Path | None = None) -> int:
+    """Parse ``argv`` and run; returns the exit status (user errors: one line on stderr, status 2).
+
+    :param default_config_dir: stage-file folder used when ``--config-dir`` is not given.
+    """
+    args = build_parser().parse_args(argv)
+    default_config_dir = default_config_dir or Path("experiments/configs")
+    console = logging.StreamHandler()
+    console.setFormatter(logging.Formatter("%(asctime)s %(message)s", "%H:%M:%S"))
+    package_logger = logging.getLogger("sb3_ext")
+    package_logger.addHandler(console)
+    package_logger.setLevel(logging.INFO)
+    try:
+        if args.eval_only:
+            return _eval_only(args, default_config_dir)
+        if args.checkpoint is not None:
+            raise ConfigError("--checkpoint is for --eval-only; to continue training use --resume-from")
+        if args.resume_from is not None:
+            return _resume(args)
+        return _train(args, default_config_dir)
+    except ValueError as error:  # ConfigError and the environment's own argument checks
+        print(f"{PROG}: error: {error}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"{PROG}: aborted", file=sys.stderr)
+        return 130
+    finally:
+        package_logger.removeHandler(console)

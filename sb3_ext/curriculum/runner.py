@@ -1,0 +1,297 @@
+"""Run curriculum stages: train, transfer, resume, evaluate, and write the run's files.
+
+Layout of a run (``<output>/run_<timestamp>/``)::
+
+    run_state.json    settings and per-stage progress (what --resume-from reads)
+    summary.json      per stage: steps, wall time, final evaluation of the policy and the neutral policy
+    manifest.json     sha256 and size of every file of the run
+    stageN/
+        checkpoints/  best.zip, latest.zip, checkpoint_<steps>.zip
+        logs/training.log
+        tensorboard/  events; the step axis is the model's num_timesteps, continuous over stages
+        metrics.json, training_curves.png
+        stageN_final.zip
+        manifest.json
+"""
+
+from __future__ import annotations
+
+import datetime
+import logging
+import re
+import shlex
+import sys
+import time
+import zipfile
+from pathlib import Path
+from typing import Any
+
+from stable_baselines3.common.callbacks import CallbackList
+from stable_baselines3.common.logger import configure
+
+from sb3_ext.callbacks.artifacts import RunArtifacts
+from sb3_ext.callbacks.ess import ESSEarlyStopping
+from sb3_ext.callbacks.manifest import write_manifest
+from sb3_ext.callbacks.morphology import MorphologyLogger
+from sb3_ext.common.atomic import atomic_save_model, atomic_write_json
+from sb3_ext.curriculum.config import STAGE_FILES, ConfigError, StageConfig
+from sb3_ext.curriculum.envs import ENV_ID, make_eval_env, make_training_env
+from sb3_ext.curriculum.evaluation import evaluate
+from sb3_ext.envs.lattice.heuristics import NeutralPolicy
+from sb3_ext.curriculum.interrupt import StopOnSignal
+from sb3_ext.curriculum.state import RunState
+from sb3_ext.curriculum.transfer import load_for_stage, new_model
+
+log = logging.getLogger(__name__)
+
+#: ESS checks every this many environment steps (the stage files' patience counts these).
+ESS_CHECK_FREQ = 1000
+#: Evaluations and checkpoints per stage (at least one rollout apart).
+EVALUATIONS_PER_STAGE = 10
+CHECKPOINTS_PER_STAGE = 4
+
+
+def new_run_dir(output: str | Path) -> Path:
+    """Create ``<output>/run_<YYYYmmdd-HHMMSS>`` (suffixed ``_2``, ``_3``... if taken)."""
+    base = Path(output) / datetime.datetime.now().strftime("run_%Y%m%d-%H%M%S")
+    candidate, n = base, 1
+    while True:
+        try:
+            candidate.mkdir(parents=True)
+            return candidate
+        except FileExistsError:
+            n += 1
+            candidate = base.with_name(f"{base.name}_{n}")
+
+
+def check_model_file(path: str | Path, flag: str) -> Path:
+    """A saved SB3 model must be an existing zip archive; say which flag named it otherwise."""
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"{flag} {path}: file not found")
+    if not zipfile.is_zipfile(path):
+        raise ConfigError(f"{flag} {path}: not a saved model (.zip archive)")
+    return path
+
+
+def stage_of(path: Path, run_dir: Path) -> int:
+    """The stage a file inside a run belongs to, from its ``stageN/`` folder."""
+    relative = path.resolve().relative_to(run_dir.resolve())
+    match = re.fullmatch(r"stage([123])", relative.parts[0]) if len(relative.parts) > 1 else None
+    if match is None:
+        raise ConfigError(f"{path}: not inside a stageN/ folder of run {run_dir}")
+    return int(match.group(1))
+
+
+class CurriculumRunner:
+    """Trains the stages of one run and keeps its state, manifests and summary up to date.
+
+    :param state: the run (its folder, configs, seed and progress).
+    :param device: torch device for PPO.
+    :param progress: show SB3's progress bar.
+    :param eval_episodes: deterministic episodes of each stage's final evaluation (policy and
+        neutral policy) and of each periodic evaluation.
+    :param env_id: environment id (tests substitute a variant).
+    :param command: command line recorded in the manifests.
+    :param subprocesses: run each stage's ``n_envs`` environments in SubprocVecEnv workers
+        (False: DummyVecEnv in this process).
+    """
+
+    def __init__(
+        self,
+        state: RunState,
+        device: str = "cpu",
+        progress: bool = True,
+        eval_episodes: int = 5,
+        env_id: str = ENV_ID,
+        command: str | None = None,
+        subprocesses: bool = True,
+    ):
+        self.state = state
+        self.device = device
+        self.progress = progress
+        self.eval_episodes = eval_episodes
+        self.env_id = env_id
+        self.command = command if command is not None else shlex.join([sys.executable, *sys.argv])
+        self.subprocesses = subprocesses
+        self.stopper = StopOnSignal()
+
+    # --- the run -----------------------------------------------------------------------------
+
+    def run(self, stages: list[int], init_model: Path | None = None, resume_stage: bool = False) -> int:
+        """Train ``stages`` in order; each starts from the previous one's final model.
+
+        :param init_model: model the first stage starts from (None: from scratch).
+        :param resume_stage: ``init_model`` is a mid-stage checkpoint of the first stage, whose
+            remaining budget is trained (otherwise the first stage starts a full budget).
+        :return: process exit status: 0, or 130/143 when stopped by SIGINT/SIGTERM.
+        """
+        self.state.save()
+        with self.stopper:
+            for index, stage in enumerate(stages):
+                start_from = init_model if index == 0 else self.state.final_model(stages[index - 1])
+                finished = self.train_stage(stage, start_from, resume=resume_stage and index == 0)
+                if not finished or self.stopper.received is not None:
+                    break
+        summary = self.write_summary()
+        print(format_summary(summary))
+        write_manifest(self.state.run_dir, config=self._configs_dict(), seed=self.state.seed, command=self.command, extra={"kind": "run"})
+        if self.stopper.received is not None:
+            print(f"stopped by {self.stopper.received.name}; resume with:\n  {self.resume_hint()}")
+        return self.stopper.exit_code
+
+    def resume_hint(self) -> str:
+        """The command that continues this run."""
+        for stage in sorted(self.state.records, reverse=True):
+            record = self.state.records[stage]
+            if record.status == "interrupted":
+                checkpoint = self.state.stage_dir(stage) / "checkpoints" / "latest.zip"
+                return f"python experiments/train_policy.py --resume-from {checkpoint}"
+            if record.status == "done":
+                return f"python experiments/train_policy.py --resume-from {self.state.final_model(stage)}"
+        return "python experiments/train_policy.py  (nothing finished yet: start again)"
+
+    def _configs_dict(self) -> dict[str, Any]:
+        return {f"stage{stage}": config.to_dict() for stage, config in sorted(self.state.configs.items())}
+
+    # --- one stage ---------------------------------------------------------------------------
+
+    def train_stage(self, stage: int, start_from: Path | None, resume: bool = False) -> bool:
+        """Train one stage to the end of its budget (or an ESS stop, or a signal).
+
+        :return: True when the stage is done (final model saved and evaluated).
+        """
+        config = self.state.configs[stage]
+        record = self.state.record(stage)
+        stage_dir = self.state.stage_dir(stage)
+        seed = self.state.seed + 1000 * stage
+        session_start = time.perf_counter()
+        rollout = config.ppo.n_steps * config.n_envs
+
+        env = make_training_env(config, config.n_envs, seed=seed, env_id=self.env_id, subprocesses=self.subprocesses)
+        eval_env = make_eval_env(config, seed=seed + 500, env_id=self.env_id)
+        try:
+            if start_from is None:
+                model = new_model(config.ppo, env, seed=seed, device=self.device)
+            else:
+                model = load_for_stage(start_from, env, config.ppo, device=self.device)
+            if resume:
+                if record.start_timesteps is None:
+                    raise ConfigError(f"{start_from}: run state has no start for stage {stage}; cannot resume it")
+            else:
+                # A new stage: its rollout statistics and budget start here.
+                model.ep_info_buffer = None
+                record.start_timesteps = model.num_timesteps
+                record.wall_time, record.train_time, record.stop_reason, record.result = 0.0, 0.0, None, None
+            target = record.start_timesteps + config.total_timesteps
+            # Seeded from the steps already done, so that a resumed session does not replay the
+            # random streams (episodes, action noise) of the first one.
+            model.set_random_seed(seed + model.num_timesteps - record.start_timesteps)
+            record.status = "running"
+            self.state.save()
+            log.info(
+                "stage %d: %s lattice, steps %d -> %d, from %s",
+                stage,
+                "x".join(map(str, config.environment.lattice_size)),
+                model.num_timesteps,
+                target,
+                start_from if start_from is not None else "scratch",
+            )
+
+            model.set_logger(configure(str(stage_dir / "tensorboard"), ["tensorboard"]))
+            ess = ESSEarlyStopping(config.ess_threshold, config.ess_patience, check_freq=ESS_CHECK_FREQ)
+            artifacts = RunArtifacts(
+                str(stage_dir),
+                eval_env=eval_env,
+                eval_freq=max(rollout, config.total_timesteps // EVALUATIONS_PER_STAGE),
+                n_eval_episodes=self.eval_episodes,
+                checkpoint_freq=max(rollout, config.total_timesteps // CHECKPOINTS_PER_STAGE),
+            )
+            remaining = target - model.num_timesteps
+            train_start = time.perf_counter()
+            if remaining > 0:
+                model.learn(
+                    remaining,
+                    callback=CallbackList([self.stopper, ess, MorphologyLogger(), artifacts]),
+                    reset_num_timesteps=False,
+                    progress_bar=self.progress,
+                )
+            train_time = time.perf_counter() - train_start
+            model.logger.close()
+            record.end_timesteps = model.num_timesteps
+
+            interrupted = self.stopper.received is not None and model.num_timesteps < target and not ess.stopped
+            if interrupted:
+                record.status = "interrupted"
+            else:
+                record.stop_reason = ess.stop_message or None
+                atomic_save_model(model, self.state.final_model(stage))
+                record.result = self._final_evaluation(model, config, seed)
+                record.status = "done"
+            record.train_time += train_time
+            record.wall_time += time.perf_counter() - session_start
+            self.state.save()
+            write_manifest(stage_dir, config=config.to_dict(), seed=self.state.seed, command=self.command, extra={"stage": stage, "num_timesteps": model.num_timesteps})
+            return not interrupted
+        finally:
+            env.close()
+            eval_env.close()
+
+    def _final_evaluation(self, model, config: StageConfig, seed: int) -> dict[str, Any]:
+        # Same seed for both: the neutral figures are measured on the same random streams.
+        policy = evaluate(model, config, self.eval_episodes, seed=seed + 700, env_id=self.env_id)
+        neutral = evaluate(NeutralPolicy(), config, self.eval_episodes, seed=seed + 700, env_id=self.env_id)
+        log.info("stage evaluation: policy %s; neutral %s", policy.to_dict(), neutral.to_dict())
+        return {"policy": policy.to_dict(), "neutral": neutral.to_dict()}
+
+    # --- summary -----------------------------------------------------------------------------
+
+    def write_summary(self) -> dict[str, Any]:
+        """summary.json from the run state (every stage so far, over all sessions)."""
+        stages = {}
+        for stage, record in sorted(self.state.records.items()):
+            config = self.state.configs[stage]
+            steps = None
+            if record.start_timesteps is not None and record.end_timesteps is not None:
+                steps = record.end_timesteps - record.start_timesteps
+            result = record.result or {}
+            stages[str(stage)] = {
+                "status": record.status,
+                "lattice_size": list(config.environment.lattice_size),
+                "steps": steps,
+                "budget": config.total_timesteps,
+                "wall_time_s": round(record.wall_time, 2),
+                "train_time_s": round(record.train_time, 2),
+                "steps_per_s": round(steps / record.train_time, 1) if steps and record.train_time else None,
+                "stop_reason": record.stop_reason,
+                "policy": result.get("policy"),
+                "neutral": result.get("neutral"),
+            }
+        summary = {"run_dir": str(self.state.run_dir), "seed": self.state.seed, "preset": self.state.preset, "stages": stages}
+        atomic_write_json(self.state.run_dir / "summary.json", summary)
+        return summary
+
+
+def _fmt(value: float | None, spec: str) -> str:
+    return "-" if value is None else format(value, spec)
+
+
+def format_summary(summary: dict[str, Any]) -> str:
+    """The short table printed at the end of a run."""
+    header = f"{'stage':<6}{'lattice':<11}{'status':<12}{'steps':>9}{'wall':>9}{'steps/s':>9}{'reward':>10}{'W (neutral)':>16}{'coverage':>10}{'ESS':>7}"
+    lines = [f"run: {summary['run_dir']}", header, "-" * len(header)]
+    for stage, row in summary["stages"].items():
+        policy, neutral = row["policy"] or {}, row["neutral"] or {}
+        roughness = f"{_fmt(policy.get('final_roughness'), '.3f')} ({_fmt(neutral.get('final_roughness'), '.3f')})"
+        lines.append(
+            f"{stage:<6}{'x'.join(map(str, row['lattice_size'])):<11}{row['status']:<12}"
+            f"{_fmt(row['steps'], 'd'):>9}{row['wall_time_s']:>8.0f}s{_fmt(row['steps_per_s'], '.0f'):>9}"
+            f"{_fmt(policy.get('mean_reward'), '.3f'):>10}{roughness:>16}"
+            f"{_fmt(policy.get('final_coverage'), '.3f'):>10}{_fmt(policy.get('mean_ess'), '.3f'):>7}"
+        )
+        if row["stop_reason"]:
+            lines.append(f"      {row['stop_reason']}")
+    return "\n".join(lines)
+
+
+__all__ = ["STAGE_FILES", "CurriculumRunner", "check_model_file", "format_summary", "new_run_dir", "stage_of"]
