@@ -8,7 +8,7 @@ training time. Afterwards the robot is rolled out with the human pursuing the fa
 corridor (reachable only once the rock is pushed aside and the robot steps back out of the
 doorway). SB3's DQN trains side by side on the same env and budget with the env's reward (a
 human reaching its goal) as the throughput and behaviour yardstick, and the actor-learner mode
-(2 actors) is timed on the first seed.
+(2 actors) is timed on the first seed. The full run ends with ablations of design choices.
 
     python benchmarks/bench_phase2_rock.py            # 5 seeds, 10k steps (the README figures)
     python benchmarks/bench_phase2_rock.py --quick    # 2 seeds, 6k steps
@@ -178,6 +178,26 @@ def main() -> None:
           f"{reach(prior, model_robot(async_model), far, args.episodes, 0):12.2f}")
     print(f"actor-learner final errors: V_h^e {async_final.v_h_e:.4f}, X_h {async_final.x_h:.4f}, "
           f"Q_r {async_final.q_r:.4f}, greedy = exact {async_final.greedy_agreement:.2f}")
+    if args.quick:
+        return
+
+    # Ablations of design choices, seed 0: the seed document's dropout 0.5, no successor
+    # expansion, and sampled instead of model-based targets.
+    variants = {
+        "zoo settings": {},
+        "dropout 0.5": {"policy_kwargs": {**settings["policy_kwargs"], "dropout": 0.5}},
+        "no successor expansion": {"expand_successors": False},
+        "sampled targets": {"model_based_targets": False},
+    }
+    print(f"\nablations, seed 0, {args.steps} steps")
+    print("variant                | V_h^e err | X_h err | Q_r err | greedy = exact | steps to 5%")
+    for name, change in variants.items():
+        model = Phase2("MlpPolicy", env, seed=0, **{**settings, **change})
+        clock = AgreementClock(sol, states, args.eval_every)
+        model.learn(args.steps, callback=clock)
+        f = agreement(model, sol, states)
+        first = f"{clock.first_within[0]:>11d}" if clock.first_within else f"{'never':>11}"
+        print(f"{name:<22} | {f.v_h_e:9.4f} | {f.x_h:7.4f} | {f.q_r:7.4f} | {f.greedy_agreement:14.2f} | {first}")
 
 
 if __name__ == "__main__":

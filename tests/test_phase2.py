@@ -307,11 +307,12 @@ def test_actors_reach_the_exact_values_with_the_same_update_budget():
 
 @pytest.mark.slow
 def test_actor_learner_is_statistically_the_synchronous_algorithm():
-    """5 seeds each on the 1-D world, horizon 3, 2000 steps: same accuracy distribution."""
-    errors = {}
+    """5 seeds each on the 1-D world, horizon 2, 1000 steps: the same distribution of accuracy."""
+    worst = {}
     for n_actors in (1, 2):
-        results = [train_line(n_actors, seed, max_steps=3, budget=2000)[1] for seed in range(5)]
-        assert all(r.within(0.05) for r in results), results
-        errors[n_actors] = np.array([max(r.v_h_e, r.x_h, r.q_r) for r in results])
-    # Welch's t-test on the worst relative error per run: no detectable difference.
-    assert stats.ttest_ind(errors[1], errors[2], equal_var=False).pvalue > 0.01, errors
+        results = [train_line(n_actors, seed, max_steps=2, budget=1000)[1] for seed in range(5)]
+        worst[n_actors] = np.array([max(r.v_h_e, r.x_h, r.q_r) for r in results])
+        assert np.median(worst[n_actors]) <= 0.05, results
+        assert np.mean([r.greedy_agreement for r in results]) == 1.0, results
+    # Welch's t-test on the log of each run's worst relative error: no detectable difference.
+    assert stats.ttest_ind(np.log(worst[1]), np.log(worst[2]), equal_var=False).pvalue > 0.01, worst
