@@ -1,5 +1,6 @@
 """Offline chunks: write/read round trip, streaming into SB3 buffers, refusals, builder, OfflineSeed."""
 
+import hashlib
 import json
 
 import gymnasium as gym
@@ -129,6 +130,21 @@ def test_unreadable_chunk_without_verify_rolls_the_buffer_back(tmp_path):
     with pytest.raises(ValueError, match=r"chunk_00002\.npz: not a readable chunk"):
         load_chunks(buffer, tmp_path / "v1", verify=False)
     assert buffer.pos == 0 and not buffer.full  # the 80 rows streamed before are not sampleable
+
+
+def test_chunk_that_disagrees_with_its_manifest_is_refused(tmp_path):
+    """A well-formed chunk (its hash updated too) whose arrays do not match the manifest's spaces."""
+    write_dataset(tmp_path / "v1", random_transitions(40))
+    chunk = tmp_path / "v1" / "chunks" / "chunk_00000.npz"
+    arrays = dict(np.load(chunk))
+    arrays["rewards"] = arrays["rewards"].astype(np.float64)
+    np.savez(chunk, **arrays)
+    manifest_file = tmp_path / "v1" / "manifest.json"
+    manifest = json.loads(manifest_file.read_text())
+    manifest["chunks"][0]["sha256"] = hashlib.sha256(chunk.read_bytes()).hexdigest()
+    manifest_file.write_text(json.dumps(manifest))
+    with pytest.raises(ValueError, match=r"chunk_00000\.npz: rewards is float64\[40\], the manifest implies float32"):
+        load_chunks(ReplayBuffer(50, OBS_SPACE, ACTION_SPACE), tmp_path / "v1")
 
 
 def test_missing_chunk_is_refused(tmp_path):

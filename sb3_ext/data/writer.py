@@ -21,6 +21,7 @@ from sb3_ext.data.format import (
     FORMAT_VERSION,
     atomic_write_bytes,
     chunk_name,
+    field_layout,
     manifest_path,
     sha256_of,
     space_to_json,
@@ -101,15 +102,10 @@ class ChunkWriter:
         }
         self._prepare_directory(overwrite)
 
-        shapes = {
-            "observations": (observation_space.shape, observation_space.dtype),
-            "next_observations": (observation_space.shape, observation_space.dtype),
-            "actions": (action_space.shape, action_space.dtype),
-            "rewards": ((), np.float32),
-            "dones": ((), np.bool_),
-            "timeouts": ((), np.bool_),
+        self._staging = {
+            field: np.empty((self.chunk_size, *shape), dtype)
+            for field, (shape, dtype) in field_layout(observation_space, action_space).items()
         }
-        self._staging = {field: np.empty((self.chunk_size, *shape), dtype) for field, (shape, dtype) in shapes.items()}
         self._filled = 0
         self._chunks: list[dict[str, Any]] = []
         self.n_transitions = 0
