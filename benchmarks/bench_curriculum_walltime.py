@@ -1,11 +1,11 @@
 """Wall time of the whole curriculum, per stage, next to plain SB3 PPO on the same environments.
 
 Ours: the curriculum runner (``train_policy.py --stage all``: evaluations, checkpoints, ESS guard,
-logs, manifests) over all three stages. SB3: plain
-``PPO("MlpPolicy").learn`` on the same vectorised environments with the same settings and no
-callbacks, for a slice of each stage's budget (``--sb3-fraction``), which gives its steps/s.
-The ratio is ours / SB3 in steps per second (below 1: our extras cost time; the target is the
-curriculum's total wall time, < 30 min for the 1.6M steps of the full budgets).
+logs, manifests) over all three stages, with SubprocVecEnv (``--vec-env dummy`` for DummyVecEnv).
+SB3: plain ``PPO("MlpPolicy").learn`` with the same settings and no callbacks, for a slice of each
+stage's budget (``--sb3-fraction``), once with SubprocVecEnv and once with DummyVecEnv, which
+gives its steps/s. The ratio is ours / SB3 with the same VecEnv (below 1: our extras cost time).
+The target is the curriculum's total wall time: < 30 min for the 1.6M steps of the full budgets.
 
     python benchmarks/bench_curriculum_walltime.py            # full budgets (1.6M steps)
     python benchmarks/bench_curriculum_walltime.py --quick    # --preset quick budgets
@@ -40,6 +40,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="use the --preset quick budgets")
     parser.add_argument("--sb3-fraction", type=float, default=0.1, help="share of each stage's budget SB3 runs")
+    parser.add_argument("--vec-env", choices=["subproc", "dummy"], default="subproc", help="VecEnv of our run")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--output", type=Path, default=Path(tempfile.gettempdir()) / "bench_curriculum_walltime")
     args = parser.parse_args()
@@ -51,29 +52,32 @@ def main() -> None:
 
     state = RunState(new_run_dir(args.output), args.seed, "quick" if args.quick else None, configs)
     start = time.perf_counter()
-    CurriculumRunner(state, progress=False, eval_episodes=5).run([1, 2, 3])
+    CurriculumRunner(state, progress=False, eval_episodes=5, subprocesses=args.vec_env == "subproc").run([1, 2, 3])
     total = time.perf_counter() - start
     summary = json.loads((state.run_dir / "summary.json").read_text())
 
-    sb3_rate = {}
+    sb3_rate: dict[tuple[int, bool], float] = {}
     for stage, config in configs.items():
         steps = max(config.ppo.n_steps * config.n_envs, int(config.total_timesteps * args.sb3_fraction))
-        env = make_training_env(config, config.n_envs, seed=args.seed)
-        model = PPO("MlpPolicy", env, seed=args.seed, device="cpu", **ppo_kwargs(config.ppo))
-        begin = time.perf_counter()
-        model.learn(steps)
-        sb3_rate[stage] = model.num_timesteps / (time.perf_counter() - begin)
-        env.close()
+        for subprocesses in (True, False):
+            env = make_training_env(config, config.n_envs, seed=args.seed, subprocesses=subprocesses)
+            model = PPO("MlpPolicy", env, seed=args.seed, device="cpu", **ppo_kwargs(config.ppo))
+            begin = time.perf_counter()
+            model.learn(steps)
+            sb3_rate[stage, subprocesses] = model.num_timesteps / (time.perf_counter() - begin)
+            env.close()
 
-    print(f"\ncurriculum {'(quick preset)' if args.quick else '(full budgets)'}: {state.run_dir}")
-    print(f"{'stage':<7}{'lattice':<11}{'envs':>5}{'steps':>10}{'wall s':>9}{'train s':>9}{'ours steps/s':>14}{'SB3 steps/s':>13}{'ratio':>7}")
+    ours_subproc = args.vec_env == "subproc"
+    print(f"\ncurriculum {'(quick preset)' if args.quick else '(full budgets)'}, ours with {args.vec_env}: {state.run_dir}")
+    print(f"{'stage':<7}{'lattice':<11}{'envs':>5}{'steps':>10}{'wall s':>9}{'train s':>9}{'ours steps/s':>14}{'SB3 subproc':>13}{'SB3 dummy':>11}{'ratio':>7}")
     all_steps = 0
     for stage, row in summary["stages"].items():
         config = configs[int(stage)]
         all_steps += row["steps"]
         print(
             f"{stage:<7}{'x'.join(map(str, row['lattice_size'])):<11}{config.n_envs:>5}{row['steps']:>10}{row['wall_time_s']:>9.0f}"
-            f"{row['train_time_s']:>9.0f}{row['steps_per_s']:>14.0f}{sb3_rate[int(stage)]:>13.0f}{row['steps_per_s'] / sb3_rate[int(stage)]:>7.2f}"
+            f"{row['train_time_s']:>9.0f}{row['steps_per_s']:>14.0f}{sb3_rate[int(stage), True]:>13.0f}{sb3_rate[int(stage), False]:>11.0f}"
+            f"{row['steps_per_s'] / sb3_rate[int(stage), ours_subproc]:>7.2f}"
         )
     print(f"total: {all_steps} steps in {total:.0f} s ({total / 60:.1f} min) including evaluations, checkpoints and manifests")
 

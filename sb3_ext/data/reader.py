@@ -13,7 +13,7 @@ import numpy as np
 from gymnasium import spaces
 from stable_baselines3.common.buffers import DictReplayBuffer, NStepReplayBuffer, ReplayBuffer
 
-from sb3_ext.data.format import FIELDS, manifest_path, read_manifest, sha256_of
+from sb3_ext.data.format import FIELDS, field_layout, manifest_path, read_manifest, sha256_of
 
 Chunk = dict[str, np.ndarray]
 
@@ -41,22 +41,17 @@ def check_chunk_files(manifest: dict[str, Any], directory: Path, verify: bool = 
 def read_chunk(path: Path, entry: dict[str, Any], manifest: dict[str, Any]) -> Chunk:
     """Load one chunk and check its fields against the manifest."""
     count = entry["n_transitions"]
-    expected = {
-        "observations": manifest["observation_space"].shape,
-        "next_observations": manifest["observation_space"].shape,
-        "actions": manifest["action_space"].shape,
-        "rewards": (),
-        "dones": (),
-        "timeouts": (),
-    }
     try:
         with np.load(path, allow_pickle=False) as archive:
             chunk = {field: archive[field] for field in FIELDS}
     except (OSError, ValueError, KeyError, zipfile.BadZipFile) as error:
         raise ValueError(f"{path}: not a readable chunk ({error})") from None
-    for field, shape in expected.items():
-        if chunk[field].shape != (count, *shape):
-            raise ValueError(f"{path}: {field} has shape {chunk[field].shape}, the manifest implies {(count, *shape)}")
+    for field, (shape, dtype) in field_layout(manifest["observation_space"], manifest["action_space"]).items():
+        if chunk[field].shape != (count, *shape) or chunk[field].dtype != dtype:
+            raise ValueError(
+                f"{path}: {field} is {chunk[field].dtype}{list(chunk[field].shape)}, "
+                f"the manifest implies {dtype}{[count, *shape]}"
+            )
     return chunk
 
 
