@@ -119,9 +119,15 @@ def test_env_without_a_world_model_is_rejected():
         Phase2("MlpPolicy", gym.make("CartPole-v1"))
 
 
-def test_model_based_targets_are_the_expected_bellman_backups():
+# Two humans facing each other over one free cell, with weighted goals (one a region).
+TWO_HUMANS = dict(map_text="#H.H#\n##R##", goals=[[(0, 1), {"cells": [(0, 2), (0, 3)], "weight": 2.0}],
+                                                   [{"cells": (0, 3), "weight": 0.5}, (0, 2)]])
+
+
+@pytest.mark.parametrize("env_kwargs", [dict(map_name="line"), TWO_HUMANS], ids=["line", "two_humans"])
+def test_model_based_targets_are_the_expected_bellman_backups(env_kwargs):
     """Targets from the cached tables equal a direct enumeration over prior.successors."""
-    env = small_env(max_steps=3)
+    env = gym.make("AssistGrid-v0", max_steps=3, **env_kwargs)
     model = Phase2("MlpPolicy", env, seed=1, **FAST)
     model.learn(150)  # trains the networks a little: any values will do
     cfg, policy, prior = model.config, model.policy, model.prior
@@ -141,7 +147,13 @@ def test_model_based_targets_are_the_expected_bellman_backups():
             return cfg.terminal_v_r
         q = net("q_r", s)
         pi = (-q) ** -4.0 / ((-q) ** -4.0).sum()
-        return -((net("x_h", s) ** -cfg.xi).mean() ** cfg.eta) + pi @ q
+        return -((net("x_h", s) ** -cfg.xi).mean() ** cfg.eta) + pi @ q  # mean over humans
+
+    def x_h(s):  # each human's weighted mean over its goals
+        x = np.zeros(world.n_humans)
+        for j, g in enumerate(prior.goal_pairs):
+            x[g.human] += g.weight / sum(o.weight for o in prior.goals[g.human]) * net("v_h_e", s)[j] ** cfg.zeta
+        return x
 
     for i, s in enumerate(states):
         q_expected = [cfg.gamma_r * sum(p * v_r(s2) for s2, p in prior.successors(s, a).items()) for a in range(5)]
@@ -155,7 +167,7 @@ def test_model_based_targets_are_the_expected_bellman_backups():
             for j, g in enumerate(prior.goal_pairs)
         ]
         np.testing.assert_allclose(rows["v_h_e"][i].numpy(), v_expected, rtol=1e-4, atol=1e-6)
-        np.testing.assert_allclose(rows["x_h"][i].numpy(), [np.mean(net("v_h_e", s) ** cfg.zeta)], rtol=1e-4)
+        np.testing.assert_allclose(rows["x_h"][i].numpy(), x_h(s), rtol=1e-4)
 
 
 def test_buffer_is_cleared_when_the_ramp_starts_and_logs_are_written():
