@@ -161,6 +161,29 @@ class ChunkWriter:
         self.n_transitions += self._filled
         self._filled = 0
 
+    def add_step(
+        self,
+        observations: np.ndarray,
+        actions: np.ndarray,
+        new_observations: np.ndarray,
+        rewards: np.ndarray,
+        dones: np.ndarray,
+        infos: list[dict[str, Any]],
+    ) -> None:
+        """Append one ``VecEnv.step`` of all ``n_envs`` envs, the way SB3's off-policy buffers store it.
+
+        ``observations`` are those the actions were taken on and ``new_observations`` what
+        ``step`` returned; where an episode ended, the next observation is the
+        ``terminal_observation`` from ``infos`` (the VecEnv has already reset that env), and
+        ``TimeLimit.truncated`` marks the time-limit ends.
+        """
+        next_observations = np.array(new_observations, copy=True)
+        for index in np.flatnonzero(dones):
+            next_observations[index] = infos[index]["terminal_observation"]
+        timeouts = np.array([info.get("TimeLimit.truncated", False) for info in infos])
+        actions = np.asarray(actions).reshape(len(rewards), *self.action_space.shape)
+        self.add(observations, next_observations, actions, rewards, dones, timeouts)
+
     def record(
         self,
         env: VecEnv,
@@ -188,12 +211,7 @@ class ChunkWriter:
             if isinstance(self.action_space, spaces.Box):
                 actions = np.clip(actions, self.action_space.low, self.action_space.high)
             new_observations, rewards, dones, infos = env.step(actions)
-            next_observations = new_observations.copy()
-            for index in np.flatnonzero(dones):
-                next_observations[index] = infos[index]["terminal_observation"]
-            timeouts = np.array([info.get("TimeLimit.truncated", False) for info in infos])
-            self.add(observations, next_observations, actions.reshape(self.n_envs, *self.action_space.shape),
-                     rewards, dones, timeouts)
+            self.add_step(observations, actions, new_observations, rewards, dones, infos)
             observations = new_observations
 
     def close(self) -> dict[str, Any]:
