@@ -16,6 +16,7 @@ lower W only counts at a comparable thickness (within 10% of neutral) and ESS >=
 
     python benchmarks/bench_curriculum_stage1.py            # full budget (100k steps per policy)
     python benchmarks/bench_curriculum_stage1.py --quick    # the --preset quick budget
+    python benchmarks/bench_curriculum_stage1.py --model RUN/stage1/stage1_final.zip  # reuse a run
 """
 
 from __future__ import annotations
@@ -48,6 +49,7 @@ CONFIGS = Path(__file__).resolve().parent.parent / "experiments" / "configs"
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="use the --preset quick budget")
+    parser.add_argument("--model", type=Path, help="stage-1 final model of a finished run, instead of training ours here")
     parser.add_argument("--episodes", type=int, default=100, help="evaluation episodes per policy")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--output", type=Path, default=Path(tempfile.gettempdir()) / "bench_curriculum_stage1")
@@ -60,11 +62,13 @@ def main() -> None:
     config = configs[1]
 
     # ours: the curriculum runner, exactly as train_policy.py --stage 1 runs it
-    state = RunState(new_run_dir(args.output), args.seed, "quick" if args.quick else None, configs)
-    start = time.perf_counter()
-    CurriculumRunner(state, progress=False, eval_episodes=5).run([1])
-    ours_time = time.perf_counter() - start
-    ours = PPO.load(state.final_model(1), device="cpu")
+    ours_time, ours_path = None, args.model
+    if ours_path is None:
+        state = RunState(new_run_dir(args.output), args.seed, "quick" if args.quick else None, configs)
+        start = time.perf_counter()
+        CurriculumRunner(state, progress=False, eval_episodes=5).run([1])
+        ours_time, ours_path = time.perf_counter() - start, state.final_model(1)
+    ours = PPO.load(ours_path, device="cpu")
 
     # SB3: plain PPO with an MLP policy, same environments, settings and budget
     env = make_training_env(config, config.n_envs, seed=args.seed + 1000)
@@ -92,7 +96,7 @@ def main() -> None:
             f"{result.mean_ess:>7.3f}{result.mean_reward:>9.2f}{'-' if seconds is None else f'{seconds:.0f}':>9}"
         )
     sem = neutral.final_roughness_std / np.sqrt(args.episodes)
-    print(f"standard error of a W mean: about {sem:.3f}; ours trained in {state.run_dir}")
+    print(f"standard error of a W mean: about {sem:.3f}; ours: {ours_path}")
 
 
 if __name__ == "__main__":

@@ -8,7 +8,7 @@ training time. Afterwards the robot is rolled out with the human pursuing the fa
 corridor (reachable only once the rock is pushed aside and the robot steps back out of the
 doorway). SB3's DQN trains side by side on the same env and budget with the env's reward (a
 human reaching its goal) as the throughput and behaviour yardstick, and the actor-learner mode
-(2 actors) is timed on the first seed.
+(2 actors) is timed on the first seed. The full run ends with ablations of design choices.
 
     python benchmarks/bench_phase2_rock.py            # 5 seeds, 10k steps (the README figures)
     python benchmarks/bench_phase2_rock.py --quick    # 2 seeds, 6k steps
@@ -58,23 +58,26 @@ class AgreementClock(BaseCallback):
     def __init__(self, sol, states, every: int):
         super().__init__()
         self.sol, self.states, self.every = sol, states, every
-        self.eval_seconds = 0.0
-        self.first_within: tuple[int, float] | None = None  # (env steps, training seconds)
+        self.eval_wall = self.eval_cpu = 0.0
+        self.first_within: tuple[int, float, float] | None = None  # (env steps, wall s, CPU s)
 
     def _on_training_start(self) -> None:
-        self.start = time.perf_counter()
+        self.start_wall, self.start_cpu = time.perf_counter(), time.process_time()
 
     def _on_step(self) -> bool:
         if self.num_timesteps % self.every == 0:
-            t0 = time.perf_counter()
+            wall, cpu = time.perf_counter(), time.process_time()
             result = agreement(self.model, self.sol, self.states)
-            self.eval_seconds += time.perf_counter() - t0
+            self.eval_wall += time.perf_counter() - wall
+            self.eval_cpu += time.process_time() - cpu
             if self.first_within is None and result.within(TOLERANCE):
-                self.first_within = (self.num_timesteps, self.train_seconds())
+                self.first_within = (self.num_timesteps, *self.train_seconds())
         return True
 
-    def train_seconds(self) -> float:
-        return time.perf_counter() - self.start - self.eval_seconds
+    def train_seconds(self) -> tuple[float, float]:
+        """Training time so far, wall clock and this process's CPU time."""
+        return (time.perf_counter() - self.start_wall - self.eval_wall,
+                time.process_time() - self.start_cpu - self.eval_cpu)
 
 
 def reach(prior, robot, goal, episodes, seed) -> float:
@@ -96,52 +99,66 @@ def main() -> None:
     env_kwargs, settings = zoo_settings()
     env = gym.make("AssistGrid-v0", **env_kwargs)
     prior = env.unwrapped.prior
+    config = Phase2("MlpPolicy", env, **settings).config
     t0 = time.perf_counter()
-    sol = solve(prior, Phase2("MlpPolicy", env, **settings).config)
+    sol = solve(prior, config)
     states = visited_states(occupancy(prior, sol), prior.world.is_terminal)
     exact_seconds = time.perf_counter() - t0
     far = next(g for g in prior.goals[0] if g.cells == frozenset({(2, 4)}))
     exact_reach = reach(prior, exact_robot(sol), far, args.episodes, 0)
+    rng = np.random.default_rng(0)
+    exact_soft = reach(prior, lambda s: int(rng.choice(len(sol.pi_r[s]), p=sol.pi_r[s])), far, args.episodes, 0)
     uniform_reach = reach(prior, uniform_robot(0), far, args.episodes, 0)
+    gaps = []  # relative gap between the two best distinct exact Q_r values of each visited state
+    for s in states:
+        distinct = np.unique(np.round(sol.q_r[s], 12))
+        if len(distinct) > 1:
+            gaps.append((distinct[-1] - distinct[-2]) / abs(distinct[-1]))
     print(f"exact solver: {len(sol.states)} states, {len(states)} visited with p >= 0.01, "
-          f"{exact_seconds:.2f} s (backward induction + occupancy)")
-    print(f"human reaches the far end: exact greedy robot {exact_reach:.2f}, uniform robot {uniform_reach:.2f}\n")
+          f"{exact_seconds:.2f} s (backward induction + occupancy)", flush=True)
+    print(f"human reaches the far end: exact greedy robot {exact_reach:.2f}, exact pi_r {exact_soft:.2f}, "
+          f"uniform robot {uniform_reach:.2f}")
+    print(f"visited states whose two best different moves are within 1% of each other: "
+          f"{sum(g < 0.01 for g in gaps)} (smallest gap {100 * min(gaps):.3f}%)\n", flush=True)
 
     rows = []
     for seed in range(args.seeds):
         model = Phase2("MlpPolicy", env, seed=seed, **settings)
         clock = AgreementClock(sol, states, args.eval_every)
         model.learn(args.steps, callback=clock)
-        seconds = clock.train_seconds()
+        seconds, cpu_seconds = clock.train_seconds()
         final = agreement(model, sol, states)
         greedy = reach(prior, model_robot(model, deterministic=True), far, args.episodes, seed)
         soft = reach(prior, model_robot(model, deterministic=False), far, args.episodes, seed)
-        rows.append(dict(seed=seed, final=final, first=clock.first_within, seconds=seconds,
-                         updates=model._n_updates, greedy=greedy, soft=soft,
+        rows.append(dict(seed=seed, final=final, first=clock.first_within, seconds=seconds, cpu=cpu_seconds,
+                         greedy=greedy, soft=soft,
                          freed=greedy >= 0.9 * exact_reach))
 
-    print(f"Phase2, {args.steps} env steps per seed; errors are worst relative errors over the visited states")
-    print("seed | V_h^e err | X_h err | Q_r err | greedy = exact | steps to 5% | train s to 5% | steps/s | "
-          "updates/s | reach greedy | reach pi_r | frees human")
+    print(f"Phase2, {args.steps} env steps per seed; errors are worst relative errors over the visited states;")
+    print("times are training only (wall clock, and CPU time of this process in brackets)")
+    print("seed | V_h^e err | X_h err | Q_r err | greedy = exact | steps to 5% | s to 5% (CPU) | steps/s (per CPU s) | "
+          "reach greedy | reach pi_r | frees human")
     for r in rows:
         f = r["final"]
-        first = f"{r['first'][0]:>6d} | {r['first'][1]:>8.1f}" if r["first"] else "   not | reached "
-        print(f"{r['seed']:>4d} | {f.v_h_e:9.4f} | {f.x_h:7.4f} | {f.q_r:7.4f} | {f.greedy_agreement:14.2f} | "
-              f"{first} | {args.steps / r['seconds']:7.1f} | {r['updates'] / r['seconds']:9.1f} | "
-              f"{r['greedy']:12.2f} | {r['soft']:10.2f} | {'yes' if r['freed'] else 'no':>11}")
+        first = (f"{r['first'][0]:>11d} | {r['first'][1]:6.1f} ({r['first'][2]:5.1f})" if r["first"]
+                 else f"{'never':>11} | {'':>14}")
+        print(f"{r['seed']:>4d} | {f.v_h_e:9.4f} | {f.x_h:7.4f} | {f.q_r:7.4f} | {f.greedy_agreement:14.2f} | {first} | "
+              f"{args.steps / r['seconds']:7.1f} ({args.steps / r['cpu']:9.1f}) | {r['greedy']:12.2f} | "
+              f"{r['soft']:10.2f} | {'yes' if r['freed'] else 'no':>11}")
     within = [r for r in rows if r["first"]]
     print(f"\nwithin 5% (and greedy = exact) at the end: {sum(r['final'].within(TOLERANCE) for r in rows)}/{len(rows)} "
           f"seeds; first reached in {len(within)}/{len(rows)} seeds")
     if within:
         print(f"median time to 5%: {np.median([r['first'][0] for r in within]):.0f} env steps, "
-              f"{np.median([r['first'][1] for r in within]):.1f} s of training")
+              f"{np.median([r['first'][1] for r in within]):.1f} s wall, "
+              f"{np.median([r['first'][2] for r in within]):.1f} s CPU of training")
     print(f"robot frees the human in {sum(r['freed'] for r in rows)}/{len(rows)} seeds "
           f"(greedy reach rate >= 90% of the exact robot's)")
 
     # Side by side with SB3's DQN (same env, budget, network width) and the actor-learner mode.
     phase2_rate = np.mean([args.steps / r["seconds"] for r in rows])
     dqn = DQN("MlpPolicy", env, seed=0, learning_starts=64, target_update_interval=50,
-              policy_kwargs=dict(net_arch=settings["policy_kwargs"]["net_arch"]))
+              batch_size=settings["batch_size"], policy_kwargs=dict(net_arch=settings["policy_kwargs"]["net_arch"]))
     t0 = time.perf_counter()
     dqn.learn(args.steps)
     dqn_rate = args.steps / (time.perf_counter() - t0)
@@ -161,6 +178,26 @@ def main() -> None:
           f"{reach(prior, model_robot(async_model), far, args.episodes, 0):12.2f}")
     print(f"actor-learner final errors: V_h^e {async_final.v_h_e:.4f}, X_h {async_final.x_h:.4f}, "
           f"Q_r {async_final.q_r:.4f}, greedy = exact {async_final.greedy_agreement:.2f}")
+    if args.quick:
+        return
+
+    # Ablations of design choices, seed 0: the seed document's dropout 0.5, no successor
+    # expansion, and sampled instead of model-based targets.
+    variants = {
+        "zoo settings": {},
+        "dropout 0.5": {"policy_kwargs": {**settings["policy_kwargs"], "dropout": 0.5}},
+        "no successor expansion": {"expand_successors": False},
+        "sampled targets": {"model_based_targets": False},
+    }
+    print(f"\nablations, seed 0, {args.steps} steps")
+    print("variant                | V_h^e err | X_h err | Q_r err | greedy = exact | steps to 5%")
+    for name, change in variants.items():
+        model = Phase2("MlpPolicy", env, seed=0, **{**settings, **change})
+        clock = AgreementClock(sol, states, args.eval_every)
+        model.learn(args.steps, callback=clock)
+        f = agreement(model, sol, states)
+        first = f"{clock.first_within[0]:>11d}" if clock.first_within else f"{'never':>11}"
+        print(f"{name:<22} | {f.v_h_e:9.4f} | {f.x_h:7.4f} | {f.q_r:7.4f} | {f.greedy_agreement:14.2f} | {first}")
 
 
 if __name__ == "__main__":

@@ -8,8 +8,8 @@ deterministic policy every --eval-freq steps inside one learn() call (so the exp
 the one the zoo settings define) to find the first step at which the evaluation mean reaches 475;
 the final policy is evaluated on --final-episodes episodes.
 
-Throughput: environment steps per second of CPU time in learn(), once the replay buffer has passed
-learning_starts. The models take turns, --chunk steps each, for --rounds rounds, and the median
+Throughput (measured first, as it is short): environment steps per second of CPU time in learn(),
+once the replay buffer has passed learning_starts. The models take turns, --chunk steps each, for --rounds rounds, and the median
 chunk is reported, so that load from other jobs on a shared machine hits every algorithm alike.
 Ablation rows (one critic; one critic without double Q) show what the twin heads and double Q cost.
 
@@ -118,6 +118,20 @@ def mean_std(values: list[float]) -> str:
     return f"{statistics.mean(values):.1f} ± {spread:.1f}"
 
 
+def print_learning_table(results: dict[str, list[dict[str, Any]]], final_episodes: int) -> None:
+    n_seeds = len(next(iter(results.values())))
+    print(f"\nAfter {n_seeds} seed(s):\n")
+    print(f"| algorithm | final eval ({final_episodes} episodes), mean ± std over seeds | seeds with final >= 475 "
+          "| seeds that reached 475 (periodic eval) | steps to first reach 475, per seed |")
+    print("|---|---|---|---|---|")
+    for name, rows in results.items():
+        finals = [r["final"] for r in rows]
+        firsts = [r["first"] for r in rows]
+        print(f"| {name} | {mean_std(finals)} | {sum(f >= 475 for f in finals)}/{len(rows)} "
+              f"| {sum(f is not None for f in firsts)}/{len(rows)} | {', '.join(str(f) if f else 'never' for f in firsts)} |",
+              flush=True)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--seeds", type=int, default=5, help="number of seeds (0, 1, ...); 0: throughput only")
@@ -137,23 +151,6 @@ def main() -> None:
     zoo = zoo_dqn_hyperparams()
     print(f"{ENV_ID}, rl-zoo3 DQN hyperparameters {zoo}; n_quantiles={args.n_quantiles} for {', '.join(QUANTILE_ALGOS)}")
 
-    if args.seeds > 0:
-        print(f"\nLearning: {args.steps} steps, seeds 0..{args.seeds - 1}")
-        results: dict[str, list[dict[str, Any]]] = {name: [] for name in args.algos}
-        for seed in range(args.seeds):
-            for name in args.algos:
-                result = learning_run(make_model(name, zoo, args.n_quantiles, seed), seed, args)
-                results[name].append(result)
-                print(f"  seed {seed} {name:12s} final {result['final']:6.1f}  first >= 475 at {result['first']}", flush=True)
-        print(f"\n| algorithm | final eval ({args.final_episodes} episodes), mean ± std over seeds | seeds with final >= 475 "
-              "| seeds that reached 475 (periodic eval) | steps to first reach 475, per seed |")
-        print("|---|---|---|---|---|")
-        for name, rows in results.items():
-            finals = [r["final"] for r in rows]
-            firsts = [r["first"] for r in rows]
-            print(f"| {name} | {mean_std(finals)} | {sum(f >= 475 for f in finals)}/{len(rows)} "
-                  f"| {sum(f is not None for f in firsts)}/{len(rows)} | {', '.join(str(f) if f else 'never' for f in firsts)} |")
-
     print(f"\nThroughput: median of {args.rounds} turns of learn({args.chunk}) per model, CPU time, one torch thread")
     variants = {name: (name, {}) for name in args.algos}
     for ours in ("TwinDQN", "QuantileDQN"):
@@ -167,7 +164,18 @@ def main() -> None:
     for label, (algo, _) in variants.items():
         baseline = BASELINE.get(algo)
         ratio = f"{speed[label] / speed[baseline]:.2f}x {baseline}" if baseline in speed else "reference"
-        print(f"| {label} | {speed[label]:.0f} | {ratio} |")
+        print(f"| {label} | {speed[label]:.0f} | {ratio} |", flush=True)
+
+    if args.seeds > 0:
+        print(f"\nLearning: {args.steps} steps, seeds 0..{args.seeds - 1}")
+        results: dict[str, list[dict[str, Any]]] = {name: [] for name in args.algos}
+        for seed in range(args.seeds):
+            for name in args.algos:
+                result = learning_run(make_model(name, zoo, args.n_quantiles, seed), seed, args)
+                results[name].append(result)
+                print(f"  seed {seed} {name:12s} final {result['final']:6.1f}  first >= 475 at {result['first']}", flush=True)
+            # A table after every seed: a run stopped early still leaves the summary of the seeds it finished.
+            print_learning_table(results, args.final_episodes)
 
 
 if __name__ == "__main__":

@@ -45,6 +45,7 @@ _LAZY_EXPORTS: dict[str, str] = {
     "iter_chunks": "sb3_ext.data",
     "read_manifest": "sb3_ext.data",
     "OfflineSeed": "sb3_ext.callbacks.offline",
+    "ChunkRecorder": "sb3_ext.callbacks.offline",
 
 
     # --- REINFORCE and RLHF ---

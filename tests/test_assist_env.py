@@ -71,6 +71,11 @@ def test_text_maps_goals_and_render():
     env.reset(seed=0)
     assert env.render().splitlines()[0] == "#H.R#"
     assert len(env.unwrapped.goals[0]) == 2
+    env = gym.make("AssistGrid-v0", map_text="#H.R#", render_mode="rgb_array")
+    env.reset(seed=0)
+    image = env.render()
+    assert image.shape == (16, 80, 3) and image.dtype == np.uint8
+    assert tuple(image[8, 8 + 16]) == (240, 170, 30) and tuple(image[8, 8 + 48]) == (40, 90, 220)
 
 
 @pytest.mark.parametrize(
@@ -81,7 +86,7 @@ def test_text_maps_goals_and_render():
         ({"beta_h": -1.0}, "beta_h"),
         ({"epsilon_h": 2.0}, "epsilon_h"),
         ({"goal_resample_prob": -0.5}, "goal_resample_prob"),
-        ({"render_mode": "human"}, "render_mode"),
+        ({"render_mode": "human"}, "render_mode: 'human'"),
     ],
 )
 def test_bad_arguments_are_clear_errors(kwargs, message):

@@ -15,11 +15,11 @@ CONFIGS = REPO / "experiments" / "configs"
 def test_shipped_stage_files_have_the_issue_values():
     configs = load_stage_configs(CONFIGS)
     expected = {
-        1: ((8, 8, 5), 100, 4, 3e-4, 0.01, 100_000, 8),
-        2: ((20, 20, 10), 200, 24, 1e-4, 0.005, 500_000, 8),
-        3: ((50, 50, 20), 500, 100, 3e-5, 0.001, 1_000_000, 4),
+        1: ((8, 8, 5), 100, 4, 3e-4, 0.01, 100_000, 8, 256),  # n_steps 256: 2048 leaves 6 updates in 100k steps
+        2: ((20, 20, 10), 200, 24, 1e-4, 0.005, 500_000, 8, 2048),
+        3: ((50, 50, 20), 500, 100, 3e-5, 0.001, 1_000_000, 4, 2048),
     }
-    for stage, (lattice, max_steps, n_proposals, lr, ent, steps, n_envs) in expected.items():
+    for stage, (lattice, max_steps, n_proposals, lr, ent, steps, n_envs, n_steps) in expected.items():
         config = configs[stage]
         assert config.environment.lattice_size == lattice
         assert config.environment.max_steps == max_steps
@@ -32,7 +32,7 @@ def test_shipped_stage_files_have_the_issue_values():
         weights = env.reward_weights
         assert (weights.roughness_weight, weights.coverage_weight, weights.ratio_weight, weights.ess_weight) == (-1.0, 0.5, -0.3, -0.1)
         ppo = config.ppo
-        assert (ppo.n_steps, ppo.batch_size, ppo.n_epochs) == (2048, 64, 10)
+        assert (ppo.n_steps, ppo.batch_size, ppo.n_epochs) == (n_steps, 64, 10)
         assert (ppo.gamma, ppo.gae_lambda, ppo.clip_range, ppo.vf_coef, ppo.max_grad_norm) == (0.99, 0.95, 0.2, 0.5, 0.5)
         assert (config.ess_threshold, config.ess_patience) == (0.3, 10)
 

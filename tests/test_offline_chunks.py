@@ -1,5 +1,6 @@
 """Offline chunks: write/read round trip, streaming into SB3 buffers, refusals, builder, OfflineSeed."""
 
+import hashlib
 import json
 
 import gymnasium as gym
@@ -7,13 +8,19 @@ import numpy as np
 import pytest
 import torch as th
 from gymnasium import spaces
-from stable_baselines3 import DQN, TD3
+from stable_baselines3 import DDPG, DQN, PPO, SAC, TD3
 from stable_baselines3.common.buffers import NStepReplayBuffer, ReplayBuffer
 from stable_baselines3.common.env_util import make_vec_env
+from stable_baselines3.common.logger import Logger
+from stable_baselines3.common.vec_env import VecNormalize
 
-from sb3_ext.callbacks import OfflineSeed
+from sb3_ext.callbacks import ChunkRecorder, OfflineSeed
 from sb3_ext.data import ChunkWriter, SyntheticDatasetBuilder, iter_chunks, load_chunks, read_manifest
+from sb3_ext.data import reader
 from sb3_ext.data.format import FORMAT_VERSION
+from sb3_ext.delayed_td3 import DelayedTD3
+from sb3_ext.quantile_dqn import QuantileDQN
+from sb3_ext.twin_dqn import TwinDQN
 
 # Tiny networks on a shared 2-core machine: extra intra-op threads only spin against each other.
 th.set_num_threads(1)
@@ -122,13 +129,48 @@ def test_corrupted_chunk_is_refused_and_nothing_is_loaded(tmp_path):
     assert buffer.pos == 0 and not buffer.full and not buffer.observations.any()
 
 
-def test_unreadable_chunk_without_verify_rolls_the_buffer_back(tmp_path):
+def test_unreadable_chunk_without_verify_is_refused_before_loading(tmp_path):
     write_dataset(tmp_path / "v1", random_transitions(100))
     (tmp_path / "v1" / "chunks" / "chunk_00002.npz").write_bytes(b"not a zip file")
     buffer = ReplayBuffer(300, OBS_SPACE, ACTION_SPACE)
     with pytest.raises(ValueError, match=r"chunk_00002\.npz: not a readable chunk"):
         load_chunks(buffer, tmp_path / "v1", verify=False)
-    assert buffer.pos == 0 and not buffer.full  # the 80 rows streamed before are not sampleable
+    assert buffer.pos == 0 and not buffer.full and not buffer.observations.any()
+
+
+def test_failure_while_loading_rolls_the_buffer_back(tmp_path, monkeypatch):
+    """A chunk whose data fails to read after the up-front checks passed (e.g. damaged on disk meanwhile)."""
+    write_dataset(tmp_path / "v1", random_transitions(100))
+    real_read_chunk = reader.read_chunk
+
+    def failing_on_the_third(path):
+        if path.name == "chunk_00002.npz":
+            raise ValueError(f"{path}: not a readable chunk (simulated)")
+        return real_read_chunk(path)
+
+    monkeypatch.setattr(reader, "read_chunk", failing_on_the_third)
+    buffer = ReplayBuffer(300, OBS_SPACE, ACTION_SPACE)
+    with pytest.raises(ValueError, match="simulated"):
+        load_chunks(buffer, tmp_path / "v1")
+    assert buffer.observations[:80].any()  # two chunks had been written ...
+    assert buffer.pos == 0 and not buffer.full  # ... but are not sampleable
+
+
+def test_chunk_that_disagrees_with_its_manifest_is_refused_before_loading(tmp_path):
+    """A well-formed last chunk (its hash updated too) whose arrays do not match the manifest's spaces."""
+    write_dataset(tmp_path / "v1", random_transitions(100))
+    chunk = tmp_path / "v1" / "chunks" / "chunk_00002.npz"
+    arrays = dict(np.load(chunk))
+    arrays["rewards"] = arrays["rewards"].astype(np.float64)
+    np.savez(chunk, **arrays)
+    manifest_file = tmp_path / "v1" / "manifest.json"
+    manifest = json.loads(manifest_file.read_text())
+    manifest["chunks"][2]["sha256"] = hashlib.sha256(chunk.read_bytes()).hexdigest()
+    manifest_file.write_text(json.dumps(manifest))
+    buffer = ReplayBuffer(300, OBS_SPACE, ACTION_SPACE)
+    with pytest.raises(ValueError, match=r"chunk_00002\.npz: rewards is float64\[20\], the manifest implies float32"):
+        load_chunks(buffer, tmp_path / "v1")
+    assert buffer.pos == 0 and not buffer.observations.any()  # chunks 0 and 1 were not written either
 
 
 def test_missing_chunk_is_refused(tmp_path):
@@ -225,3 +267,68 @@ def test_offline_seed_loads_once_into_dqn_and_td3(tmp_path):
     assert td3.replay_buffer.pos == 100 + 10  # 200 transitions in 2-env rows, then 20 online steps
     with pytest.raises(ValueError, match="observation space"):
         DQN("MlpPolicy", gym.make("CartPole-v1")).learn(1, callback=OfflineSeed(pendulum))
+
+
+@pytest.fixture(scope="module")
+def random_datasets(tmp_path_factory):
+    """Small random-policy datasets of a discrete-action and a continuous-action env."""
+    root = tmp_path_factory.mktemp("datasets")
+    return {env_id: SyntheticDatasetBuilder(env_id, n_transitions=96, version=env_id, chunk_size=40, root=root).build()
+            for env_id in ("CartPole-v1", "Pendulum-v1")}
+
+
+@pytest.mark.parametrize(
+    ("algo", "env_id"),
+    [(DQN, "CartPole-v1"), (TwinDQN, "CartPole-v1"), (QuantileDQN, "CartPole-v1"),
+     (DDPG, "Pendulum-v1"), (TD3, "Pendulum-v1"), (SAC, "Pendulum-v1"), (DelayedTD3, "Pendulum-v1")],
+)
+def test_every_off_policy_buffer_is_seeded_and_trains(random_datasets, algo, env_id):
+    """The issue's list of algorithms: the streamed rows are the dataset's, and train() learns from them."""
+    model = algo("MlpPolicy", env_id, buffer_size=200, batch_size=16, policy_kwargs={"net_arch": [8]}, seed=0)
+    assert load_chunks(model.replay_buffer, random_datasets[env_id]) == 96
+    assert model.replay_buffer.pos == 96
+    observations = np.concatenate([chunk["observations"] for chunk in iter_chunks(random_datasets[env_id])])
+    np.testing.assert_array_equal(model.replay_buffer.observations[:96, 0], observations)
+    model.set_logger(Logger(folder=None, output_formats=[]))
+    before = [parameter.detach().clone() for parameter in model.policy.parameters()]
+    model.train(gradient_steps=2, batch_size=16)  # samples only the 96 offline rows
+    assert any(not th.equal(old, new) for old, new in zip(before, model.policy.parameters()))
+
+
+def test_chunk_recorder_stores_what_the_replay_buffer_stores(tmp_path):
+    """Recorded while TD3 learns on 2 envs with 25-step episodes: streamed back, it equals TD3's own buffer."""
+    env = make_vec_env("Pendulum-v1", n_envs=2, seed=0, env_kwargs={"max_episode_steps": 25})
+    model = TD3("MlpPolicy", env, buffer_size=200, learning_starts=20, batch_size=16,
+                policy_kwargs={"net_arch": [8]}, seed=0)
+    recorder = ChunkRecorder(tmp_path / "online", chunk_size=30)
+    model.learn(120, callback=recorder)
+    manifest = read_manifest(tmp_path / "online")
+    assert manifest["n_transitions"] == 120 and manifest["env_id"] == "Pendulum-v1"
+    assert manifest["provenance"]["algorithm"] == "TD3"
+    replayed = ReplayBuffer(200, env.observation_space, env.action_space, n_envs=2)
+    load_chunks(replayed, tmp_path / "online")
+    assert_same_buffer(replayed, model.replay_buffer)
+    assert model.replay_buffer.timeouts[:60].sum() == 4  # two episode ends per env: the terminal rows are in
+    with pytest.raises(ValueError, match="already recorded"):
+        model.learn(10, callback=recorder)
+
+
+def test_chunk_recorder_with_an_on_policy_model(tmp_path):
+    """PPO: the last rollout in its buffer is the tail of what was recorded."""
+    model = PPO("MlpPolicy", "CartPole-v1", n_steps=32, batch_size=32, n_epochs=1, policy_kwargs={"net_arch": [8]},
+                seed=0)
+    model.learn(64, callback=ChunkRecorder(tmp_path / "ppo"))
+    (chunk,) = iter_chunks(tmp_path / "ppo")
+    assert len(chunk["rewards"]) == 64
+    # After training, SB3 has flattened its rollout buffer to (n_steps * n_envs, ...) rows, in order for one env.
+    np.testing.assert_array_equal(chunk["observations"][32:], model.rollout_buffer.observations.reshape(32, 4))
+    np.testing.assert_array_equal(chunk["actions"][32:], model.rollout_buffer.actions.reshape(32))
+    continuing = ~chunk["dones"][:-1]
+    np.testing.assert_array_equal(chunk["next_observations"][:-1][continuing], chunk["observations"][1:][continuing])
+
+
+def test_chunk_recorder_refuses_a_normalised_env(tmp_path):
+    model = TD3("MlpPolicy", VecNormalize(make_vec_env("Pendulum-v1")), policy_kwargs={"net_arch": [8]})
+    with pytest.raises(ValueError, match="VecNormalize"):
+        model.learn(5, callback=ChunkRecorder(tmp_path / "norm"))
+    assert not (tmp_path / "norm" / "manifest.json").exists()

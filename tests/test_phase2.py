@@ -7,6 +7,7 @@ import gymnasium as gym
 import numpy as np
 import pytest
 import torch as th
+from scipy import stats
 import yaml
 from stable_baselines3.common.callbacks import BaseCallback
 from stable_baselines3.common.logger import KVWriter, Logger
@@ -118,9 +119,15 @@ def test_env_without_a_world_model_is_rejected():
         Phase2("MlpPolicy", gym.make("CartPole-v1"))
 
 
-def test_model_based_targets_are_the_expected_bellman_backups():
+# Two humans facing each other over one free cell, with weighted goals (one a region).
+TWO_HUMANS = dict(map_text="#H.H#\n##R##", goals=[[(0, 1), {"cells": [(0, 2), (0, 3)], "weight": 2.0}],
+                                                   [{"cells": (0, 3), "weight": 0.5}, (0, 2)]])
+
+
+@pytest.mark.parametrize("env_kwargs", [dict(map_name="line"), TWO_HUMANS], ids=["line", "two_humans"])
+def test_model_based_targets_are_the_expected_bellman_backups(env_kwargs):
     """Targets from the cached tables equal a direct enumeration over prior.successors."""
-    env = small_env(max_steps=3)
+    env = gym.make("AssistGrid-v0", max_steps=3, **env_kwargs)
     model = Phase2("MlpPolicy", env, seed=1, **FAST)
     model.learn(150)  # trains the networks a little: any values will do
     cfg, policy, prior = model.config, model.policy, model.prior
@@ -140,7 +147,13 @@ def test_model_based_targets_are_the_expected_bellman_backups():
             return cfg.terminal_v_r
         q = net("q_r", s)
         pi = (-q) ** -4.0 / ((-q) ** -4.0).sum()
-        return -((net("x_h", s) ** -cfg.xi).mean() ** cfg.eta) + pi @ q
+        return -((net("x_h", s) ** -cfg.xi).mean() ** cfg.eta) + pi @ q  # mean over humans
+
+    def x_h(s):  # each human's weighted mean over its goals
+        x = np.zeros(world.n_humans)
+        for j, g in enumerate(prior.goal_pairs):
+            x[g.human] += g.weight / sum(o.weight for o in prior.goals[g.human]) * net("v_h_e", s)[j] ** cfg.zeta
+        return x
 
     for i, s in enumerate(states):
         q_expected = [cfg.gamma_r * sum(p * v_r(s2) for s2, p in prior.successors(s, a).items()) for a in range(5)]
@@ -154,7 +167,7 @@ def test_model_based_targets_are_the_expected_bellman_backups():
             for j, g in enumerate(prior.goal_pairs)
         ]
         np.testing.assert_allclose(rows["v_h_e"][i].numpy(), v_expected, rtol=1e-4, atol=1e-6)
-        np.testing.assert_allclose(rows["x_h"][i].numpy(), [np.mean(net("v_h_e", s) ** cfg.zeta)], rtol=1e-4)
+        np.testing.assert_allclose(rows["x_h"][i].numpy(), x_h(s), rtol=1e-4)
 
 
 def test_buffer_is_cleared_when_the_ramp_starts_and_logs_are_written():
@@ -281,3 +294,37 @@ def test_rock_world_over_five_seeds():
         assert rate > uniform_rate + 0.3, (seed, rate, uniform_rate)
         freed += rate >= 0.9 * exact_rate
     assert freed >= 4
+
+
+# ---------------------------------------------------------------- actor-learner (n_actors > 1)
+def train_line(n_actors, seed, max_steps, budget):
+    env = gym.make("AssistGrid-v0", map_name="line", max_steps=max_steps)
+    model = Phase2("MlpPolicy", env, seed=seed, n_actors=n_actors, actor_sync_freq=20, **FAST)
+    sol = solve(model.prior, model.config)
+    states = visited_states(occupancy(model.prior, sol), model.prior.world.is_terminal)
+    model.learn(budget)
+    return model, agreement(model, sol, states)
+
+
+def test_actors_reach_the_exact_values_with_the_same_update_budget():
+    model, result = train_line(n_actors=2, seed=0, max_steps=2, budget=1000)
+    assert model.num_timesteps == 1000
+    # Same schedule as synchronous training: one update per step from step 65 (learning_starts
+    # 64) to 499; the ramp starts at step 500 and clears the buffer, which holds a batch again
+    # at step 564.
+    assert model._n_updates == (499 - 64) + (1000 - 563)
+    assert len(model.successor_cache) > 0 and float(model.policy.beta_r) == model.config.beta_r
+    assert result.within(0.05), result
+
+
+@pytest.mark.slow
+def test_actor_learner_is_statistically_the_synchronous_algorithm():
+    """5 seeds each on the 1-D world, horizon 2, 1000 steps: the same distribution of accuracy."""
+    worst = {}
+    for n_actors in (1, 2):
+        results = [train_line(n_actors, seed, max_steps=2, budget=1000)[1] for seed in range(5)]
+        worst[n_actors] = np.array([max(r.v_h_e, r.x_h, r.q_r) for r in results])
+        assert np.median(worst[n_actors]) <= 0.05, results
+        assert np.mean([r.greedy_agreement for r in results]) == 1.0, results
+    # Welch's t-test on the log of each run's worst relative error: no detectable difference.
+    assert stats.ttest_ind(np.log(worst[1]), np.log(worst[2]), equal_var=False).pvalue > 0.01, worst

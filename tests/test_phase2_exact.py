@@ -75,9 +75,20 @@ def _enumerated_successors(prior, state, robot_action, fixed_goal=None):
     return out
 
 
-@pytest.mark.parametrize("map_name, horizon", [("line", 3), ("rock", 4)])
-def test_solution_satisfies_equations_4_to_9(map_name, horizon):
-    prior = make_prior(MAPS[map_name]["text"], horizon, beta_h=2.0, epsilon_h=0.1)
+# Two humans facing each other over one free cell, with weighted goals (one a region): the
+# weighted mean over goals and the mean over humans of Eqs. 7-8.
+TWO_HUMANS = ("#H.H#\n##R##", [[(0, 1), {"cells": [(0, 2), (0, 3)], "weight": 2.0}],
+                                [{"cells": (0, 3), "weight": 0.5}, (0, 2)]])
+
+
+@pytest.mark.parametrize(
+    "text, goals, horizon",
+    [(MAPS["line"]["text"], None, 3), (MAPS["rock"]["text"], None, 4), (MAPS["key_door"]["text"], None, 4),
+     (*TWO_HUMANS, 3)],
+    ids=["line", "rock", "key_door", "two_humans"],
+)
+def test_solution_satisfies_equations_4_to_9(text, goals, horizon):
+    prior = make_prior(text, horizon, goals=goals, beta_h=2.0, epsilon_h=0.1)
     params = PowerParams(beta_r=7.0, gamma_h=0.9, gamma_r=0.95, zeta=2.0, xi=1.5, eta=1.2, terminal_v_r=-0.5)
     sol = solve(prior, params)
     for s in sol.states:
@@ -94,9 +105,11 @@ def test_solution_satisfies_equations_4_to_9(map_name, horizon):
                 for a in range(N_ACTIONS) for s2, p in _enumerated_successors(prior, s, a, g).items()
             )
             assert sol.v_h_e[s][j] == pytest.approx(v, rel=1e-10, abs=1e-14)
-        x = np.mean(sol.v_h_e[s] ** params.zeta)  # equal weights: a plain mean over goals
-        assert sol.x_h[s][0] == pytest.approx(x, rel=1e-10)
-        u = -((x**-params.xi) ** params.eta)
+        x = np.zeros(prior.world.n_humans)  # each human's weighted mean over its goals
+        for j, g in enumerate(sol.goal_pairs):
+            x[g.human] += g.weight / sum(o.weight for o in prior.goals[g.human]) * sol.v_h_e[s][j] ** params.zeta
+        np.testing.assert_allclose(sol.x_h[s], x, rtol=1e-10)
+        u = -(np.mean(x**-params.xi) ** params.eta)
         assert sol.u_r[s] == pytest.approx(u, rel=1e-10)
         assert sol.v_r[s] == pytest.approx(u + sol.pi_r[s] @ sol.q_r[s], rel=1e-10)
 

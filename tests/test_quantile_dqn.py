@@ -13,8 +13,8 @@ from stable_baselines3.common.type_aliases import ReplayBufferSamples
 from sb3_ext.quantile_dqn import QuantileDQN
 from sb3_ext.quantile_dqn.risk import check_risk, cvar, quantile_spread, risk_score, value_at_risk
 
-
 th.set_num_threads(1)
+
 
 def test_risk_measures_against_hand_values():
     # Outputs deliberately unsorted: the measures sort them.

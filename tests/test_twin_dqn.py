@@ -1,4 +1,5 @@
-"""TwinDQN: the bootstrap rule and loss against hand-computed values, soft targets, logs, learning."""
+"""TwinDQN: the bootstrap rule and loss against hand-computed values, soft targets (also QuantileDQN's),
+logs, learning."""
 
 from __future__ import annotations
 
@@ -16,11 +17,12 @@ from sb3_ext.common.targets import (
     evaluate_at_actions,
     td_target,
 )
+from sb3_ext.quantile_dqn import QuantileDQN
 from sb3_ext.twin_dqn import TwinDQN
 from sb3_ext.twin_dqn.policies import CriticHeads, check_n_critics
 
-
 th.set_num_threads(1)
+
 
 def set_constant_heads(heads: CriticHeads, values: np.ndarray) -> None:
     """Make every critic output ``values[critic]`` whatever the input (zero weights, bias = values)."""
@@ -91,19 +93,23 @@ def test_td_loss_against_hand_values(kwargs, discounts, expected_target0):
     assert statistics["train/critic_gap"].item() == pytest.approx((1 + 2) / 2)
 
 
-def test_soft_and_hard_target_updates():
-    for tau in (0.25, 1.0):
-        model = TwinDQN("MlpPolicy", "CartPole-v1", tau=tau, target_update_interval=2, learning_starts=0)
-        model.set_logger(configure(None, []))
-        online = [p.detach().clone() for p in model.q_net.parameters()]
-        with th.no_grad():
-            for p in model.q_net_target.parameters():
-                p.fill_(1.0)
-        model._on_step()  # step 1: no update yet
-        assert all(th.all(p == 1.0) for p in model.q_net_target.parameters())
-        model._on_step()  # step 2: target <- tau * online + (1 - tau) * target
-        for p, q in zip(online, model.q_net_target.parameters(), strict=True):
-            assert th.allclose(q, tau * p + (1 - tau) * 1.0)
+@pytest.mark.parametrize("algo", [TwinDQN, QuantileDQN], ids=lambda a: a.__name__)
+@pytest.mark.parametrize("tau", [0.25, 1.0])
+def test_soft_and_hard_target_updates(algo, tau):
+    model = algo("MlpPolicy", "CartPole-v1", tau=tau, target_update_interval=2, learning_starts=0)
+    model.set_logger(configure(None, []))
+    online_net, target_net = (
+        (model.q_net, model.q_net_target) if algo is TwinDQN else (model.quantile_net, model.quantile_net_target)
+    )
+    online = [p.detach().clone() for p in online_net.parameters()]
+    with th.no_grad():
+        for p in target_net.parameters():
+            p.fill_(1.0)
+    model._on_step()  # step 1: no update yet
+    assert all(th.all(p == 1.0) for p in target_net.parameters())
+    model._on_step()  # step 2: target <- tau * online + (1 - tau) * target
+    for p, q in zip(online, target_net.parameters(), strict=True):
+        assert th.allclose(q, tau * p + (1 - tau) * 1.0)
 
 
 def test_bad_options_name_the_culprit():
@@ -126,15 +132,31 @@ def test_heads_are_independent_outputs(share_trunk):
     assert not th.allclose(out[:, 0], out[:, 1])
 
 
-def test_logs_every_update():
-    model = TwinDQN("MlpPolicy", "CartPole-v1", learning_starts=32, train_freq=8, gradient_steps=4, seed=0)
+LOGGED = {
+    TwinDQN: ("train/loss", "train/q_mean", "train/critic_gap"),
+    QuantileDQN: ("train/loss", "train/q_mean", "train/critic_gap", "risk/mean", "risk/cvar", "risk/value_at_risk",
+                  "risk/quantile_spread"),
+}
+
+
+@pytest.mark.parametrize("algo", [TwinDQN, QuantileDQN], ids=lambda a: a.__name__)
+def test_logs_every_update(algo):
+    model = algo("MlpPolicy", "CartPole-v1", learning_starts=32, train_freq=8, gradient_steps=4, seed=0)
     model.set_logger(configure(None, []))
+    recorded = []
+    record = model.logger.record
+    model.logger.record = lambda key, value, exclude=None: recorded.append(key) or record(key, value, exclude)
     model.learn(200)
     values = model.logger.name_to_value
     assert values["train/n_updates"] == model._n_updates > 0
-    for key in ("train/loss", "train/q_mean", "train/critic_gap"):
+    # Every train() call (one per rollout of train_freq steps past learning_starts) logs every key.
+    n_train_calls = model._n_updates // 4
+    for key in LOGGED[algo]:
+        assert recorded.count(key) == n_train_calls, key
         assert np.isfinite(values[key]), key
     assert values["train/critic_gap"] > 0
+    if algo is QuantileDQN:
+        assert values["risk/cvar"] <= values["risk/mean"] and values["risk/quantile_spread"] >= 0
 
 
 def test_learns_cartpole_better_than_untrained():

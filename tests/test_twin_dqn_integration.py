@@ -24,6 +24,9 @@ from sb3_ext.twin_dqn import TwinDQN
 
 th.set_num_threads(1)
 
+# SB3 warns "`n_steps=...` is ignored" when it believes n-step returns are off; they never may be here.
+pytestmark = pytest.mark.filterwarnings("error:`n_steps=.* is ignored:UserWarning")
+
 REPO = Path(__file__).resolve().parent.parent
 ALGOS = [TwinDQN, QuantileDQN]
 SMALL = dict(learning_starts=16, batch_size=16, train_freq=16, gradient_steps=2, buffer_size=1000, seed=0)
@@ -75,6 +78,26 @@ class DictTargetEnv(gym.Env):
         return self._observe(), reward, False, self.t >= 8, {}
 
 
+class CountdownEnv(gym.Env):
+    """Reward 1 per step; the episode terminates after ``LENGTH`` steps; the observation is ``t / LENGTH``."""
+
+    LENGTH = 7
+    observation_space = spaces.Box(0.0, 1.0, shape=(1,), dtype=np.float32)
+    action_space = spaces.Discrete(2)
+
+    def _observe(self) -> np.ndarray:
+        return np.array([self.t / self.LENGTH], dtype=np.float32)
+
+    def reset(self, *, seed=None, options=None):
+        super().reset(seed=seed)
+        self.t = 0
+        return self._observe(), {}
+
+    def step(self, action):
+        self.t += 1
+        return self._observe(), 1.0, self.t == self.LENGTH, False, {}
+
+
 def distribution(model, obs) -> np.ndarray:
     """What each algorithm exposes about its values: Q-values per head, or quantiles per action."""
     return model.predict_q_values(obs) if isinstance(model, TwinDQN) else model.predict_distribution(obs)
@@ -107,7 +130,7 @@ def test_variant_trains_and_round_trips(algo, variant, tmp_path):
         assert isinstance(model.replay_buffer, NStepReplayBuffer) and model.replay_buffer.n_steps == 3
         assert model.replay_buffer.sample(8).discounts is not None
     if variant == "n_envs":
-        assert model.n_envs == 3 and model.num_timesteps == 96
+        assert model.n_envs == model.replay_buffer.n_envs == 3 and model.num_timesteps == 96
     if variant == "dict":
         assert isinstance(model.replay_buffer, DictReplayBuffer)
         assert isinstance(value_net(model).features_extractor, CombinedExtractor)
@@ -123,6 +146,43 @@ def test_variant_trains_and_round_trips(algo, variant, tmp_path):
     loaded = algo.load(tmp_path / "model", env=env)
     np.testing.assert_array_equal(model.predict(obs, deterministic=True)[0], loaded.predict(obs, deterministic=True)[0])
     np.testing.assert_array_equal(distribution(model, obs), distribution(loaded, obs))
+
+
+@pytest.mark.parametrize("algo", ALGOS, ids=lambda a: a.__name__)
+def test_n_step_returns_are_used_in_training_and_after_load(algo, tmp_path):
+    """n_steps=3: SB3's NStepReplayBuffer gives every sample its 3-step return and gamma ** 3 (fewer
+    steps at the episode's end), train() bootstraps with those discounts, and a loaded model keeps it."""
+    gamma, length = 0.9, CountdownEnv.LENGTH
+    model = algo("MlpPolicy", CountdownEnv(), n_steps=3, gamma=gamma, **SMALL)
+    used_discounts = []
+    loss = model._loss
+    model._loss = lambda replay_data: used_discounts.append(replay_data.discounts) or loss(replay_data)
+    # Rollouts of train_freq=16 steps: 16 * 7 steps end on a terminal step, so the buffer's newest
+    # transition (which NStepReplayBuffer treats as a cut) cuts no sample short.
+    model.learn(SMALL["train_freq"] * length)
+
+    assert type(model.replay_buffer) is NStepReplayBuffer
+    assert (model.replay_buffer.n_steps, model.replay_buffer.gamma) == (3, gamma)
+    # Expected values from the step counter t in the observation: k = min(3, steps left) steps.
+    sample = model.replay_buffer.sample(200)
+    t = np.rint(sample.observations.numpy()[:, 0] * length).astype(int)
+    k = np.minimum(3, length - t)
+    np.testing.assert_allclose(sample.discounts.numpy()[:, 0], gamma**k, rtol=1e-6)
+    np.testing.assert_allclose(sample.rewards.numpy()[:, 0], (1 - gamma**k) / (1 - gamma), rtol=1e-6)
+    np.testing.assert_array_equal(sample.dones.numpy()[:, 0], (t + k == length).astype(np.float32))
+    np.testing.assert_allclose(sample.next_observations.numpy()[:, 0], (t + k) / length, rtol=1e-6)
+    assert (k == 3).any() and (k < 3).any()
+    # train() got n-step discounts (fewer steps only where an episode or the filled buffer ends).
+    used = th.cat(used_discounts).numpy()[:, 0]
+    assert np.isclose(used, gamma**3).any()
+    assert np.isclose(used[:, None], gamma ** np.arange(1, 4)).any(axis=1).all()
+
+    model.save(tmp_path / "model")
+    loaded = algo.load(tmp_path / "model", env=CountdownEnv())  # the module's filter fails on SB3's warning
+    assert type(loaded.replay_buffer) is NStepReplayBuffer
+    assert (loaded.n_steps, loaded.replay_buffer.n_steps, loaded.replay_buffer.gamma) == (3, 3, gamma)
+    loaded.learn(SMALL["train_freq"] * 2)
+    assert np.isclose(loaded.replay_buffer.sample(50).discounts.numpy(), gamma**3).any()
 
 
 def test_load_in_a_fresh_process_with_only_import_sb3_ext(tmp_path):

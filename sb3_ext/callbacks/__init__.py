@@ -6,5 +6,5 @@ from sb3_ext.callbacks.ess import ESSEarlyStopping
 from sb3_ext.callbacks.manifest import ManifestExport, verify
 from sb3_ext.callbacks.morphology import MorphologyLogger
 from sb3_ext.callbacks.noise import DecayingNoise, NoiseSigmaLogger
-from sb3_ext.callbacks.offline import OfflineSeed
+from sb3_ext.callbacks.offline import ChunkRecorder, OfflineSeed
 from sb3_ext.callbacks.rlhf import RLHFRewardRelabel

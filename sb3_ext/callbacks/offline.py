@@ -1,12 +1,14 @@
-"""OfflineSeed: fill a model's replay buffer from an offline dataset when training starts."""
+"""Offline datasets and training: seed a replay buffer from one, or record one while a model trains."""
 
 from __future__ import annotations
 
 import os
+from typing import Any
 
 from stable_baselines3.common.callbacks import BaseCallback
 
 from sb3_ext.data.reader import load_chunks
+from sb3_ext.data.writer import ChunkWriter
 
 
 class OfflineSeed(BaseCallback):
@@ -46,3 +48,62 @@ class OfflineSeed(BaseCallback):
 
     def _on_step(self) -> bool:
         return True
+
+
+class ChunkRecorder(BaseCallback):
+    """Record every transition a model experiences during ``learn()`` as an offline dataset.
+
+    Works with any SB3 algorithm, off-policy or on-policy: at each step it takes the observation
+    the model acted on, the actions sent to the environment (clipped ones for on-policy Box
+    actions), and what the step returned, and hands them to a :class:`~sb3_ext.data.ChunkWriter`
+    (so memory stays at one chunk). The manifest is written when training ends; if ``learn()``
+    fails, the dataset stays without a manifest and readers refuse it. One recorder makes one
+    dataset: a second ``learn()`` with it is refused rather than appended to a closed dataset.
+
+    :param directory: dataset directory (by convention ``data/generated/<version>``)
+    :param chunk_size: transitions per chunk file (a multiple of the number of envs)
+    :param overwrite: replace an existing dataset in ``directory`` instead of refusing
+    """
+
+    def __init__(self, directory: str | os.PathLike, chunk_size: int = 50_000, overwrite: bool = False,
+                 verbose: int = 0) -> None:
+        super().__init__(verbose)
+        self.directory = directory
+        self.chunk_size = chunk_size
+        self.overwrite = overwrite
+        self.writer: ChunkWriter | None = None
+
+    def _on_training_start(self) -> None:
+        if self.writer is not None:
+            raise ValueError(f"ChunkRecorder: {self.directory} was already recorded; use a new recorder (and version)")
+        env = self.training_env
+        if self.model.get_vec_normalize_env() is not None:
+            # The model's observations are normalised by statistics that drift during training: such a
+            # dataset would neither match the env's observation space nor be consistent with itself.
+            raise ValueError("ChunkRecorder: the env is wrapped in VecNormalize; record an unnormalised env")
+        spec = env.get_attr("spec", indices=0)[0]
+        self.writer = ChunkWriter(
+            self.directory,
+            env.observation_space,
+            env.action_space,
+            chunk_size=self.chunk_size,
+            env_id=spec.id if spec is not None else None,
+            n_envs=env.num_envs,
+            provenance={"recorder": type(self).__name__, "algorithm": type(self.model).__name__,
+                        "seed": self.model.seed},
+            overwrite=self.overwrite,
+        )
+
+    def _on_step(self) -> bool:
+        local: dict[str, Any] = self.locals
+        # Called after env.step and before the model moves on: _last_obs is still the observation acted on.
+        actions = local["clipped_actions"] if "clipped_actions" in local else local["actions"]
+        self.writer.add_step(self.model._last_obs, actions, local["new_obs"], local["rewards"], local["dones"],
+                             local["infos"])
+        return True
+
+    def _on_training_end(self) -> None:
+        manifest = self.writer.close()
+        self.logger.record("offline/transitions_recorded", manifest["n_transitions"])
+        if self.verbose:
+            print(f"ChunkRecorder: recorded {manifest['n_transitions']} transitions in {self.directory}")

@@ -10,7 +10,8 @@ QuantileDQN and 1 for TwinDQN (a Q-value is a one-atom distribution), so a singl
 * the heads are reduced by an element-wise ``min`` (clipped double Q, the default) or ``mean``;
 * the TD target is ``r + (1 - done) * discount * value``.
 
-``TwinCriticTraining`` is the gradient loop both run around their own loss.
+``TwinCriticTraining`` is the gradient loop both run around their own loss (and restores SB3's
+n-step replay on load without a false warning).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from __future__ import annotations
 from abc import abstractmethod
 
 import torch as th
+from stable_baselines3.common.buffers import NStepReplayBuffer
 from stable_baselines3.common.off_policy_algorithm import OffPolicyAlgorithm
 from stable_baselines3.common.type_aliases import ReplayBufferSamples
 
@@ -92,6 +94,20 @@ class TwinCriticTraining(OffPolicyAlgorithm):
     """
 
     max_grad_norm: float | None
+
+    def _setup_model(self) -> None:
+        # With n_steps > 1 SB3 picks NStepReplayBuffer (with n_steps and gamma in replay_buffer_kwargs)
+        # itself, and a saved model stores that choice as if the user had passed the class. Loading
+        # then warns that n_steps "is ignored" although the restored buffer does compute n-step
+        # returns. When the stored choice is exactly what SB3 would pick, hand it back to SB3: it
+        # rebuilds the same buffer and has nothing to warn about. Any other buffer choice is kept.
+        automatic = {"n_steps": self.n_steps, "gamma": self.gamma}
+        kwargs = self.replay_buffer_kwargs
+        restored = {key: kwargs.get(key) for key in automatic}
+        if self.n_steps > 1 and self.replay_buffer_class is NStepReplayBuffer and restored == automatic:
+            self.replay_buffer_class = None
+            self.replay_buffer_kwargs = {key: value for key, value in kwargs.items() if key not in automatic}
+        super()._setup_model()
 
     @abstractmethod
     def _loss(self, replay_data: ReplayBufferSamples) -> tuple[th.Tensor, th.Tensor]:

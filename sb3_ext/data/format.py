@@ -47,6 +47,18 @@ MANIFEST_KEYS = (
 )
 
 
+def field_layout(observation_space: spaces.Space, action_space: spaces.Space) -> dict[str, tuple[tuple, np.dtype]]:
+    """Per-transition shape and dtype of each chunk field (axis 0 of the stored arrays is the transition)."""
+    return {
+        "observations": (observation_space.shape, np.dtype(observation_space.dtype)),
+        "next_observations": (observation_space.shape, np.dtype(observation_space.dtype)),
+        "actions": (action_space.shape, np.dtype(action_space.dtype)),
+        "rewards": ((), np.dtype(np.float32)),
+        "dones": ((), np.dtype(np.bool_)),
+        "timeouts": ((), np.dtype(np.bool_)),
+    }
+
+
 def chunk_name(index: int) -> str:
     """Relative path of chunk number ``index`` inside a dataset directory."""
     return f"{CHUNK_DIR}/chunk_{index:05d}.npz"

@@ -21,6 +21,7 @@ from sb3_ext.data.format import (
     FORMAT_VERSION,
     atomic_write_bytes,
     chunk_name,
+    field_layout,
     manifest_path,
     sha256_of,
     space_to_json,
@@ -101,15 +102,10 @@ class ChunkWriter:
         }
         self._prepare_directory(overwrite)
 
-        shapes = {
-            "observations": (observation_space.shape, observation_space.dtype),
-            "next_observations": (observation_space.shape, observation_space.dtype),
-            "actions": (action_space.shape, action_space.dtype),
-            "rewards": ((), np.float32),
-            "dones": ((), np.bool_),
-            "timeouts": ((), np.bool_),
+        self._staging = {
+            field: np.empty((self.chunk_size, *shape), dtype)
+            for field, (shape, dtype) in field_layout(observation_space, action_space).items()
         }
-        self._staging = {field: np.empty((self.chunk_size, *shape), dtype) for field, (shape, dtype) in shapes.items()}
         self._filled = 0
         self._chunks: list[dict[str, Any]] = []
         self.n_transitions = 0
@@ -165,6 +161,29 @@ class ChunkWriter:
         self.n_transitions += self._filled
         self._filled = 0
 
+    def add_step(
+        self,
+        observations: np.ndarray,
+        actions: np.ndarray,
+        new_observations: np.ndarray,
+        rewards: np.ndarray,
+        dones: np.ndarray,
+        infos: list[dict[str, Any]],
+    ) -> None:
+        """Append one ``VecEnv.step`` of all ``n_envs`` envs, the way SB3's off-policy buffers store it.
+
+        ``observations`` are those the actions were taken on and ``new_observations`` what
+        ``step`` returned; where an episode ended, the next observation is the
+        ``terminal_observation`` from ``infos`` (the VecEnv has already reset that env), and
+        ``TimeLimit.truncated`` marks the time-limit ends.
+        """
+        next_observations = np.array(new_observations, copy=True)
+        for index in np.flatnonzero(dones):
+            next_observations[index] = infos[index]["terminal_observation"]
+        timeouts = np.array([info.get("TimeLimit.truncated", False) for info in infos])
+        actions = np.asarray(actions).reshape(len(rewards), *self.action_space.shape)
+        self.add(observations, next_observations, actions, rewards, dones, timeouts)
+
     def record(
         self,
         env: VecEnv,
@@ -192,12 +211,7 @@ class ChunkWriter:
             if isinstance(self.action_space, spaces.Box):
                 actions = np.clip(actions, self.action_space.low, self.action_space.high)
             new_observations, rewards, dones, infos = env.step(actions)
-            next_observations = new_observations.copy()
-            for index in np.flatnonzero(dones):
-                next_observations[index] = infos[index]["terminal_observation"]
-            timeouts = np.array([info.get("TimeLimit.truncated", False) for info in infos])
-            self.add(observations, next_observations, actions.reshape(self.n_envs, *self.action_space.shape),
-                     rewards, dones, timeouts)
+            self.add_step(observations, actions, new_observations, rewards, dones, infos)
             observations = new_observations
 
     def close(self) -> dict[str, Any]:

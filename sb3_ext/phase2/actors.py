@@ -42,6 +42,7 @@ def _actor(
     policy_class: type,
     policy_kwargs: dict[str, Any],
     seed: int | None,
+    build_tables: bool,
     params: mp.Queue,
     transitions: mp.Queue,
     stop: Any,
@@ -68,7 +69,7 @@ def _actor(
         done = False
         while not done:
             key = obs.tobytes()
-            if key not in shipped:
+            if build_tables and key not in shipped:
                 shipped.add(key)
                 tables.append((obs, cache.build_table(obs)))
             action, _ = policy.predict(obs, deterministic=False)
@@ -105,7 +106,7 @@ class _Actors:
             ctx.Process(
                 target=_actor,
                 args=(i, env, type(model.policy), kwargs, None if model.seed is None else model.seed + 1 + i,
-                      self.params[i], self.transitions, self.stop),
+                      model.config.model_based_targets, self.params[i], self.transitions, self.stop),
                 daemon=True,
             )
             for i in range(n_actors)

@@ -36,7 +36,7 @@ class AssistGridEnv(gym.Env):
     :param goal_resample_prob: per-step probability that a human redraws its goal
     """
 
-    metadata = {"render_modes": ["ansi"], "render_fps": 4}
+    metadata = {"render_modes": ["ansi", "rgb_array"], "render_fps": 4}
 
     def __init__(
         self,
@@ -56,7 +56,7 @@ class AssistGridEnv(gym.Env):
             if goals is None:
                 goals = MAPS[map_name]["goals"]
         if render_mode is not None and render_mode not in self.metadata["render_modes"]:
-            raise ValueError(f"render_mode: {render_mode!r}, expected None or 'ansi'")
+            raise ValueError(f"render_mode: {render_mode!r}, expected None, 'ansi' or 'rgb_array'")
         self.world = AssistWorld(GridMap.parse(map_text), max_steps)
         self.goals = make_goals(self.world.grid, goals)
         self.prior = BoltzmannHumanPrior(self.world, self.goals, beta_h=beta_h, epsilon_h=epsilon_h)
@@ -117,7 +117,18 @@ class AssistGridEnv(gym.Env):
         terminated = self.world.is_terminal(next_state)
         return self.world.encode(next_state), reward, terminated, False, self._info(next_state)
 
-    def render(self) -> str | None:
+    def render(self) -> str | np.ndarray | None:
         if self.render_mode == "ansi":
             return self.world.render_text(self.world.get_state())
+        if self.render_mode == "rgb_array":
+            return self._image(self.world.render_text(self.world.get_state()).splitlines()[:-1])
         return None
+
+    # Cell colours of the rgb_array rendering, by map character ("/" is an open door).
+    _COLOURS = {"#": (90, 90, 90), ".": (245, 245, 245), "R": (40, 90, 220), "H": (240, 170, 30),
+                "o": (130, 80, 40), "k": (230, 200, 0), "D": (150, 20, 20), "/": (240, 170, 170)}
+
+    def _image(self, rows: list[str], cell: int = 16) -> np.ndarray:
+        # Several humans are drawn as digits in the text rendering: all get the human colour.
+        colours = np.array([[self._COLOURS.get(ch, self._COLOURS["H"]) for ch in row] for row in rows], dtype=np.uint8)
+        return np.repeat(np.repeat(colours, cell, axis=0), cell, axis=1)
