@@ -16,6 +16,7 @@ from stable_baselines3.common.vec_env import VecNormalize
 
 from sb3_ext.callbacks import ChunkRecorder, OfflineSeed
 from sb3_ext.data import ChunkWriter, SyntheticDatasetBuilder, iter_chunks, load_chunks, read_manifest
+from sb3_ext.data import reader
 from sb3_ext.data.format import FORMAT_VERSION
 from sb3_ext.delayed_td3 import DelayedTD3
 from sb3_ext.quantile_dqn import QuantileDQN
@@ -128,28 +129,48 @@ def test_corrupted_chunk_is_refused_and_nothing_is_loaded(tmp_path):
     assert buffer.pos == 0 and not buffer.full and not buffer.observations.any()
 
 
-def test_unreadable_chunk_without_verify_rolls_the_buffer_back(tmp_path):
+def test_unreadable_chunk_without_verify_is_refused_before_loading(tmp_path):
     write_dataset(tmp_path / "v1", random_transitions(100))
     (tmp_path / "v1" / "chunks" / "chunk_00002.npz").write_bytes(b"not a zip file")
     buffer = ReplayBuffer(300, OBS_SPACE, ACTION_SPACE)
     with pytest.raises(ValueError, match=r"chunk_00002\.npz: not a readable chunk"):
         load_chunks(buffer, tmp_path / "v1", verify=False)
-    assert buffer.pos == 0 and not buffer.full  # the 80 rows streamed before are not sampleable
+    assert buffer.pos == 0 and not buffer.full and not buffer.observations.any()
 
 
-def test_chunk_that_disagrees_with_its_manifest_is_refused(tmp_path):
-    """A well-formed chunk (its hash updated too) whose arrays do not match the manifest's spaces."""
-    write_dataset(tmp_path / "v1", random_transitions(40))
-    chunk = tmp_path / "v1" / "chunks" / "chunk_00000.npz"
+def test_failure_while_loading_rolls_the_buffer_back(tmp_path, monkeypatch):
+    """A chunk whose data fails to read after the up-front checks passed (e.g. damaged on disk meanwhile)."""
+    write_dataset(tmp_path / "v1", random_transitions(100))
+    real_read_chunk = reader.read_chunk
+
+    def failing_on_the_third(path):
+        if path.name == "chunk_00002.npz":
+            raise ValueError(f"{path}: not a readable chunk (simulated)")
+        return real_read_chunk(path)
+
+    monkeypatch.setattr(reader, "read_chunk", failing_on_the_third)
+    buffer = ReplayBuffer(300, OBS_SPACE, ACTION_SPACE)
+    with pytest.raises(ValueError, match="simulated"):
+        load_chunks(buffer, tmp_path / "v1")
+    assert buffer.observations[:80].any()  # two chunks had been written ...
+    assert buffer.pos == 0 and not buffer.full  # ... but are not sampleable
+
+
+def test_chunk_that_disagrees_with_its_manifest_is_refused_before_loading(tmp_path):
+    """A well-formed last chunk (its hash updated too) whose arrays do not match the manifest's spaces."""
+    write_dataset(tmp_path / "v1", random_transitions(100))
+    chunk = tmp_path / "v1" / "chunks" / "chunk_00002.npz"
     arrays = dict(np.load(chunk))
     arrays["rewards"] = arrays["rewards"].astype(np.float64)
     np.savez(chunk, **arrays)
     manifest_file = tmp_path / "v1" / "manifest.json"
     manifest = json.loads(manifest_file.read_text())
-    manifest["chunks"][0]["sha256"] = hashlib.sha256(chunk.read_bytes()).hexdigest()
+    manifest["chunks"][2]["sha256"] = hashlib.sha256(chunk.read_bytes()).hexdigest()
     manifest_file.write_text(json.dumps(manifest))
-    with pytest.raises(ValueError, match=r"chunk_00000\.npz: rewards is float64\[40\], the manifest implies float32"):
-        load_chunks(ReplayBuffer(50, OBS_SPACE, ACTION_SPACE), tmp_path / "v1")
+    buffer = ReplayBuffer(300, OBS_SPACE, ACTION_SPACE)
+    with pytest.raises(ValueError, match=r"chunk_00002\.npz: rewards is float64\[20\], the manifest implies float32"):
+        load_chunks(buffer, tmp_path / "v1")
+    assert buffer.pos == 0 and not buffer.observations.any()  # chunks 0 and 1 were not written either
 
 
 def test_missing_chunk_is_refused(tmp_path):

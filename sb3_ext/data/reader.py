@@ -19,11 +19,13 @@ Chunk = dict[str, np.ndarray]
 
 
 def check_chunk_files(manifest: dict[str, Any], directory: Path, verify: bool = True) -> list[Path]:
-    """Paths of every chunk, after checking they all exist (and, with ``verify``, their sha256).
+    """Paths of every chunk, after checking they all exist, hold the fields the manifest implies
+    (shapes and dtypes, from the ``.npy`` headers only) and, with ``verify``, have their sha256.
 
     Everything is checked before anything is returned, so that a caller can refuse a damaged
     dataset before writing a single transition anywhere.
     """
+    layout = field_layout(manifest["observation_space"], manifest["action_space"])
     paths = []
     for entry in manifest["chunks"]:
         path = directory / entry["file"]
@@ -34,37 +36,56 @@ def check_chunk_files(manifest: dict[str, Any], directory: Path, verify: bool = 
                 f"{path}: sha256 {digest[:12]}... does not match the manifest's {entry['sha256'][:12]}...; "
                 "the chunk is corrupt or was modified"
             )
+        for field, (shape, dtype) in _stored_layout(path).items():
+            expected_shape, expected_dtype = (entry["n_transitions"], *layout[field][0]), layout[field][1]
+            if shape != expected_shape or dtype != expected_dtype:
+                raise ValueError(
+                    f"{path}: {field} is {dtype}{list(shape)}, the manifest implies {expected_dtype}{list(expected_shape)}"
+                )
         paths.append(path)
     return paths
 
 
-def read_chunk(path: Path, entry: dict[str, Any], manifest: dict[str, Any]) -> Chunk:
-    """Load one chunk and check its fields against the manifest."""
-    count = entry["n_transitions"]
+# .npy header readers by format version; np.savez writes 1.0, or 2.0 for very large headers.
+_HEADER_READERS = {(1, 0): np.lib.format.read_array_header_1_0, (2, 0): np.lib.format.read_array_header_2_0}
+
+
+def _stored_layout(path: Path) -> dict[str, tuple[tuple[int, ...], np.dtype]]:
+    """Shape and dtype of each field of a chunk, read from the .npy headers without loading the arrays."""
+    layout = {}
     try:
-        with np.load(path, allow_pickle=False) as archive:
-            chunk = {field: archive[field] for field in FIELDS}
+        with zipfile.ZipFile(path) as archive:
+            for field in FIELDS:
+                with archive.open(f"{field}.npy") as member:
+                    version = np.lib.format.read_magic(member)
+                    if version not in _HEADER_READERS:
+                        raise ValueError(f".npy format version {version} is not supported")
+                    shape, _, dtype = _HEADER_READERS[version](member)
+                layout[field] = (shape, dtype)
     except (OSError, ValueError, KeyError, zipfile.BadZipFile) as error:
         raise ValueError(f"{path}: not a readable chunk ({error})") from None
-    for field, (shape, dtype) in field_layout(manifest["observation_space"], manifest["action_space"]).items():
-        if chunk[field].shape != (count, *shape) or chunk[field].dtype != dtype:
-            raise ValueError(
-                f"{path}: {field} is {chunk[field].dtype}{list(chunk[field].shape)}, "
-                f"the manifest implies {dtype}{[count, *shape]}"
-            )
-    return chunk
+    return layout
+
+
+def read_chunk(path: Path) -> Chunk:
+    """Load one chunk whose layout :func:`check_chunk_files` has checked."""
+    try:
+        with np.load(path, allow_pickle=False) as archive:
+            return {field: archive[field] for field in FIELDS}
+    except (OSError, ValueError, KeyError, zipfile.BadZipFile) as error:
+        raise ValueError(f"{path}: not a readable chunk ({error})") from None
 
 
 def iter_chunks(path: str | os.PathLike, verify: bool = True) -> Iterator[Chunk]:
     """Yield a dataset's chunks in order, one dict of arrays at a time (actions as recorded).
 
-    The manifest and all chunk files (hashes too, with ``verify``) are checked before the first
-    chunk is yielded.
+    The manifest and all chunk files (their layout, and hashes with ``verify``) are checked before
+    the first chunk is yielded.
     """
     manifest = read_manifest(path)
     directory = manifest_path(path).parent
-    for file, entry in zip(check_chunk_files(manifest, directory, verify), manifest["chunks"]):
-        yield read_chunk(file, entry, manifest)
+    for file in check_chunk_files(manifest, directory, verify):
+        yield read_chunk(file)
 
 
 def load_chunks(buffer: ReplayBuffer, path: str | os.PathLike, verify: bool = True) -> int:
@@ -76,10 +97,11 @@ def load_chunks(buffer: ReplayBuffer, path: str | os.PathLike, verify: bool = Tr
     rescaled to [-1, 1] as SB3 stores them. With more than one env per buffer row, transitions
     fill rows in recording order; a remainder smaller than one row is dropped (with a warning).
 
-    Nothing is written unless the manifest, the spaces and every chunk file (with ``verify``,
-    every sha256) check out. Should a chunk still prove unreadable while loading (possible with
-    ``verify=False``), the buffer's position is restored, so the transitions already streamed are
-    not sampled; only rows overwritten after a wrap-around are lost in that case.
+    Nothing is written unless the manifest, the spaces and every chunk file (the shapes and dtypes
+    of its fields and, with ``verify``, its sha256) check out. Should a chunk's data still prove
+    unreadable while loading (damaged past its headers, possible with ``verify=False``), the
+    buffer's position is restored: the transitions streamed so far are not sampled, except where
+    they replaced older rows of a buffer that was already full.
 
     :param buffer: the replay buffer to fill (e.g. ``model.replay_buffer``)
     :param path: the dataset directory, or its manifest.json
@@ -109,8 +131,8 @@ def load_chunks(buffer: ReplayBuffer, path: str | os.PathLike, verify: bool = Tr
     written = 0
     pending: Chunk | None = None
     try:
-        for chunk_file, entry in zip(files, manifest["chunks"]):
-            chunk = read_chunk(chunk_file, entry, manifest)
+        for chunk_file in files:
+            chunk = read_chunk(chunk_file)
             if pending is not None:
                 chunk = {field: np.concatenate((pending[field], chunk[field])) for field in FIELDS}
             usable = len(chunk["rewards"]) - len(chunk["rewards"]) % buffer.n_envs
