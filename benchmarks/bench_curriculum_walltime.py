@@ -7,7 +7,14 @@ stage's budget (``--sb3-fraction``), once with SubprocVecEnv and once with Dummy
 gives its steps/s. The ratio is ours / SB3 with the same VecEnv (below 1: our extras cost time).
 The target is the curriculum's total wall time: < 30 min for the 1.6M steps of the full budgets.
 
+``--budget-fraction F`` runs every stage for a share F of its budget (at least one rollout) and
+also prints the full budgets' wall time *projected* from the measured rates: per stage, its
+training time per step x budget, plus what the stage spent outside ``learn`` (start, final
+evaluation, manifest), which does not grow with the budget. It is an estimate, printed as such,
+not a measurement.
+
     python benchmarks/bench_curriculum_walltime.py            # full budgets (1.6M steps)
+    python benchmarks/bench_curriculum_walltime.py --budget-fraction 0.05   # 5%, projected total
     python benchmarks/bench_curriculum_walltime.py --quick    # --preset quick budgets
 """
 
@@ -28,7 +35,7 @@ from stable_baselines3 import PPO  # noqa: E402
 
 from sb3_ext.curriculum.config import load_stage_configs  # noqa: E402
 from sb3_ext.curriculum.envs import make_training_env  # noqa: E402
-from sb3_ext.curriculum.presets import apply_preset  # noqa: E402
+from sb3_ext.curriculum.presets import apply_preset, override  # noqa: E402
 from sb3_ext.curriculum.runner import CurriculumRunner, new_run_dir  # noqa: E402
 from sb3_ext.curriculum.state import RunState  # noqa: E402
 from sb3_ext.curriculum.transfer import ppo_kwargs  # noqa: E402
@@ -39,6 +46,7 @@ CONFIGS = Path(__file__).resolve().parent.parent / "experiments" / "configs"
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="use the --preset quick budgets")
+    parser.add_argument("--budget-fraction", type=float, default=1.0, help="share of each stage's budget ours runs (<1: projected totals)")
     parser.add_argument("--sb3-fraction", type=float, default=0.1, help="share of each stage's budget SB3 runs")
     parser.add_argument("--vec-env", choices=["subproc", "dummy"], default="subproc", help="VecEnv of our run")
     parser.add_argument("--seed", type=int, default=0)
@@ -49,6 +57,12 @@ def main() -> None:
     configs = load_stage_configs(CONFIGS)
     if args.quick:
         configs = {stage: apply_preset("quick", stage, config) for stage, config in configs.items()}
+    budgets = {stage: config.total_timesteps for stage, config in configs.items()}
+    if args.budget_fraction < 1.0:
+        configs = {
+            stage: override(config, {"total_timesteps": max(config.ppo.n_steps * config.n_envs, int(budgets[stage] * args.budget_fraction))}, "--budget-fraction")
+            for stage, config in configs.items()
+        }
 
     state = RunState(new_run_dir(args.output), args.seed, "quick" if args.quick else None, configs)
     start = time.perf_counter()
@@ -58,7 +72,7 @@ def main() -> None:
 
     sb3_rate: dict[tuple[int, bool], float] = {}
     for stage, config in configs.items():
-        steps = max(config.ppo.n_steps * config.n_envs, int(config.total_timesteps * args.sb3_fraction))
+        steps = max(config.ppo.n_steps * config.n_envs, int(budgets[stage] * args.sb3_fraction))
         for subprocesses in (True, False):
             env = make_training_env(config, config.n_envs, seed=args.seed, subprocesses=subprocesses)
             model = PPO("MlpPolicy", env, seed=args.seed, device="cpu", **ppo_kwargs(config.ppo))
@@ -69,17 +83,24 @@ def main() -> None:
 
     ours_subproc = args.vec_env == "subproc"
     print(f"\ncurriculum {'(quick preset)' if args.quick else '(full budgets)'}, ours with {args.vec_env}: {state.run_dir}")
-    print(f"{'stage':<7}{'lattice':<11}{'envs':>5}{'steps':>10}{'wall s':>9}{'train s':>9}{'ours steps/s':>14}{'SB3 subproc':>13}{'SB3 dummy':>11}{'ratio':>7}")
-    all_steps = 0
+    print(f"{'stage':<7}{'lattice':<11}{'envs':>5}{'steps':>10}{'wall s':>9}{'train s':>9}{'ours steps/s':>14}{'SB3 subproc':>13}{'SB3 dummy':>11}{'ratio':>7}{'projected s':>13}")
+    all_steps, projected_total = 0, 0.0
     for stage, row in summary["stages"].items():
         config = configs[int(stage)]
         all_steps += row["steps"]
+        projected = row["wall_time_s"] - row["train_time_s"] + row["train_time_s"] / row["steps"] * budgets[int(stage)]
+        projected_total += projected
         print(
             f"{stage:<7}{'x'.join(map(str, row['lattice_size'])):<11}{config.n_envs:>5}{row['steps']:>10}{row['wall_time_s']:>9.0f}"
             f"{row['train_time_s']:>9.0f}{row['steps_per_s']:>14.0f}{sb3_rate[int(stage), True]:>13.0f}{sb3_rate[int(stage), False]:>11.0f}"
-            f"{row['steps_per_s'] / sb3_rate[int(stage), ours_subproc]:>7.2f}"
+            f"{row['steps_per_s'] / sb3_rate[int(stage), ours_subproc]:>7.2f}{projected:>13.0f}"
         )
-    print(f"total: {all_steps} steps in {total:.0f} s ({total / 60:.1f} min) including evaluations, checkpoints and manifests")
+    print(f"measured: {all_steps} steps in {total:.0f} s ({total / 60:.1f} min) including evaluations, checkpoints and manifests")
+    if args.budget_fraction < 1.0:
+        print(
+            f"PROJECTED (not measured) for the full budgets, {sum(budgets.values())} steps: {projected_total:.0f} s "
+            f"({projected_total / 60:.1f} min), from each stage's measured training time per step"
+        )
 
 
 if __name__ == "__main__":
