@@ -21,6 +21,7 @@ Usage::
     python benchmarks/bench_marl_yardsticks.py                 # both tasks, 3 seeds
     python benchmarks/bench_marl_yardsticks.py --quick         # 1 seed, tiny budgets (smoke test)
     python benchmarks/bench_marl_yardsticks.py --task spread --seeds 5 --agent-steps 300000
+    python benchmarks/bench_marl_yardsticks.py --task swarm --seeds 1 --first-seed 1  # one more seed
 """
 
 from __future__ import annotations
@@ -196,13 +197,14 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--task", choices=["spread", "swarm", "all"], default="all")
     parser.add_argument("--seeds", type=int, default=3, help="seeds per contender")
+    parser.add_argument("--first-seed", type=int, default=0, help="seeds are first-seed, first-seed + 1, ...")
     parser.add_argument("--agent-steps", type=int, default=None, help="training budget (default: per task)")
     parser.add_argument("--copies", type=int, default=8, help="env copies during training")
     parser.add_argument("--quick", action="store_true", help="1 seed, 20k agent-steps, 10 evaluation episodes")
     args = parser.parse_args()
     th.set_num_threads(1)
     tasks = [SPREAD, SWARM] if args.task == "all" else [SPREAD if args.task == "spread" else SWARM]
-    seeds = [0] if args.quick else list(range(args.seeds))
+    seeds = [args.first_seed] if args.quick else list(range(args.first_seed, args.first_seed + args.seeds))
     for task in tasks:
         if args.quick:
             task.eval_episodes = 10

@@ -78,3 +78,27 @@ def zoo_hyperparams(algo: str, env_id: str) -> tuple[str, dict, int]:
     if isinstance(entry.get("policy_kwargs"), str):
         entry["policy_kwargs"] = eval(entry["policy_kwargs"])  # rl-zoo3 does the same
     return policy, entry, n_envs
+
+
+def spread_summed_return(act, n_episodes: int = 50, seed: int = 1000) -> float:
+    """Mean summed return of ``act(obs) -> actions`` over the first ``n_episodes`` episodes of
+    mpe2 simple_spread_v3 (N=3, 25 cycles, continuous). The start states depend on ``seed``
+    only, so two policies evaluated with one seed face the same episodes."""
+    from mpe2 import simple_spread_v3
+
+    from sb3_ext.envs.swarm.vec import make_parallel_vec_env
+
+    env = make_parallel_vec_env(
+        lambda: simple_spread_v3.parallel_env(N=3, max_cycles=25, continuous_actions=True), n_copies=10, seed=seed
+    )
+    obs, returns = env.reset(), []
+    while len(returns) < n_episodes:
+        obs, _, dones, infos = env.step(act(obs))
+        returns += [info["episode"]["r"] for done, info in zip(dones, infos) if done and "episode" in info]
+    return float(np.mean(returns[:n_episodes]))
+
+
+def random_spread_return() -> float:
+    """:func:`spread_summed_return` of uniformly random actions (about -75)."""
+    rng = np.random.default_rng(0)
+    return spread_summed_return(lambda obs: rng.uniform(0, 1, (len(obs), 5)).astype(np.float32))

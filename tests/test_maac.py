@@ -9,7 +9,13 @@ from stable_baselines3.common.env_util import make_vec_env
 from stable_baselines3.common.vec_env import DummyVecEnv
 
 import sb3_ext  # noqa: F401  (registers Swarm2D-v0)
-from multiagent_toys import CountdownEnv, one_torch_thread, zoo_hyperparams  # noqa: F401
+from multiagent_toys import (  # noqa: F401
+    CountdownEnv,
+    one_torch_thread,
+    random_spread_return,
+    spread_summed_return,
+    zoo_hyperparams,
+)
 from sb3_ext.envs.swarm import swarm2d_v0
 from sb3_ext.envs.swarm.joint import ParallelJointEnv
 from sb3_ext.envs.swarm.vec import make_parallel_vec_env, make_swarm2d_vec_env
@@ -154,3 +160,17 @@ def test_zoo_hyperparameters_build_a_model_on_the_env_rl_zoo3_makes():
     model.learn(160)
     assert model.env.num_envs == 16 and model.reward_scale == 20.0 and n_envs == 8
     assert model.replay_buffer.size() == 10 and model.replay_buffer.observations.shape[1:3] == (2, 8)
+
+
+@pytest.mark.slow
+def test_learns_simple_spread_far_beyond_random():
+    """The benchmark's MAAC settings (bench_marl_yardsticks.py): about -53 after 150k agent-steps, random about -75."""
+    from mpe2 import simple_spread_v3
+
+    env = make_parallel_vec_env(lambda: simple_spread_v3.parallel_env(N=3, max_cycles=25, continuous_actions=True),
+                                n_copies=8, seed=0)  # fmt: skip
+    model = MAAC("MlpPolicy", env, learning_starts=6000, batch_size=256, gamma=0.95, tau=0.01, n_action_samples=4,
+                 seed=0, policy_kwargs=dict(net_arch=[64, 64], critic_hidden_dim=64))  # fmt: skip
+    model.learn(150_000)
+    trained = spread_summed_return(lambda obs: model.predict(obs, deterministic=True)[0])
+    assert trained > random_spread_return() + 10.0

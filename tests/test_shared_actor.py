@@ -8,7 +8,13 @@ import torch as th
 from stable_baselines3.common.env_util import make_vec_env
 from stable_baselines3.common.logger import configure
 
-from multiagent_toys import CountdownEnv, one_torch_thread, zoo_hyperparams  # noqa: F401
+from multiagent_toys import (  # noqa: F401
+    CountdownEnv,
+    one_torch_thread,
+    random_spread_return,
+    spread_summed_return,
+    zoo_hyperparams,
+)
 from sb3_ext.envs.swarm.vec import make_parallel_vec_env, make_swarm2d_vec_env
 from sb3_ext.shared_actor import MultiTeamPolicy, SharedActor
 
@@ -96,3 +102,16 @@ def test_zoo_hyperparameters_build_a_model_on_the_env_rl_zoo3_makes():
     model = SharedActor(policy, make_vec_env("Swarm2D-v0", n_envs=2), **{**kwargs, "n_steps": 8, "batch_size": 32})
     model.learn(128)
     assert len(model.policy.groups) == 2 and model.num_timesteps == 128
+
+
+@pytest.mark.slow
+def test_learns_simple_spread_far_beyond_random():
+    """The benchmark's settings (bench_marl_yardsticks.py): about -56 after 150k agent-steps, random about -75."""
+    from mpe2 import simple_spread_v3
+
+    env = make_parallel_vec_env(lambda: simple_spread_v3.parallel_env(N=3, max_cycles=25, continuous_actions=True),
+                                n_copies=8, seed=0)  # fmt: skip
+    model = SharedActor("MlpPolicy", env, n_steps=128, batch_size=256, learning_rate=7e-4, gamma=0.95, seed=0)
+    model.learn(150_000)
+    trained = spread_summed_return(lambda obs: model.predict(obs, deterministic=True)[0])
+    assert trained > random_spread_return() + 10.0
