@@ -61,14 +61,15 @@ def run(algo: type[TD3], seed: int, n_timesteps: int, kwargs: dict[str, Any]) ->
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--seeds", type=int, default=5, help="number of seeds (0..n-1)")
+    parser.add_argument("--seeds", type=int, default=5, help="number of seeds")
+    parser.add_argument("--first-seed", type=int, default=0, help="seeds are first-seed .. first-seed + seeds - 1")
     parser.add_argument("--steps", type=int, default=None, help="timesteps per run (default: the zoo's n_timesteps)")
     parser.add_argument("--quick", action="store_true", help="2 seeds x 12k steps")
     args = parser.parse_args()
     th.set_num_threads(1)
 
     n_timesteps, _ = zoo_td3_settings()
-    seeds = range(2 if args.quick else args.seeds)
+    seeds = range(args.first_seed, args.first_seed + (2 if args.quick else args.seeds))
     steps = 12_000 if args.quick else (args.steps or n_timesteps)
     print(f"{ENV_ID}, rl-zoo3 TD3 hyperparameters, {steps} steps, seeds {list(seeds)}")
     print(f"{'seed':>4} | {'TD3 return':>10} {'fps':>6} | {'DelayedTD3 return':>17} {'fps':>6} | "
