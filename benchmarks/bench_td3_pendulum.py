@@ -1,6 +1,7 @@
 """DelayedTD3 vs SB3 TD3 on Pendulum-v1 with rl-zoo3's TD3 hyperparameters, side by side.
 
-For each seed both algorithms train in this process, one after the other, with the settings of
+For each seed both algorithms train in this process, one after the other (DelayedTD3 first for
+even seeds, TD3 first for odd ones), with the settings of
 rl-zoo3's installed ``hyperparams/td3.yml``; each is then evaluated (10 deterministic episodes).
 Throughput is timesteps per second of ``learn()``, in wall time and in process CPU time (the
 latter is the fairer ratio on a shared machine). The run passes when DelayedTD3's mean return
@@ -77,8 +78,10 @@ def main() -> None:
     results: dict[str, list[dict[str, float]]] = {"TD3": [], "DelayedTD3": []}
     for seed in seeds:
         # Fresh kwargs per run: the noise object is stateful and SB3 edits policy_kwargs in place.
-        ours = run(DelayedTD3, seed, steps, zoo_td3_settings()[1])
-        theirs = run(TD3, seed, steps, zoo_td3_settings()[1])
+        # The order alternates with the seed, so that a drift in machine load favours neither.
+        order = (DelayedTD3, TD3) if seed % 2 == 0 else (TD3, DelayedTD3)
+        runs = {algo: run(algo, seed, steps, zoo_td3_settings()[1]) for algo in order}
+        ours, theirs = runs[DelayedTD3], runs[TD3]
         results["DelayedTD3"].append(ours)
         results["TD3"].append(theirs)
         print(f"{seed:>4} | {theirs['return']:>10.1f} {theirs['wall_fps']:>6.0f} | {ours['return']:>17.1f} "
