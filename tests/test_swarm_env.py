@@ -243,3 +243,63 @@ def test_rgb_array_rendering_draws_the_arena():
     colours = {tuple(pixel) for pixel in image.reshape(-1, 3)}
     assert {(255, 255, 255), (31, 119, 180), (214, 39, 40)} <= colours  # background and both teams
     assert swarm2d_v0.parallel_env().render() is None
+
+
+def numpy_observations(world: Swarm2DWorld) -> np.ndarray:
+    """The observation layout written with numpy array operations (independent of the kernel)."""
+    c = world.config
+    b, n = world.holding.shape
+    owner, count = world._owner_and_count()
+    holding = world.holding >= 0
+    load = np.where(holding, world.holding, 0)
+    obs = np.zeros((b, n, c.obs_dim), np.float32)
+    copies, my_team = np.arange(b)[:, None, None], world.team[None, :, None]
+    table = np.concatenate([world.pos / c.arena_size, world.vel / (2 * c.max_speed),
+                            np.broadcast_to(world.team[None, :, None], (b, n, 1)), holding[..., None],
+                            np.ones((b, n, 1))], axis=2)  # fmt: skip
+    obs[..., 0:2] = 2.0 * table[..., 0:2] - 1.0
+    obs[..., 2:4] = 2.0 * table[..., 2:4]
+    obs[..., 4] = holding
+    obs[..., 5] = holding & (world.weight[load] > 1)
+    obs[..., 6] = holding & (count[np.arange(b)[:, None] * c.num_resources + load] >= world.weight[load])
+    k = min(c.n_agent_neighbours, n - 1)
+    distance = ((world.pos[:, None] - world.pos[:, :, None]) ** 2).sum(axis=3)
+    distance[:, np.arange(n), np.arange(n)] = np.inf
+    feats = table[copies, np.argsort(distance, axis=2)[..., :k]]
+    feats[..., 0:4] -= table[:, :, None, 0:4]
+    feats[..., 4] = feats[..., 4] == my_team
+    obs[..., OWN_FEATURES : OWN_FEATURES + k * AGENT_FEATURES] = feats.reshape(b, n, -1)
+    m = min(c.n_resource_neighbours, c.num_resources)
+    owner = owner.reshape(b, -1)
+    table = np.stack([*np.moveaxis(world.res_pos / c.arena_size, 2, 0), np.broadcast_to(world.weight > 1, (b, c.num_resources)),
+                      owner, owner >= 0, world.active], axis=2).astype(float)  # fmt: skip
+    distance = ((world.res_pos[:, None] - world.pos[:, :, None]) ** 2).sum(axis=3)
+    distance[~np.broadcast_to(world.active[:, None, :], distance.shape)] = np.inf
+    feats = table[copies, np.argsort(distance, axis=2)[..., :m]]
+    feats[..., 0:2] -= (world.pos / c.arena_size)[:, :, None, :]
+    mine = feats[..., 3] == my_team
+    feats[..., 4] *= ~mine
+    feats[..., 3] = mine
+    feats *= feats[..., 5:6]
+    start = OWN_FEATURES + c.n_agent_neighbours * AGENT_FEATURES
+    obs[..., start : start + m * 6] = feats.reshape(b, n, -1)
+    obs[..., -2:] = (world.hive_pos[world.team] - world.pos) / c.arena_size
+    return obs
+
+
+@pytest.mark.parametrize("n_copies,respawn", [(1, True), (8, False)])
+def test_compiled_observations_match_a_numpy_formulation_bit_for_bit(n_copies, respawn):
+    config = Swarm2DConfig(respawn=respawn, num_resources=5, n_resource_neighbours=6)
+    world = Swarm2DWorld(config, n_copies=n_copies, rng=np.random.default_rng(0))
+    rng = np.random.default_rng(1)
+    for step in range(150):
+        if step % 30 == 0:  # equidistant neighbours with different features: the order of ties counts
+            world.pos[:, 1] = world.pos[:, 0]
+            world.vel[:, 1] = -world.vel[:, 0] + 0.01
+        if step == 100:
+            world.active[:, :2] = False  # resources that left the game show as zeros
+        observed = world.observations()
+        assert observed.tobytes() == numpy_observations(world).tobytes()
+        actions = rng.uniform(-1, 1, (n_copies, config.n_agents, 3))
+        actions[..., 2] += 0.6  # grab often so that loads get carried
+        world.step(actions)

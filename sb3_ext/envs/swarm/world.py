@@ -26,6 +26,8 @@ from dataclasses import dataclass, field, fields
 
 import numpy as np
 
+from sb3_ext.envs.swarm.kernels import fill_observations, neighbour_distances
+
 #: Reward terms and their default weights. ``delivery`` is the team reward (every member of the
 #: team receives the weight of what the team delivered this step); the rest is optional shaping.
 DEFAULT_REWARD_WEIGHTS: dict[str, float] = {
@@ -142,6 +144,9 @@ class Swarm2DWorld:
         self._copy_of_agent = np.repeat(np.arange(b), n).reshape(b, n)
         self._agent_team = np.tile(self.team, (b, 1))  # team of every agent of every copy
         self._weight_flat = np.tile(self.weight, b)  # weight of every resource of every copy
+        # Scratch for observations(): squared distances of every agent to every agent / resource.
+        self._agent_distance = np.empty((b, n, n))
+        self._resource_distance = np.empty((b, n, r))
         self.reset()
 
     # ----------------------------------------------------------------------------------------
@@ -325,65 +330,22 @@ class Swarm2DWorld:
     def observations(self) -> np.ndarray:
         """``(n_copies, n_agents, obs_dim)`` float32 observations, every entry in ``[-1, 1]``.
 
-        Neighbour features are gathered from one table row per agent (per resource) with a single
-        fancy index, then made relative to the observer: few numpy calls, whatever the sizes.
+        Per agent: itself (position, velocity, holding, holding a heavy load, load moving), its
+        ``n_agent_neighbours`` nearest other agents and ``n_resource_neighbours`` nearest active
+        resources (nearest first, zeros when there are fewer), and the offset to its hive. Built
+        by a compiled loop (:func:`~sb3_ext.envs.swarm.kernels.fill_observations`): on one arena
+        numpy's per-call overhead dominated the env step.
         """
         c = self.config
-        b, n = self.holding.shape
-        copies = np.arange(b)[:, None, None]
         owner, count = self._owner_and_count()
-        holding = self.holding >= 0
-        load = np.where(holding, self.holding, 0)
-        obs = np.zeros((b, n, c.obs_dim), np.float32)
-        my_team = self.team[None, :, None]
-
-        # What others see of an agent: position, velocity, team, holding, present.
-        table = np.empty((b, n, AGENT_FEATURES))
-        table[..., 0:2] = self.pos / c.arena_size
-        table[..., 2:4] = self.vel / (2 * c.max_speed)
-        table[..., 4] = self.team
-        table[..., 5] = holding
-        table[..., 6] = 1.0
-
-        obs[..., 0:2] = 2.0 * table[..., 0:2] - 1.0
-        obs[..., 2:4] = 2.0 * table[..., 2:4]
-        obs[..., 4] = holding
-        load_weight = self.weight[load]
-        obs[..., 5] = holding & (load_weight > 1)
-        obs[..., 6] = holding & (count[self._copy_of_agent * c.num_resources + load] >= load_weight)
-
-        # The K nearest other agents, nearest first; with fewer than K others, the rest stays 0.
-        k = min(c.n_agent_neighbours, n - 1)
-        if k > 0:
-            offset = self.pos[:, None, :, :] - self.pos[:, :, None, :]
-            distance = (offset**2).sum(axis=3)
-            distance[:, np.arange(n), np.arange(n)] = np.inf
-            feats = table[copies, np.argsort(distance, axis=2)[..., :k]]
-            feats[..., 0:4] -= table[:, :, None, 0:4]
-            feats[..., 4] = feats[..., 4] == my_team
-            obs[..., OWN_FEATURES : OWN_FEATURES + k * AGENT_FEATURES] = feats.reshape(b, n, -1)
-
-        # The M nearest active resources, nearest first: position, heavy, owner, carried, active.
-        m = min(c.n_resource_neighbours, c.num_resources)
-        table = np.empty((b, c.num_resources, RESOURCE_FEATURES))
-        table[..., 0:2] = self.res_pos / c.arena_size
-        table[..., 2] = self.weight > 1
-        table[..., 3] = owner.reshape(b, -1)
-        table[..., 4] = table[..., 3] >= 0
-        table[..., 5] = self.active
-        offset = self.res_pos[:, None, :, :] - self.pos[:, :, None, :]
-        distance = (offset**2).sum(axis=3)
-        distance[~np.broadcast_to(self.active[:, None, :], distance.shape)] = np.inf
-        feats = table[copies, np.argsort(distance, axis=2)[..., :m]]
-        feats[..., 0:2] -= (self.pos / c.arena_size)[:, :, None, :]
-        mine = feats[..., 3] == my_team
-        feats[..., 4] *= ~mine  # carried by another team
-        feats[..., 3] = mine
-        feats *= feats[..., 5:6]  # a resource that left the game shows as absent
-        start = OWN_FEATURES + c.n_agent_neighbours * AGENT_FEATURES
-        obs[..., start : start + m * RESOURCE_FEATURES] = feats.reshape(b, n, -1)
-
-        obs[..., -2:] = (self.hive_pos[self.team] - self.pos) / c.arena_size
+        neighbour_distances(self.pos, self.res_pos, self.active, self._agent_distance, self._resource_distance)
+        obs = np.zeros((*self.holding.shape, c.obs_dim), np.float32)
+        fill_observations(
+            obs, self.pos, self.vel, self.holding, self.team, self.weight, self.res_pos, self.active,
+            owner, count, np.argsort(self._agent_distance, axis=2), np.argsort(self._resource_distance, axis=2),
+            self.hive_pos, float(c.arena_size), float(c.max_speed),
+            c.n_agent_neighbours, c.n_resource_neighbours,
+        )  # fmt: skip
         return obs
 
     def state(self) -> np.ndarray:
