@@ -37,7 +37,7 @@ from stable_baselines3 import PPO  # noqa: E402
 from sb3_ext.curriculum.config import load_stage_configs  # noqa: E402
 from sb3_ext.curriculum.envs import make_training_env  # noqa: E402
 from sb3_ext.curriculum.evaluation import evaluate  # noqa: E402
-from sb3_ext.curriculum.presets import apply_preset  # noqa: E402
+from sb3_ext.curriculum.presets import apply_preset_to_stages  # noqa: E402
 from sb3_ext.curriculum.runner import CurriculumRunner, new_run_dir  # noqa: E402
 from sb3_ext.curriculum.state import RunState  # noqa: E402
 from sb3_ext.curriculum.transfer import ppo_kwargs  # noqa: E402
@@ -58,7 +58,7 @@ def main() -> None:
 
     configs = load_stage_configs(CONFIGS)
     if args.quick:
-        configs = {stage: apply_preset("quick", stage, config) for stage, config in configs.items()}
+        configs = apply_preset_to_stages("quick", configs)
     config = configs[1]
 
     # ours: the curriculum runner, exactly as train_policy.py --stage 1 runs it

@@ -29,7 +29,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from sb3_ext.curriculum.config import StageConfig, load_stage_configs  # noqa: E402
 from sb3_ext.curriculum.envs import make_training_env  # noqa: E402
 from sb3_ext.curriculum.evaluation import evaluate  # noqa: E402
-from sb3_ext.curriculum.presets import apply_preset  # noqa: E402
+from sb3_ext.curriculum.presets import apply_preset_to_stages  # noqa: E402
 from sb3_ext.curriculum.runner import CurriculumRunner, new_run_dir  # noqa: E402
 from sb3_ext.curriculum.state import RunState  # noqa: E402
 from sb3_ext.curriculum.transfer import load_for_stage, new_model  # noqa: E402
@@ -66,7 +66,7 @@ def main() -> None:
 
     configs = load_stage_configs(CONFIGS)
     if args.quick:
-        configs = {stage: apply_preset("quick", stage, config) for stage, config in configs.items()}
+        configs = apply_preset_to_stages("quick", configs)
         args.steps, args.eval_every = min(args.steps, 8192), min(args.eval_every, 2048)
     stage1_model = args.stage1_model
     if stage1_model is None:

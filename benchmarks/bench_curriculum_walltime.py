@@ -35,7 +35,7 @@ from stable_baselines3 import PPO  # noqa: E402
 
 from sb3_ext.curriculum.config import load_stage_configs  # noqa: E402
 from sb3_ext.curriculum.envs import make_training_env  # noqa: E402
-from sb3_ext.curriculum.presets import apply_preset, override  # noqa: E402
+from sb3_ext.curriculum.presets import apply_preset_to_stages, override  # noqa: E402
 from sb3_ext.curriculum.runner import CurriculumRunner, new_run_dir  # noqa: E402
 from sb3_ext.curriculum.state import RunState  # noqa: E402
 from sb3_ext.curriculum.transfer import ppo_kwargs  # noqa: E402
@@ -56,7 +56,7 @@ def main() -> None:
 
     configs = load_stage_configs(CONFIGS)
     if args.quick:
-        configs = {stage: apply_preset("quick", stage, config) for stage, config in configs.items()}
+        configs = apply_preset_to_stages("quick", configs)
     budgets = {stage: config.total_timesteps for stage, config in configs.items()}
     if args.budget_fraction < 1.0:
         configs = {

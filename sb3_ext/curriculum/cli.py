@@ -10,7 +10,7 @@ from pathlib import Path
 
 from sb3_ext.common.atomic import atomic_write_json
 from sb3_ext.curriculum.config import ConfigError, StageConfig, load_stage_configs
-from sb3_ext.curriculum.presets import PRESETS, apply_preset, override
+from sb3_ext.curriculum.presets import PRESETS, apply_preset_to_stages, override
 from sb3_ext.curriculum.state import RunState
 
 # torch, SB3 and the runner are imported inside the commands, after the arguments and stage
@@ -59,7 +59,7 @@ def build_parser() -> argparse.ArgumentParser:
 def _configs(args: argparse.Namespace, default_config_dir: Path) -> dict[int, StageConfig]:
     configs = load_stage_configs(args.config_dir or default_config_dir)
     if args.preset:
-        configs = {stage: apply_preset(args.preset, stage, config) for stage, config in configs.items()}
+        configs = apply_preset_to_stages(args.preset, configs)
     if args.n_envs is not None:
         configs = {stage: override(config, {"n_envs": args.n_envs}, "--n-envs") for stage, config in configs.items()}
     return configs

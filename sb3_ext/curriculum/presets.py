@@ -42,3 +42,8 @@ def apply_preset(name: str, stage: int, config: StageConfig) -> StageConfig:
     if name not in PRESETS:
         raise ConfigError(f"unknown preset {name!r} (expected one of: {', '.join(PRESETS)})")
     return override(config, PRESETS[name].get(stage, {}), f"preset {name!r}, stage {stage}")
+
+
+def apply_preset_to_stages(name: str, configs: dict[int, StageConfig]) -> dict[int, StageConfig]:
+    """Apply preset ``name`` to every stage of ``configs`` (keyed by stage number)."""
+    return {stage: apply_preset(name, stage, config) for stage, config in configs.items()}
