@@ -7,7 +7,6 @@ from typing import Any, ClassVar, TypeVar
 import numpy as np
 import torch as th
 from sb3_contrib import QRDQN
-from sb3_contrib.common.utils import quantile_huber_loss
 from stable_baselines3.common.buffers import ReplayBuffer
 from stable_baselines3.common.policies import BasePolicy
 from stable_baselines3.common.type_aliases import GymEnv, MaybeCallback, ReplayBufferSamples, Schedule
@@ -20,6 +19,7 @@ from sb3_ext.common.targets import (
     evaluate_at_actions,
     td_target,
 )
+from sb3_ext.quantile_dqn.loss import quantile_huber_loss
 from sb3_ext.quantile_dqn.policies import (
     CnnPolicy,
     MlpPolicy,
@@ -36,7 +36,8 @@ class QuantileDQN(TwinCriticTraining, QRDQN):
     """
     Quantile-regression DQN with twin quantile heads and risk-aware acting.
 
-    Builds on sb3-contrib's QR-DQN (its quantile-Huber loss and quantile network) and adds:
+    Builds on sb3-contrib's QR-DQN (its quantile network, and its quantile-Huber loss with a
+    closed-form gradient, see ``sb3_ext.quantile_dqn.loss``) and adds:
 
     * ``n_critics`` quantile heads (default 2) on one features extractor, each with a target copy,
       bootstrapped with TwinDQN's rule: the next action is greedy for the online heads' mean
@@ -167,9 +168,9 @@ class QuantileDQN(TwinCriticTraining, QRDQN):
 
         current = self.quantile_net.forward_critics(replay_data.observations)
         taken = evaluate_at_actions(current, replay_data.actions)  # (batch, n_critics, n_quantiles)
-        # sb3-contrib's loss takes (batch, n_critics, n_quantiles) against (batch, 1, n_target_quantiles),
-        # sums over the current quantiles and averages over the rest (as TQC uses it).
-        loss = quantile_huber_loss(taken, target_quantiles.unsqueeze(1), sum_over_quantiles=True)
+        # (batch, n_critics, n_quantiles) against (batch, 1, n_target_quantiles): summed over the current
+        # quantiles, averaged over the rest (sb3-contrib's loss as TQC uses it, with a closed-form gradient).
+        loss = quantile_huber_loss(taken, target_quantiles.unsqueeze(1))
         return loss * taken.shape[1], current.detach()
 
     def _statistics(self, replay_data: ReplayBufferSamples, current: th.Tensor) -> dict[str, th.Tensor]:
