@@ -1,5 +1,5 @@
-"""TwinDQN and QuantileDQN as SB3 citizens: save/load (also in a fresh process), n-step replay,
-several envs, Dict observations, CnnPolicy, TensorBoard run names."""
+"""TwinDQN and QuantileDQN as SB3 citizens: save/load (also in a fresh process), n-step replay (also
+with Dict observations), several envs, Dict observations, CnnPolicy, TensorBoard run names."""
 
 from __future__ import annotations
 
@@ -19,6 +19,7 @@ from stable_baselines3.common.buffers import DictReplayBuffer, NStepReplayBuffer
 from stable_baselines3.common.env_util import make_vec_env
 from stable_baselines3.common.torch_layers import CombinedExtractor, NatureCNN
 
+from sb3_ext.common.buffers import DictNStepReplayBuffer
 from sb3_ext.quantile_dqn import QuantileDQN
 from sb3_ext.twin_dqn import TwinDQN
 
@@ -79,14 +80,20 @@ class DictTargetEnv(gym.Env):
 
 
 class CountdownEnv(gym.Env):
-    """Reward 1 per step; the episode terminates after ``LENGTH`` steps; the observation is ``t / LENGTH``."""
+    """Reward 1 per step; the episode terminates after ``LENGTH`` steps; the observation is ``t / LENGTH``
+    (as ``{"t": ...}`` with ``dict_obs=True``)."""
 
     LENGTH = 7
-    observation_space = spaces.Box(0.0, 1.0, shape=(1,), dtype=np.float32)
     action_space = spaces.Discrete(2)
 
-    def _observe(self) -> np.ndarray:
-        return np.array([self.t / self.LENGTH], dtype=np.float32)
+    def __init__(self, dict_obs: bool = False) -> None:
+        self.dict_obs = dict_obs
+        box = spaces.Box(0.0, 1.0, shape=(1,), dtype=np.float32)
+        self.observation_space = spaces.Dict({"t": box}) if dict_obs else box
+
+    def _observe(self) -> np.ndarray | dict:
+        t = np.array([self.t / self.LENGTH], dtype=np.float32)
+        return {"t": t} if self.dict_obs else t
 
     def reset(self, *, seed=None, options=None):
         super().reset(seed=seed)
@@ -112,6 +119,7 @@ VARIANTS = {
     "n_envs": ("MlpPolicy", lambda: make_vec_env("CartPole-v1", n_envs=3, seed=0), dict(target_update_interval=30)),
     "separate_trunks": ("MlpPolicy", lambda: "CartPole-v1", dict(policy_kwargs=dict(share_trunk=False, n_critics=3))),
     "dict": ("MultiInputPolicy", DictTargetEnv, {}),
+    "dict_n_steps": ("MultiInputPolicy", DictTargetEnv, dict(n_steps=3)),
     "cnn": ("CnnPolicy", SideImageEnv, dict(policy_kwargs=dict(features_extractor_kwargs=dict(features_dim=32)))),
 }
 
@@ -131,9 +139,12 @@ def test_variant_trains_and_round_trips(algo, variant, tmp_path):
         assert model.replay_buffer.sample(8).discounts is not None
     if variant == "n_envs":
         assert model.n_envs == model.replay_buffer.n_envs == 3 and model.num_timesteps == 96
-    if variant == "dict":
+    if variant.startswith("dict"):
         assert isinstance(model.replay_buffer, DictReplayBuffer)
         assert isinstance(value_net(model).features_extractor, CombinedExtractor)
+    if variant == "dict_n_steps":
+        assert isinstance(model.replay_buffer, DictNStepReplayBuffer) and model.replay_buffer.n_steps == 3
+        assert model.replay_buffer.sample(8).discounts is not None
     if variant == "cnn":
         assert isinstance(value_net(model).features_extractor, NatureCNN)
     if variant == "separate_trunks":
@@ -148,12 +159,16 @@ def test_variant_trains_and_round_trips(algo, variant, tmp_path):
     np.testing.assert_array_equal(distribution(model, obs), distribution(loaded, obs))
 
 
+@pytest.mark.parametrize("dict_obs", [False, True], ids=["box", "dict"])
 @pytest.mark.parametrize("algo", ALGOS, ids=lambda a: a.__name__)
-def test_n_step_returns_are_used_in_training_and_after_load(algo, tmp_path):
-    """n_steps=3: SB3's NStepReplayBuffer gives every sample its 3-step return and gamma ** 3 (fewer
-    steps at the episode's end), train() bootstraps with those discounts, and a loaded model keeps it."""
+def test_n_step_returns_are_used_in_training_and_after_load(algo, dict_obs, tmp_path):
+    """n_steps=3: the n-step buffer (SB3's NStepReplayBuffer; ours for Dict observations) gives every
+    sample its 3-step return and gamma ** 3 (fewer steps at the episode's end), train() bootstraps with
+    those discounts, and a loaded model keeps it."""
     gamma, length = 0.9, CountdownEnv.LENGTH
-    model = algo("MlpPolicy", CountdownEnv(), n_steps=3, gamma=gamma, **SMALL)
+    policy = "MultiInputPolicy" if dict_obs else "MlpPolicy"
+    buffer_class = DictNStepReplayBuffer if dict_obs else NStepReplayBuffer
+    model = algo(policy, CountdownEnv(dict_obs), n_steps=3, gamma=gamma, **SMALL)
     used_discounts = []
     loss = model._loss
     model._loss = lambda replay_data: used_discounts.append(replay_data.discounts) or loss(replay_data)
@@ -161,16 +176,19 @@ def test_n_step_returns_are_used_in_training_and_after_load(algo, tmp_path):
     # transition (which NStepReplayBuffer treats as a cut) cuts no sample short.
     model.learn(SMALL["train_freq"] * length)
 
-    assert type(model.replay_buffer) is NStepReplayBuffer
+    assert type(model.replay_buffer) is buffer_class
     assert (model.replay_buffer.n_steps, model.replay_buffer.gamma) == (3, gamma)
     # Expected values from the step counter t in the observation: k = min(3, steps left) steps.
     sample = model.replay_buffer.sample(200)
-    t = np.rint(sample.observations.numpy()[:, 0] * length).astype(int)
+    observations, next_observations = sample.observations, sample.next_observations
+    if dict_obs:
+        observations, next_observations = observations["t"], next_observations["t"]
+    t = np.rint(observations.numpy()[:, 0] * length).astype(int)
     k = np.minimum(3, length - t)
     np.testing.assert_allclose(sample.discounts.numpy()[:, 0], gamma**k, rtol=1e-6)
     np.testing.assert_allclose(sample.rewards.numpy()[:, 0], (1 - gamma**k) / (1 - gamma), rtol=1e-6)
     np.testing.assert_array_equal(sample.dones.numpy()[:, 0], (t + k == length).astype(np.float32))
-    np.testing.assert_allclose(sample.next_observations.numpy()[:, 0], (t + k) / length, rtol=1e-6)
+    np.testing.assert_allclose(next_observations.numpy()[:, 0], (t + k) / length, rtol=1e-6)
     assert (k == 3).any() and (k < 3).any()
     # train() got n-step discounts (fewer steps only where an episode or the filled buffer ends).
     used = th.cat(used_discounts).numpy()[:, 0]
@@ -178,8 +196,8 @@ def test_n_step_returns_are_used_in_training_and_after_load(algo, tmp_path):
     assert np.isclose(used[:, None], gamma ** np.arange(1, 4)).any(axis=1).all()
 
     model.save(tmp_path / "model")
-    loaded = algo.load(tmp_path / "model", env=CountdownEnv())  # the module's filter fails on SB3's warning
-    assert type(loaded.replay_buffer) is NStepReplayBuffer
+    loaded = algo.load(tmp_path / "model", env=CountdownEnv(dict_obs))  # the module's filter fails on SB3's warning
+    assert type(loaded.replay_buffer) is buffer_class
     assert (loaded.n_steps, loaded.replay_buffer.n_steps, loaded.replay_buffer.gamma) == (3, 3, gamma)
     loaded.learn(SMALL["train_freq"] * 2)
     assert np.isclose(loaded.replay_buffer.sample(50).discounts.numpy(), gamma**3).any()

@@ -10,18 +10,22 @@ QuantileDQN and 1 for TwinDQN (a Q-value is a one-atom distribution), so a singl
 * the heads are reduced by an element-wise ``min`` (clipped double Q, the default) or ``mean``;
 * the TD target is ``r + (1 - done) * discount * value``.
 
-``TwinCriticTraining`` is the gradient loop both run around their own loss (and restores SB3's
-n-step replay on load without a false warning).
+``TwinCriticTraining`` is the gradient loop both run around their own loss; it also sets up
+n-step replay, for Dict observations too (``DictNStepReplayBuffer``) and again on load.
 """
 
 from __future__ import annotations
 
+import warnings
 from abc import abstractmethod
 
 import torch as th
+from gymnasium import spaces
 from stable_baselines3.common.buffers import NStepReplayBuffer
 from stable_baselines3.common.off_policy_algorithm import OffPolicyAlgorithm
 from stable_baselines3.common.type_aliases import ReplayBufferSamples
+
+from sb3_ext.common.buffers import DictNStepReplayBuffer
 
 TARGET_REDUCTIONS = ("min", "mean")
 
@@ -96,18 +100,32 @@ class TwinCriticTraining(OffPolicyAlgorithm):
     max_grad_norm: float | None
 
     def _setup_model(self) -> None:
-        # With n_steps > 1 SB3 picks NStepReplayBuffer (with n_steps and gamma in replay_buffer_kwargs)
-        # itself, and a saved model stores that choice as if the user had passed the class. Loading
-        # then warns that n_steps "is ignored" although the restored buffer does compute n-step
-        # returns. When the stored choice is exactly what SB3 would pick, hand it back to SB3: it
-        # rebuilds the same buffer and has nothing to warn about. Any other buffer choice is kept.
-        automatic = {"n_steps": self.n_steps, "gamma": self.gamma}
+        if self.n_steps > 1 and self._n_step_buffer_is_automatic():
+            # Choose the n-step buffer here rather than in SB3, which has none for Dict observations.
+            dict_observations = isinstance(self.observation_space, spaces.Dict)
+            self.replay_buffer_class = DictNStepReplayBuffer if dict_observations else NStepReplayBuffer
+            self.replay_buffer_kwargs.update(n_steps=self.n_steps, gamma=self.gamma)
+            with warnings.catch_warnings():
+                # SB3 warns that n_steps "is ignored" whenever a buffer class is set; this one is the
+                # n-step buffer for exactly these n_steps and gamma.
+                warnings.filterwarnings("ignore", message=r"`n_steps=\d+` is ignored")
+                super()._setup_model()
+        else:
+            super()._setup_model()
+
+    def _n_step_buffer_is_automatic(self) -> bool:
+        """
+        True when the n-step buffer is ours to choose: no buffer class was given, or the one given is
+        the choice a saved model stored for exactly its own ``n_steps`` and ``gamma`` (SB3 saves the
+        buffer class it picked as if the user had passed it).
+        """
+        if self.replay_buffer_class is None:
+            return True
         kwargs = self.replay_buffer_kwargs
-        restored = {key: kwargs.get(key) for key in automatic}
-        if self.n_steps > 1 and self.replay_buffer_class is NStepReplayBuffer and restored == automatic:
-            self.replay_buffer_class = None
-            self.replay_buffer_kwargs = {key: value for key, value in kwargs.items() if key not in automatic}
-        super()._setup_model()
+        return self.replay_buffer_class in (NStepReplayBuffer, DictNStepReplayBuffer) and (
+            kwargs.get("n_steps"),
+            kwargs.get("gamma"),
+        ) == (self.n_steps, self.gamma)
 
     @abstractmethod
     def _loss(self, replay_data: ReplayBufferSamples) -> tuple[th.Tensor, th.Tensor]:
