@@ -32,6 +32,7 @@ _LAZY_EXPORTS: dict[str, str] = {
     "TwinDQNPolicy": "sb3_ext.twin_dqn",
     "QuantileDQN": "sb3_ext.quantile_dqn",
     "QuantileDQNPolicy": "sb3_ext.quantile_dqn",
+    "DictNStepReplayBuffer": "sb3_ext.common.buffers",
 
     # --- continuous control and offline data ---
     "DelayedTD3": "sb3_ext.delayed_td3",

@@ -1,13 +1,16 @@
-"""DictNStepReplayBuffer against SB3's NStepReplayBuffer on the same transitions."""
+"""DictNStepReplayBuffer: against SB3's NStepReplayBuffer on the same transitions, and inside SB3's DQN."""
 
 from __future__ import annotations
 
+import gymnasium as gym
 import numpy as np
 import pytest
 import torch as th
 from gymnasium import spaces
+from stable_baselines3 import DQN
 from stable_baselines3.common.buffers import NStepReplayBuffer
 
+import sb3_ext
 from sb3_ext.common.buffers import DictNStepReplayBuffer
 
 
@@ -43,3 +46,25 @@ def test_samples_match_sb3_n_step_buffer_on_the_same_transitions(n_added):
         assert th.allclose(getattr(sample, field), getattr(expected, field), rtol=1e-6, atol=1e-6), field
     # The data exercise every case: full 4-step windows and windows cut short.
     assert np.isclose(sample.discounts.numpy(), 0.9**4).any() and (sample.discounts.numpy() > 0.9**4 + 1e-6).any()
+
+
+def test_sb3_dqn_trains_on_it_with_n_step_discounts():
+    """Any SB3 off-policy algorithm can take it as its replay_buffer_class (SB3 2.9 bootstraps with
+    the samples' discounts when they are given)."""
+    env = gym.make("CartPole-v1")
+    env = gym.wrappers.TransformObservation(
+        env, lambda obs: {"state": obs}, spaces.Dict({"state": env.observation_space})
+    )
+    model = DQN(
+        "MultiInputPolicy",
+        env,
+        replay_buffer_class=sb3_ext.DictNStepReplayBuffer,
+        replay_buffer_kwargs=dict(n_steps=3, gamma=0.9),
+        learning_starts=32,
+        batch_size=32,
+        train_freq=32,
+        seed=0,
+    )
+    model.learn(128)
+    assert model._n_updates > 0
+    assert np.isclose(model.replay_buffer.sample(64).discounts.numpy(), 0.9**3).any()
