@@ -3,11 +3,11 @@
 Same value and gradient as sb3-contrib's ``quantile_huber_loss(current, target,
 sum_over_quantiles=True)`` in its TQC layout, which the tests use as the reference. sb3-contrib's
 version lets autograd differentiate about ten element-wise operations on the
-``(batch, n_critics, n_quantiles, n_target_quantiles)`` pairwise tensor, which made the loss
-alone cost 1.07 ms of a 2.2 ms QuantileDQN update with twin heads (batch 64, 25 quantiles, one CPU
-thread) and kept QuantileDQN at 0.72x QR-DQN's throughput. The gradient has a closed form, so one
-forward pass can keep the single pairwise product it needs and the backward pass is one sum:
-0.27 ms for both heads, less than sb3-contrib's 0.49 ms for one.
+``(batch, n_critics, n_quantiles, n_target_quantiles)`` pairwise tensor; with twin heads (batch 64,
+25 quantiles) that was about half of a QuantileDQN update and kept QuantileDQN at 0.72x QR-DQN's
+throughput. The gradient has a closed form, so the forward pass keeps the one pairwise product it
+needs and the backward pass is a single sum: about 3x faster forward + backward
+(``benchmarks/bench_quantile_loss.py``), so two heads cost less than sb3-contrib's loss on one.
 
 For ``delta = target_j - current_i`` and ``tau_i = (i + 0.5) / n_quantiles``:
 
