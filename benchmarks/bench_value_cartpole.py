@@ -5,8 +5,9 @@ hyperparams/dqn.yml); the two quantile methods also share n_quantiles.
 
 Learning: every algorithm trains on the same seeds and budget. A callback evaluates the
 deterministic policy every --eval-freq steps inside one learn() call (so the exploration schedule is
-the one the zoo settings define) to find the first step at which the evaluation mean reaches 475;
-the final policy is evaluated on --final-episodes episodes.
+the one the zoo settings define) to find the first step at which the evaluation mean reaches 475,
+and keeps the best evaluation's weights (as rl-zoo3's EvalCallback keeps best_model.zip). The final
+policy and that best checkpoint are then each evaluated afresh on --final-episodes episodes.
 
 Throughput (measured first, as it is short): environment steps per second of CPU time in learn(),
 once the replay buffer has passed learning_starts. The models take turns, --chunk steps each, for --rounds rounds, and the median
@@ -61,7 +62,11 @@ def zoo_dqn_hyperparams() -> dict[str, Any]:
 
 
 class PeriodicEval(BaseCallback):
-    """Evaluates the deterministic policy every ``eval_freq`` steps until it first reaches ``target``."""
+    """
+    Evaluates the deterministic policy every ``eval_freq`` steps: records the first step at which the
+    mean reaches ``target`` and keeps the weights of the best evaluation, as rl-zoo3's EvalCallback
+    keeps ``best_model.zip``.
+    """
 
     def __init__(self, eval_env: VecEnv, eval_freq: int, n_episodes: int, target: float) -> None:
         super().__init__()
@@ -70,12 +75,17 @@ class PeriodicEval(BaseCallback):
         self.n_episodes = n_episodes
         self.target = target
         self.first_step_at_target: int | None = None
+        self.best_mean = -float("inf")
+        self.best_weights: dict[str, torch.Tensor] | None = None
 
     def _on_step(self) -> bool:
-        if self.first_step_at_target is None and self.num_timesteps % self.eval_freq == 0:
+        if self.num_timesteps % self.eval_freq == 0:
             mean, _ = evaluate_policy(self.model, self.eval_env, n_eval_episodes=self.n_episodes, deterministic=True)
-            if mean >= self.target:
+            if mean >= self.target and self.first_step_at_target is None:
                 self.first_step_at_target = self.num_timesteps
+            if mean > self.best_mean:
+                self.best_mean = mean
+                self.best_weights = copy.deepcopy(self.model.policy.state_dict())
         return True
 
 
@@ -92,12 +102,18 @@ def make_model(algo: str, zoo: dict[str, Any], n_quantiles: int, seed: int, **op
 
 
 def learning_run(model: BaseAlgorithm, seed: int, args: argparse.Namespace) -> dict[str, Any]:
-    """Train one model; its final evaluation and the first step at which the periodic one reached 475."""
+    """
+    Train one model. Returns the first step at which the periodic evaluation reached 475, and fresh
+    ``--final-episodes`` evaluations of the final policy and of the best periodic checkpoint.
+    """
     callback = PeriodicEval(make_vec_env(ENV_ID, n_envs=1, seed=seed + 1000), args.eval_freq, args.eval_episodes, 475)
     model.learn(args.steps, callback=callback)
     final_env = make_vec_env(ENV_ID, n_envs=1, seed=seed + 2000)
     final, _ = evaluate_policy(model, final_env, n_eval_episodes=args.final_episodes, deterministic=True)
-    return {"final": float(final), "first": callback.first_step_at_target}
+    model.policy.load_state_dict(callback.best_weights)
+    best_env = make_vec_env(ENV_ID, n_envs=1, seed=seed + 2000)
+    best, _ = evaluate_policy(model, best_env, n_eval_episodes=args.final_episodes, deterministic=True)
+    return {"final": float(final), "best": float(best), "first": callback.first_step_at_target}
 
 
 def throughput(models: dict[str, BaseAlgorithm], args: argparse.Namespace) -> dict[str, float]:
@@ -121,13 +137,16 @@ def mean_std(values: list[float]) -> str:
 def print_learning_table(results: dict[str, list[dict[str, Any]]], final_episodes: int) -> None:
     n_seeds = len(next(iter(results.values())))
     print(f"\nAfter {n_seeds} seed(s):\n")
-    print(f"| algorithm | final eval ({final_episodes} episodes), mean ± std over seeds | seeds with final >= 475 "
+    print(f"| algorithm | final policy ({final_episodes} episodes), mean ± std over seeds | seeds with final >= 475 "
+          f"| best checkpoint ({final_episodes} episodes), mean ± std | seeds with best >= 475 "
           "| seeds that reached 475 (periodic eval) | steps to first reach 475, per seed |")
-    print("|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|")
     for name, rows in results.items():
         finals = [r["final"] for r in rows]
+        bests = [r["best"] for r in rows]
         firsts = [r["first"] for r in rows]
         print(f"| {name} | {mean_std(finals)} | {sum(f >= 475 for f in finals)}/{len(rows)} "
+              f"| {mean_std(bests)} | {sum(b >= 475 for b in bests)}/{len(rows)} "
               f"| {sum(f is not None for f in firsts)}/{len(rows)} | {', '.join(str(f) if f else 'never' for f in firsts)} |",
               flush=True)
 
@@ -173,7 +192,8 @@ def main() -> None:
             for name in args.algos:
                 result = learning_run(make_model(name, zoo, args.n_quantiles, seed), seed, args)
                 results[name].append(result)
-                print(f"  seed {seed} {name:12s} final {result['final']:6.1f}  first >= 475 at {result['first']}", flush=True)
+                print(f"  seed {seed} {name:12s} final {result['final']:6.1f}  best checkpoint {result['best']:6.1f}  "
+                      f"first >= 475 at {result['first']}", flush=True)
             # A table after every seed: a run stopped early still leaves the summary of the seeds it finished.
             print_learning_table(results, args.final_episodes)
 
