@@ -36,8 +36,8 @@ class QuantileDQN(TwinCriticTraining, QRDQN):
     """
     Quantile-regression DQN with twin quantile heads and risk-aware acting.
 
-    Builds on sb3-contrib's QR-DQN (its quantile network, and its quantile-Huber loss with a
-    closed-form gradient, see ``sb3_ext.quantile_dqn.loss``) and adds:
+    Builds on sb3-contrib's QR-DQN and its quantile network (the quantile-Huber loss is QR-DQN's,
+    reimplemented with a closed-form gradient for speed, see ``sb3_ext.quantile_dqn.loss``) and adds:
 
     * ``n_critics`` quantile heads (default 2) on one features extractor, each with a target copy,
       bootstrapped with TwinDQN's rule: the next action is greedy for the online heads' mean
