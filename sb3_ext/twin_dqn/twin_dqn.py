@@ -132,14 +132,10 @@ class TwinDQN(TwinCriticTraining, DQN):
             next_values = bootstrap_values(next_target_q.unsqueeze(2), next_q.argmax(dim=1), self.target_reduction)
             target_q = td_target(replay_data.rewards, replay_data.dones, discounts, next_values)  # (batch, 1)
 
-        current_q = self.q_net.forward_critics(replay_data.observations)  # (batch, n_critics, n_actions)
-        batch_size, n_critics, _ = current_q.shape
-        # Gathered on the 3-D layout directly: the update is small enough that every extra view and
-        # its autograd node shows in the throughput.
-        taken = current_q.gather(2, replay_data.actions.long().view(batch_size, 1, 1).expand(batch_size, n_critics, 1))
-        # Summed over heads (each gets the gradient a lone DQN would), averaged over the batch.
-        loss = F.smooth_l1_loss(taken, target_q.unsqueeze(1).expand_as(taken), reduction="sum") / batch_size
-        return loss, current_q.detach().unsqueeze(2)
+        current_q = self.q_net.forward_critics(replay_data.observations).unsqueeze(2)
+        taken = evaluate_at_actions(current_q, replay_data.actions)  # (batch, n_critics, 1)
+        loss = F.smooth_l1_loss(taken, target_q.unsqueeze(1).expand_as(taken)) * taken.shape[1]
+        return loss, current_q.detach()
 
     def _statistics(self, replay_data: ReplayBufferSamples, current: th.Tensor) -> dict[str, th.Tensor]:
         taken = evaluate_at_actions(current, replay_data.actions).squeeze(dim=2)  # (batch, n_critics)
