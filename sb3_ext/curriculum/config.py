@@ -40,6 +40,7 @@ UNIT_OPEN_CLOSED: Check = (lambda v: 0 < v <= 1, "in (0, 1]")
 UNIT_CLOSED: Check = (lambda v: 0 <= v <= 1, "in [0, 1]")
 AT_LEAST_TWO: Check = (lambda v: v >= 2, ">= 2")
 LATTICE_SIDES: Check = (lambda v: all(side >= 3 for side in v), "three sizes >= 3")
+AGENT_MODES: Check = (lambda v: v in ("per_column", "fixed"), "'per_column' or 'fixed'")
 
 
 def _checked(check: Check) -> Any:
@@ -50,8 +51,31 @@ def _checked(check: Check) -> Any:
 
 
 @dataclass(frozen=True)
+class AgentsConfig:
+    """Who biases the events.
+
+    ``per_column``: ``density`` agents per column (1: every column), each with its own local view
+    and reward term, one small network shared by all (``LatticeSwarm-v0`` unfolded into one VecEnv
+    slot per agent). ``fixed``: ``n_swarm`` agents and one joint action and reward
+    (``LatticeGrowth-v0``, the original four-agent MLP setup).
+    """
+
+    mode: str = _checked(AGENT_MODES)
+    density: float = _checked(UNIT_OPEN_CLOSED)
+    n_swarm: int = _checked(POSITIVE)
+
+
+@dataclass(frozen=True)
+class LocalRewardConfig:
+    """Weights of each agent's reward terms in ``per_column`` mode (see ``LatticeSwarm-v0``)."""
+
+    roughness_gain: float = _checked(NON_NEGATIVE)
+    ess_cost: float = _checked(NON_NEGATIVE)
+
+
+@dataclass(frozen=True)
 class RewardWeights:
-    """Weights of the four reward terms (signs included), see DESIGN.md."""
+    """Weights of the four reward terms of ``fixed`` mode (signs included)."""
 
     roughness_weight: float
     coverage_weight: float
@@ -67,14 +91,36 @@ class EnvironmentConfig:
     temperature: float = _checked(POSITIVE)
     deposition_rate: float = _checked(POSITIVE)
     max_steps: int = _checked(POSITIVE)
-    n_swarm: int = _checked(POSITIVE)
     n_proposals: int = _checked(POSITIVE)
+    patch_radius: int = _checked(POSITIVE)
+    agents: AgentsConfig
+    local_reward: LocalRewardConfig
     reward_weights: RewardWeights
 
+    @property
+    def per_column(self) -> bool:
+        """Agents on every column (or a density per column) with a shared per-agent network."""
+        return self.agents.mode == "per_column"
+
+    @property
+    def env_id(self) -> str:
+        """The environment this section configures."""
+        return "LatticeSwarm-v0" if self.per_column else "LatticeGrowth-v0"
+
     def env_kwargs(self) -> dict[str, Any]:
-        """Keyword arguments for ``gymnasium.make("LatticeGrowth-v0", **kwargs)``."""
-        kwargs = dataclasses.asdict(self)
-        kwargs["lattice_size"] = list(self.lattice_size)
+        """Keyword arguments for ``gymnasium.make(self.env_id, **kwargs)``."""
+        kwargs: dict[str, Any] = {
+            "lattice_size": list(self.lattice_size),
+            "temperature": self.temperature,
+            "deposition_rate": self.deposition_rate,
+            "max_steps": self.max_steps,
+            "n_proposals": self.n_proposals,
+            "patch_radius": self.patch_radius,
+        }
+        if self.per_column:
+            kwargs.update(agent_density=self.agents.density, **dataclasses.asdict(self.local_reward))
+        else:
+            kwargs.update(n_swarm=self.agents.n_swarm, reward_weights=dataclasses.asdict(self.reward_weights))
         return kwargs
 
 
@@ -147,6 +193,10 @@ def _convert(value: Any, annotation: Any, key: str, where: str) -> Any:
     """Check ``value`` against a field annotation (dataclass, int, float, tuple[int, ...])."""
     if dataclasses.is_dataclass(annotation):
         return _build(annotation, value, key, where)
+    if annotation is str:
+        if not isinstance(value, str):
+            raise ConfigError(f"{where}: {key}: expected a string, got {_describe(value)}")
+        return value
     if annotation is int:
         if isinstance(value, bool) or not isinstance(value, int):
             raise ConfigError(f"{where}: {key}: expected an integer, got {_describe(value)}")
@@ -192,7 +242,14 @@ def stage_config_from_dict(data: Any, where: str = "<dict>") -> StageConfig:
 
     :param where: name of the source used in error messages (usually the file path).
     """
-    return _build(StageConfig, data, "", where)
+    config: StageConfig = _build(StageConfig, data, "", where)
+    nx, ny, _ = config.environment.lattice_size
+    if config.environment.agents.n_swarm > nx * ny:
+        raise ConfigError(
+            f"{where}: environment.agents.n_swarm: expected at most nx * ny = {nx * ny} agents "
+            f"(one per column), got {config.environment.agents.n_swarm}"
+        )
+    return config
 
 
 def load_stage_config(path: str | Path) -> StageConfig:
@@ -230,6 +287,8 @@ def load_stage_configs(config_dir: str | Path, stages: list[int] | None = None) 
 __all__ = [
     "DEFAULT_CONFIG_DIR",
     "STAGE_FILES",
+    "AgentsConfig",
+    "LocalRewardConfig",
     "ConfigError",
     "EnvironmentConfig",
     "PPOConfig",

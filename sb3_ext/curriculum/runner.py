@@ -35,9 +35,8 @@ from sb3_ext.callbacks.manifest import write_manifest
 from sb3_ext.callbacks.morphology import MorphologyLogger
 from sb3_ext.common.atomic import atomic_save_model, atomic_write_json
 from sb3_ext.curriculum.config import STAGE_FILES, ConfigError, StageConfig
-from sb3_ext.curriculum.envs import ENV_ID, make_eval_env, make_training_env
-from sb3_ext.curriculum.evaluation import evaluate
-from sb3_ext.envs.lattice.heuristics import NeutralPolicy
+from sb3_ext.curriculum.envs import make_eval_env, make_training_env
+from sb3_ext.curriculum.evaluation import compare
 from sb3_ext.curriculum.interrupt import StopOnSignal
 from sb3_ext.curriculum.state import RunState
 from sb3_ext.curriculum.transfer import load_for_stage, new_model
@@ -91,7 +90,7 @@ class CurriculumRunner:
     :param progress: show SB3's progress bar.
     :param eval_episodes: deterministic episodes of each stage's final evaluation (policy and
         neutral policy) and of each periodic evaluation.
-    :param env_id: environment id (tests substitute a variant).
+    :param env_id: environment id (default: the stage file's; tests substitute a variant).
     :param command: command line recorded in the manifests.
     :param subprocesses: run each stage's ``n_envs`` environments in SubprocVecEnv workers
         (False: DummyVecEnv in this process).
@@ -103,7 +102,7 @@ class CurriculumRunner:
         device: str = "cpu",
         progress: bool = True,
         eval_episodes: int = 5,
-        env_id: str = ENV_ID,
+        env_id: str | None = None,
         command: str | None = None,
         subprocesses: bool = True,
     ):
@@ -238,11 +237,10 @@ class CurriculumRunner:
             eval_env.close()
 
     def _final_evaluation(self, model, config: StageConfig, seed: int) -> dict[str, Any]:
-        # Same seed for both: the neutral figures are measured on the same random streams.
-        policy = evaluate(model, config, self.eval_episodes, seed=seed + 700, env_id=self.env_id)
-        neutral = evaluate(NeutralPolicy(), config, self.eval_episodes, seed=seed + 700, env_id=self.env_id)
-        log.info("stage evaluation: policy %s; neutral %s", policy.to_dict(), neutral.to_dict())
-        return {"policy": policy.to_dict(), "neutral": neutral.to_dict()}
+        # Same seed for all: neutral physics and the hand rule run on the same random streams.
+        result = compare(model, config, self.eval_episodes, seed=seed + 700, env_id=self.env_id)
+        log.info("stage evaluation: %s", {name: result[name] for name in ("policy", "neutral", "hand_rule")})
+        return result
 
     # --- summary -----------------------------------------------------------------------------
 
@@ -266,6 +264,7 @@ class CurriculumRunner:
                 "stop_reason": record.stop_reason,
                 "policy": result.get("policy"),
                 "neutral": result.get("neutral"),
+                "hand_rule": result.get("hand_rule"),
             }
         summary = {"run_dir": str(self.state.run_dir), "seed": self.state.seed, "preset": self.state.preset, "stages": stages}
         atomic_write_json(self.state.run_dir / "summary.json", summary)
@@ -277,17 +276,22 @@ def _fmt(value: float | None, spec: str) -> str:
 
 
 def format_summary(summary: dict[str, Any]) -> str:
-    """The short table printed at the end of a run."""
-    header = f"{'stage':<6}{'lattice':<11}{'status':<12}{'steps':>9}{'wall':>9}{'steps/s':>9}{'reward':>10}{'W (neutral)':>16}{'coverage':>10}{'ESS':>7}"
+    """The short table printed at the end of a run: W of the policy, the hand rule (best gain at
+    ESS >= 0.5) and neutral physics, at the neutral films' thickness."""
+    header = (
+        f"{'stage':<6}{'lattice':<11}{'status':<12}{'steps':>10}{'wall':>8}{'steps/s':>9}"
+        f"{'W policy':>10}{'W hand':>8}{'W neutral':>11}{'vs neutral':>12}{'ESS':>7}{'height':>8}"
+    )
     lines = [f"run: {summary['run_dir']}", header, "-" * len(header)]
     for stage, row in summary["stages"].items():
-        policy, neutral = row["policy"] or {}, row["neutral"] or {}
-        roughness = f"{_fmt(policy.get('final_roughness'), '.3f')} ({_fmt(neutral.get('final_roughness'), '.3f')})"
+        policy, neutral, hand = row["policy"] or {}, row["neutral"] or {}, row.get("hand_rule") or {}
+        w_policy, w_neutral = policy.get("final_roughness"), neutral.get("final_roughness")
+        change = None if w_policy is None or not w_neutral else 100.0 * (w_policy / w_neutral - 1.0)
         lines.append(
             f"{stage:<6}{'x'.join(map(str, row['lattice_size'])):<11}{row['status']:<12}"
-            f"{_fmt(row['steps'], 'd'):>9}{row['wall_time_s']:>8.0f}s{_fmt(row['steps_per_s'], '.0f'):>9}"
-            f"{_fmt(policy.get('mean_reward'), '.3f'):>10}{roughness:>16}"
-            f"{_fmt(policy.get('final_coverage'), '.3f'):>10}{_fmt(policy.get('mean_ess'), '.3f'):>7}"
+            f"{_fmt(row['steps'], 'd'):>10}{row['wall_time_s']:>7.0f}s{_fmt(row['steps_per_s'], '.0f'):>9}"
+            f"{_fmt(w_policy, '.3f'):>10}{_fmt(hand.get('final_roughness'), '.3f'):>8}{_fmt(w_neutral, '.3f'):>11}"
+            f"{_fmt(change, '+.1f') + '%':>12}{_fmt(policy.get('mean_ess'), '.3f'):>7}{_fmt(neutral.get('mean_height'), '.2f'):>8}"
         )
         if row["stop_reason"]:
             lines.append(f"      {row['stop_reason']}")
