@@ -1,4 +1,4 @@
-"""Plain-Python reference for the lattice tests: the SOS rate law of DESIGN.md written from the
+"""Plain-Python reference for the lattice tests: the SOS rate law of docs/design.md written from the
 text, with loops and no shared code with the engine, so tests compare against it."""
 
 from __future__ import annotations

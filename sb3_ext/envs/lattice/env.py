@@ -1,6 +1,6 @@
 """``LatticeGrowth-v0``: steer SOS thin-film growth by biasing the KMC events of a small swarm.
 
-Each RL step (DESIGN.md, "Swarm proposals and ESS"):
+Each RL step (docs/design.md, "Steering growth without leaving physics"):
 
 1. ``n_swarm`` agents sit on distinct columns drawn in proportion to their total rate, so they
    stand where the physics is active (mostly on mobile adatoms, and on columns that can take a

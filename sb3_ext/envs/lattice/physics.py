@@ -1,4 +1,4 @@
-"""Physical constants and rate law of the solid-on-solid growth model (DESIGN.md)."""
+"""Physical constants and rate law of the solid-on-solid growth model (docs/design.md)."""
 
 from __future__ import annotations
 
