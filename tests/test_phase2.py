@@ -2,7 +2,6 @@
 
 import json
 import math
-from pathlib import Path
 
 import gymnasium as gym
 import numpy as np
@@ -27,6 +26,7 @@ from sb3_ext.phase2.evaluation import (
     visited_states,
 )
 from sb3_ext.phase2.exact import occupancy, solve
+from sb3_ext.zoo.config import HYPERPARAMS_DIR
 
 
 @pytest.fixture(autouse=True, scope="module")
@@ -265,7 +265,7 @@ def test_sampled_targets_and_u_r_v_r_networks_learn_toward_the_exact_values():
 
 def zoo_settings():
     """hyperparams/phase2.yml's AssistGrid-v0 entry as (n_timesteps, env kwargs, Phase2 kwargs)."""
-    spec = dict(yaml.safe_load((Path(__file__).parents[1] / "hyperparams" / "phase2.yml").read_text())["AssistGrid-v0"])
+    spec = dict(yaml.safe_load((HYPERPARAMS_DIR / "phase2.yml").read_text())["AssistGrid-v0"])
     n_timesteps = spec.pop("n_timesteps")
     assert spec.pop("policy") == "MlpPolicy"
     env_kwargs = spec.pop("env_kwargs")  # a mapping: rl-zoo3 passes it as is
