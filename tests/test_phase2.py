@@ -2,6 +2,7 @@
 
 import json
 import math
+from pathlib import Path
 
 import gymnasium as gym
 import numpy as np

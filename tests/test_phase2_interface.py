@@ -2,7 +2,6 @@
 
 import numpy as np
 import pytest
-import torch as th
 from gymnasium.utils.env_checker import check_env
 
 from phase2_gate_world import SLIP, CellGoal, GateWorld, TowardPrior, gate_prior
@@ -11,14 +10,7 @@ from sb3_ext.phase2.env import WorldModelEnv
 from sb3_ext.phase2.evaluation import evaluate
 from sb3_ext.phase2.exact import reach_probabilities, solve
 from sb3_ext.phase2.power import PowerParams
-
-
-@pytest.fixture(autouse=True, scope="module")
-def one_torch_thread():
-    threads = th.get_num_threads()
-    th.set_num_threads(1)
-    yield
-    th.set_num_threads(threads)
+from test_phase2 import one_torch_thread  # noqa: F401  (autouse fixture)
 
 
 def test_the_gate_world_is_a_gymnasium_env():
