@@ -2,7 +2,7 @@
 
 What changes against rl-zoo3 2.9 (everything else is inherited untouched):
 
-- ``--conf-file`` defaults to our ``hyperparams/<algo>.yml`` (rl-zoo3's own file for envs ours lacks);
+- ``--conf-file`` defaults to our ``sb3_ext/hyperparams/<algo>.yml`` (rl-zoo3's own file for envs ours lacks);
 - ``--optimize`` without ``--storage`` records the study in a journal file under the log folder
   instead of memory, so a search survives its process and more workers can join it;
 - ``--trial-id 0`` works (rl-zoo3 tests ``if trial_id:`` and silently ignores trial 0), trials
