@@ -12,8 +12,8 @@ from stable_baselines3.common.policies import BasePolicy
 from torch.nn import functional as F
 
 from sb3_ext.aux_heads.offline import OfflineTransitions
-from sb3_ext.common.fitting import fit_on_rows
 from sb3_ext.aux_heads.policies import AuxiliaryActorCriticPolicy
+from sb3_ext.common.fitting import fit_on_rows
 
 #: Live rollout transitions for the dynamics head: observation, action, next observation, reward.
 LiveTransitions = tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]

@@ -19,7 +19,12 @@ from collections.abc import Callable
 from typing import Any
 
 import optuna
-from rl_zoo3.hyperparams_opt import convert_offpolicy_params, convert_onpolicy_params, sample_a2c_params, sample_ppo_params
+from rl_zoo3.hyperparams_opt import (
+    convert_offpolicy_params,
+    convert_onpolicy_params,
+    sample_a2c_params,
+    sample_ppo_params,
+)
 from torch import nn
 
 Suggest = Callable[[optuna.Trial], None]
