@@ -75,7 +75,7 @@ class LocalRewardConfig:
 
 @dataclass(frozen=True)
 class RewardWeights:
-    """Weights of the four reward terms of ``fixed`` mode (signs included)."""
+    """Weights of the four reward terms of ``fixed`` mode (signs included), see docs/design.md."""
 
     roughness_weight: float
     coverage_weight: float
