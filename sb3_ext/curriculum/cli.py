@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 
 from sb3_ext.common.atomic import atomic_write_json
-from sb3_ext.curriculum.config import DEFAULT_CONFIG_DIR, ConfigError, StageConfig, load_stage_configs
+from sb3_ext.curriculum.config import DEFAULT_CONFIG_DIR, STAGE_FILES, ConfigError, StageConfig, load_stage_configs
 from sb3_ext.curriculum.presets import PRESETS, apply_preset_to_stages, override
 from sb3_ext.curriculum.state import RunState
 
@@ -40,8 +40,15 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--output", type=Path, help=f"parent folder of the run folders (default {DEFAULT_OUTPUT})")
     parser.add_argument("--seed", type=int, help="random seed (default 0)")
     parser.add_argument("--resume-from", type=Path, metavar="ZIP", help="continue the run this checkpoint belongs to")
-    parser.add_argument("--eval-only", action="store_true", help="evaluate --checkpoint against the neutral policy, no training")
+    parser.add_argument(
+        "--eval-only", action="store_true", help="evaluate --checkpoint next to neutral physics and the hand rule, no training"
+    )
     parser.add_argument("--checkpoint", type=Path, metavar="ZIP", help="model to evaluate with --eval-only")
+    parser.add_argument(
+        "--lattice", type=int, nargs=3, metavar=("NX", "NY", "NZ"),
+        help="--eval-only on this lattice instead of the stage's (events per step scaled with the area)",
+    )  # fmt: skip
+    parser.add_argument("--temperature", type=float, metavar="K", help="--eval-only at this temperature instead of the stage's")
     parser.add_argument("--eval-episodes", type=int, default=5, help="deterministic episodes per evaluation (default 5)")
     parser.add_argument("--preset", choices=sorted(PRESETS), help="scaled-down budgets: 'quick' runs all stages in minutes")
     parser.add_argument("--device", default="cpu", help="torch device (default cpu: the networks are small MLPs)")
@@ -109,11 +116,7 @@ def _resume(args: argparse.Namespace) -> int:
 
 
 def _eval_only(args: argparse.Namespace, default_config_dir: Path) -> int:
-    _use_one_torch_thread()
-    from stable_baselines3 import PPO
-
-    from sb3_ext.curriculum.evaluation import evaluate
-    from sb3_ext.envs.lattice.heuristics import NeutralPolicy
+    from sb3_ext.curriculum.envs import config_for_checkpoint, evaluation_config
     from sb3_ext.curriculum.runner import check_model_file, stage_of
 
     if args.checkpoint is None:
@@ -129,24 +132,28 @@ def _eval_only(args: argparse.Namespace, default_config_dir: Path) -> int:
     if run_dir is not None and args.config_dir is None and args.preset is None:
         config, source = RunState.load(run_dir).configs[stage], f"{run_dir / 'run_state.json'}"
     else:
-        config, source = _configs(args, default_config_dir)[stage], str(args.config_dir or default_config_dir)
+        source = str((args.config_dir or default_config_dir) / STAGE_FILES[stage])
+        config = _configs(args, default_config_dir)[stage]
+    config = evaluation_config(config, args.lattice, args.temperature)
+    config = config_for_checkpoint(checkpoint, config, source)
+    _use_one_torch_thread()
+    from stable_baselines3 import PPO
+
+    from sb3_ext.curriculum.evaluation import compare, format_comparison
+
     model = PPO.load(checkpoint, device=args.device)
     seed = args.seed if args.seed is not None else 0
-    policy = evaluate(model, config, args.eval_episodes, seed=seed)
-    neutral = evaluate(NeutralPolicy(), config, args.eval_episodes, seed=seed)
-
+    result = compare(model, config, args.eval_episodes, seed=seed)
     lattice = "x".join(map(str, config.environment.lattice_size))
-    print(f"{checkpoint} on stage {stage} ({lattice}, config from {source}), {args.eval_episodes} deterministic episodes, seed {seed}")
-    print(f"{'':<10}{'reward':>12}{'roughness':>12}{'coverage':>10}{'mean ESS':>10}{'height':>9}")
-    for name, result in (("policy", policy), ("neutral", neutral)):
-        cells = [result.mean_reward, result.final_roughness, result.final_coverage, result.mean_ess, result.mean_height]
-        print(f"{name:<10}" + "".join(f"{'-' if v is None else format(v, '.4f'):>{w}}" for v, w in zip(cells, (12, 12, 10, 10, 9))))
+    print(
+        f"{checkpoint} on stage {stage}'s settings ({lattice} at {config.environment.temperature:g} K, "
+        f"agents {config.environment.agents.mode}, config from {source}), "
+        f"{args.eval_episodes} deterministic episodes, seed {seed}; W at the neutral films' final height"
+    )
+    print(format_comparison(result))
     output = Path(args.output or DEFAULT_OUTPUT)
     path = output / f"eval_stage{stage}_{datetime.datetime.now().strftime('%Y%m%d-%H%M%S')}.json"
-    atomic_write_json(
-        path,
-        {"checkpoint": str(checkpoint), "stage": stage, "config": config.to_dict(), "seed": seed, "policy": policy.to_dict(), "neutral": neutral.to_dict()},
-    )
+    atomic_write_json(path, {"checkpoint": str(checkpoint), "stage": stage, "config": config.to_dict(), "seed": seed, **result})
     print(f"written: {path}")
     return 0
 
@@ -169,6 +176,8 @@ def main(argv: list[str] | None = None, default_config_dir: Path | None = None) 
             return _eval_only(args, default_config_dir)
         if args.checkpoint is not None:
             raise ConfigError("--checkpoint is for --eval-only; to continue training use --resume-from")
+        if args.lattice is not None or args.temperature is not None:
+            raise ConfigError("--lattice and --temperature are for --eval-only; to train on another lattice edit a stage file")
         if args.resume_from is not None:
             return _resume(args)
         return _train(args, default_config_dir)

@@ -281,7 +281,34 @@ def load_stage_configs(config_dir: str | Path, stages: list[int] | None = None) 
     config_dir = Path(config_dir)
     if not config_dir.is_dir():
         raise ConfigError(f"{config_dir}: config folder not found")
-    return {stage: load_stage_config(config_dir / STAGE_FILES[stage]) for stage in (stages or sorted(STAGE_FILES))}
+    configs = {stage: load_stage_config(config_dir / STAGE_FILES[stage]) for stage in (stages or sorted(STAGE_FILES))}
+    check_chain(configs, config_dir)
+    return configs
+
+
+def _view(config: StageConfig) -> dict[str, Any]:
+    """The stage-file keys that fix the shape of a policy's input."""
+    env = config.environment
+    view: dict[str, Any] = {"environment.agents.mode": env.agents.mode, "environment.patch_radius": env.patch_radius}
+    if not env.per_column:
+        view["environment.agents.n_swarm"] = env.agents.n_swarm
+    return view
+
+
+def check_chain(configs: dict[int, StageConfig], config_dir: str | Path) -> None:
+    """Stage N+1 starts from stage N's weights: their policies must read the same input.
+
+    :raises ConfigError: naming the later stage's file and the first key that differs.
+    """
+    stages = sorted(configs)
+    for before, after in zip(stages, stages[1:]):
+        old, new = _view(configs[before]), _view(configs[after])
+        for key in new:
+            if old.get(key) != new[key]:
+                raise ConfigError(
+                    f"{Path(config_dir) / STAGE_FILES[after]}: {key}: expected {old.get(key)!r} as in "
+                    f"{STAGE_FILES[before]} (stage {after} starts from stage {before}'s policy), got {new[key]!r}"
+                )
 
 
 __all__ = [
@@ -294,6 +321,7 @@ __all__ = [
     "PPOConfig",
     "RewardWeights",
     "StageConfig",
+    "check_chain",
     "load_stage_config",
     "load_stage_configs",
     "stage_config_from_dict",

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import functools
 import signal
+from pathlib import Path
 
 import gymnasium as gym
 from stable_baselines3.common.env_util import make_vec_env
 from stable_baselines3.common.vec_env import DummyVecEnv, SubprocVecEnv, VecEnv
 
-from sb3_ext.curriculum.config import StageConfig
+from sb3_ext.curriculum.config import ConfigError, StageConfig
+from sb3_ext.curriculum.presets import override
 from sb3_ext.envs.swarm.vec import AgentSlotsVecEnv
 
 #: The environment of ``agents.mode: fixed``; ``per_column`` stages use ``LatticeSwarm-v0``.
@@ -64,3 +66,56 @@ def make_eval_env(config: StageConfig, seed: int, env_id: str | None = None) -> 
         env.seed(seed)
         return AgentSlotsVecEnv(env)
     return make_vec_env(functools.partial(create_env, env_id), n_envs=1, seed=seed, env_kwargs=config.environment.env_kwargs())
+
+
+def evaluation_config(config: StageConfig, lattice: list[int] | None, temperature: float | None) -> StageConfig:
+    """``config`` on another lattice and/or at another temperature (``--eval-only``).
+
+    On another lattice, the events per RL step scale with the area, so that an episode covers the
+    same physical time (the same film thickness) as on the stage's own lattice.
+    """
+    if lattice is not None:
+        nx, ny, _ = config.environment.lattice_size
+        scaled = max(1, round(config.environment.n_proposals * lattice[0] * lattice[1] / (nx * ny)))
+        config = override(config, {"environment": {"lattice_size": list(lattice), "n_proposals": scaled}}, "--lattice")
+    if temperature is not None:
+        config = override(config, {"environment": {"temperature": temperature}}, "--temperature")
+    return config
+
+
+def observation_shape(config: StageConfig) -> tuple[int, ...]:
+    """The observation one policy input row has on this stage: one agent's view in
+    ``per_column`` mode, the joint view of the ``n_swarm`` agents in ``fixed`` mode."""
+    from sb3_ext.envs.lattice.agent_swarm import agent_observation_size
+    from sb3_ext.envs.lattice.swarm import observation_size
+
+    env = config.environment
+    if env.per_column:
+        return (agent_observation_size(env.patch_radius),)
+    return (observation_size(env.agents.n_swarm, env.patch_radius),)
+
+
+def config_for_checkpoint(checkpoint: str | Path, config: StageConfig, source: str) -> StageConfig:
+    """The stage's config in the agent mode whose input the saved policy reads.
+
+    A policy trained on the stage's own mode is evaluated as configured; one trained on the other
+    mode the stage file describes (e.g. a four-agent ``fixed`` checkpoint on a ``per_column``
+    stage) is evaluated in that mode. Anything else is refused in one line naming the checkpoint
+    and the stage-file keys that set the view.
+    """
+    from stable_baselines3.common.save_util import load_from_zip_file
+
+    data, _, _ = load_from_zip_file(checkpoint, load_data=True, device="cpu", print_system_info=False)
+    space = (data or {}).get("observation_space")
+    shape = None if space is None else tuple(space.shape)
+    other_mode = "fixed" if config.environment.per_column else "per_column"
+    for candidate in (config, override(config, {"environment": {"agents": {"mode": other_mode}}}, source)):
+        if shape == observation_shape(candidate):
+            return candidate
+    env = config.environment
+    raise ConfigError(
+        f"{checkpoint}: observation_space: the policy reads {shape} values per input, but {source} "
+        f"(environment.patch_radius={env.patch_radius}, environment.agents.n_swarm={env.agents.n_swarm}) gives "
+        f"{observation_shape(config)} per agent in mode {env.agents.mode!r} and "
+        f"{observation_shape(override(config, {'environment': {'agents': {'mode': other_mode}}}, source))} in mode {other_mode!r}"
+    )

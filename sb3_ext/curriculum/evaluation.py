@@ -65,7 +65,8 @@ def evaluate(
     try:
         for episode in range(n_episodes):
             obs, _ = env.reset(seed=seed if episode == 0 else None)
-            total, done, info = 0.0, False, {}
+            total, done = 0.0, False
+            info: dict[str, Any] = {}
             while not done:
                 action, _ = predictor.predict(obs, deterministic=True)
                 obs, reward, terminated, truncated, info = env.step(action)
@@ -121,3 +122,19 @@ def compare(predictor: PolicyPredictor, config: StageConfig, n_episodes: int, se
         "hand_rule": {**hands[best].to_dict(), "gain": float(best)},
         "hand_rule_gains": {gain: result.to_dict() for gain, result in hands.items()},
     }
+
+
+def format_comparison(result: dict[str, Any]) -> str:
+    """A table of ``compare``'s result: one row per policy, W relative to neutral physics."""
+    neutral_w = result["neutral"]["final_roughness"]
+    rows = [("policy", result["policy"]), ("neutral", result["neutral"])]
+    rows += [(f"hand rule, gain {gain}", r) for gain, r in result["hand_rule_gains"].items()]
+    lines = [f"{'':<22}{'W':>8}{'vs neutral':>12}{'mean ESS':>10}{'height':>8}{'coverage':>10}{'reward':>12}"]
+    for name, r in rows:
+        w = r["final_roughness"]
+        change = "-" if w is None or not neutral_w else f"{100.0 * (w / neutral_w - 1.0):+.1f}%"
+        cells = (w, r["mean_ess"], r["mean_height"], r["final_coverage"], r["mean_reward"])
+        w_cell, ess, height, coverage, reward = ("-" if v is None else f"{v:.3f}" for v in cells)
+        lines.append(f"{name:<22}{w_cell:>8}{change:>12}{ess:>10}{height:>8}{coverage:>10}{reward:>12}")
+    lines.append(f"best hand rule at mean ESS >= {MIN_ESS}: gain {result['hand_rule']['gain']:g}")
+    return "\n".join(lines)

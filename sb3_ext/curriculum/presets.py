@@ -11,12 +11,13 @@ from typing import Any
 from sb3_ext.curriculum.config import ConfigError, StageConfig, stage_config_from_dict
 
 #: ``--preset quick``: all three stages in a few minutes on 2 cores while still learning.
-#: Shorter rollouts (n_steps) give PPO enough updates within the small budgets.
+#: Budgets count agent-steps (one per agent and lattice step): stage 1 gets 16 rollouts of
+#: 32 steps x 2 lattices x 64 agents, stages 2 and 3 continue from it with a few rollouts each.
 PRESETS: dict[str, dict[int, dict[str, Any]]] = {
     "quick": {
-        1: {"total_timesteps": 49_152, "n_envs": 4, "ppo": {"n_steps": 512, "batch_size": 128, "n_epochs": 10, "learning_rate": 1.0e-3}},
-        2: {"total_timesteps": 8_192, "n_envs": 4, "ppo": {"n_steps": 256, "batch_size": 128, "n_epochs": 10}},
-        3: {"total_timesteps": 4_096, "n_envs": 2, "ppo": {"n_steps": 512, "batch_size": 128, "n_epochs": 10}},
+        1: {"total_timesteps": 65_536, "n_envs": 2},
+        2: {"total_timesteps": 51_200, "n_envs": 2},
+        3: {"total_timesteps": 40_000, "n_envs": 1},
     },
 }
 

@@ -221,7 +221,7 @@ class LatticeGrowthEnv(gym.Env):
         self._steps = 0
         self._ess_total = 0.0
 
-    def _episode_end(self, ess: float) -> tuple[bool, bool, dict[str, float]]:
+    def _episode_end(self, ess: float) -> tuple[bool, bool, dict[str, Any]]:
         """``terminated`` (film full), ``truncated`` (step limit or ``stop_height``) and the info."""
         e = self.engine
         terminated = e.is_full
@@ -237,7 +237,7 @@ class LatticeGrowthEnv(gym.Env):
             )
         return terminated, truncated, info
 
-    def _step_info(self, ess: float) -> dict[str, float]:
+    def _step_info(self, ess: float) -> dict[str, Any]:
         e = self.engine
         return {
             "ess": ess,

@@ -21,7 +21,13 @@ from typing import Any
 import numpy as np
 from gymnasium import spaces
 
-from sb3_ext.envs.lattice.agent_swarm import agent_observation_size, agent_swarm_step, observe_swarm, place_swarm, temperature_feature
+from sb3_ext.envs.lattice.agent_swarm import (
+    agent_observation_size,
+    agent_swarm_step,
+    observe_swarm,
+    place_swarm,
+    temperature_feature,
+)
 from sb3_ext.envs.lattice.env import EVENTS_PER_AGENT, LatticeGrowthEnv, _lattice_size
 
 
