@@ -34,7 +34,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from stable_baselines3 import PPO  # noqa: E402
 
-from sb3_ext.curriculum.config import load_stage_configs  # noqa: E402
+from sb3_ext.curriculum.config import DEFAULT_CONFIG_DIR, load_stage_configs  # noqa: E402
 from sb3_ext.curriculum.envs import make_training_env  # noqa: E402
 from sb3_ext.curriculum.evaluation import evaluate  # noqa: E402
 from sb3_ext.curriculum.presets import apply_preset_to_stages  # noqa: E402
@@ -43,7 +43,7 @@ from sb3_ext.curriculum.state import RunState  # noqa: E402
 from sb3_ext.curriculum.transfer import ppo_kwargs  # noqa: E402
 from sb3_ext.envs.lattice.heuristics import NeutralPolicy, ValleyDownhillPolicy  # noqa: E402
 
-CONFIGS = Path(__file__).resolve().parent.parent / "experiments" / "configs"
+CONFIGS = DEFAULT_CONFIG_DIR
 
 
 def main() -> None:

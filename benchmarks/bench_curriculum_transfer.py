@@ -26,7 +26,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from sb3_ext.curriculum.config import StageConfig, load_stage_configs  # noqa: E402
+from sb3_ext.curriculum.config import DEFAULT_CONFIG_DIR, StageConfig, load_stage_configs  # noqa: E402
 from sb3_ext.curriculum.envs import make_training_env  # noqa: E402
 from sb3_ext.curriculum.evaluation import evaluate  # noqa: E402
 from sb3_ext.curriculum.presets import apply_preset_to_stages  # noqa: E402
@@ -35,7 +35,7 @@ from sb3_ext.curriculum.state import RunState  # noqa: E402
 from sb3_ext.curriculum.transfer import load_for_stage, new_model  # noqa: E402
 from sb3_ext.envs.lattice.heuristics import NeutralPolicy  # noqa: E402
 
-CONFIGS = Path(__file__).resolve().parent.parent / "experiments" / "configs"
+CONFIGS = DEFAULT_CONFIG_DIR
 
 
 def learning_curve(model, config: StageConfig, steps: int, eval_every: int, episodes: int, seed: int) -> list[tuple[int, float]]:

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import argparse
 import time
-from pathlib import Path
 
 import gymnasium as gym
 import numpy as np
@@ -38,8 +37,9 @@ from sb3_ext.phase2.evaluation import (
     visited_states,
 )
 from sb3_ext.phase2.exact import occupancy, solve
+from sb3_ext.zoo.config import HYPERPARAMS_DIR
 
-HYPERPARAMS = Path(__file__).resolve().parents[1] / "hyperparams" / "phase2.yml"
+HYPERPARAMS = HYPERPARAMS_DIR / "phase2.yml"
 TOLERANCE = 0.05
 
 

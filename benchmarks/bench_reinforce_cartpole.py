@@ -26,9 +26,9 @@ from stable_baselines3.common.env_util import make_vec_env
 from stable_baselines3.common.evaluation import evaluate_policy
 
 from sb3_ext.reinforce import REINFORCE
+from sb3_ext.zoo.config import HYPERPARAMS_DIR
 
 ENV_ID = "CartPole-v1"
-REPO = Path(__file__).resolve().parent.parent
 
 
 def zoo_hyperparams(path: Path) -> tuple[int, dict[str, Any]]:
@@ -69,7 +69,7 @@ def main() -> None:
         args.seeds, args.budget = 2, 50_000
     torch.set_num_threads(1)
 
-    ours_envs, ours = zoo_hyperparams(REPO / "hyperparams" / "reinforce.yml")
+    ours_envs, ours = zoo_hyperparams(HYPERPARAMS_DIR / "reinforce.yml")
     a2c_envs, a2c = zoo_hyperparams(Path(rl_zoo3.__file__).parent / "hyperparams" / "a2c.yml")
     runs = [(f"REINFORCE baseline={b!r}", REINFORCE, {**ours, "baseline": b}, ours_envs) for b in ("value", "mean", None)]
     runs.append(("A2C (rl-zoo3)", A2C, a2c, a2c_envs))

@@ -12,4 +12,4 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from sb3_ext.curriculum.cli import main  # noqa: E402
 
 if __name__ == "__main__":
-    sys.exit(main(default_config_dir=Path(__file__).resolve().parent / "configs"))
+    sys.exit(main())

@@ -2,7 +2,7 @@
 
 The flags are rl-zoo3's own (``python -m sb3_ext.train --help``). Differences are only in defaults
 and checks, all in :class:`sb3_ext.zoo.experiment.SB3ExtExperimentManager`: ``--conf-file``
-defaults to our ``hyperparams/<algo>.yml``, ``--optimize`` stores its study in a journal file
+defaults to our ``sb3_ext/hyperparams/<algo>.yml``, ``--optimize`` stores its study in a journal file
 unless ``--storage`` says otherwise, and bad input is one line on stderr.
 """
 

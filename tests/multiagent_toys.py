@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import functools
-from pathlib import Path
 
 import numpy as np
 import pytest
 import torch as th
 from gymnasium import spaces
 from pettingzoo import ParallelEnv
+
+from sb3_ext.zoo.config import HYPERPARAMS_DIR
 
 
 class CountdownEnv(ParallelEnv):
@@ -67,11 +68,11 @@ def one_torch_thread():
 
 
 def zoo_hyperparams(algo: str, env_id: str) -> tuple[str, dict, int]:
-    """``hyperparams/<algo>.yml``'s entry for ``env_id`` as rl-zoo3 reads it: the policy, the
+    """``sb3_ext/hyperparams/<algo>.yml``'s entry for ``env_id`` as rl-zoo3 reads it: the policy, the
     algorithm's keyword arguments (``policy_kwargs`` strings evaluated) and ``n_envs``."""
     import yaml
 
-    with open(Path(__file__).resolve().parents[1] / "hyperparams" / f"{algo}.yml") as file:
+    with open(HYPERPARAMS_DIR / f"{algo}.yml") as file:
         entry = dict(yaml.safe_load(file)[env_id])
     policy, n_envs = entry.pop("policy"), entry.pop("n_envs", 1)
     entry.pop("n_timesteps")

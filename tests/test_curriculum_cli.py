@@ -1,13 +1,14 @@
-"""experiments/train_policy.py: user errors are one line on stderr with a non-zero exit."""
+"""sb3-ext-curriculum (through experiments/train_policy.py): user errors are one line on stderr with a non-zero exit."""
 
 import subprocess
 import sys
 from pathlib import Path
 
 from sb3_ext.curriculum.cli import main
+from sb3_ext.curriculum.config import DEFAULT_CONFIG_DIR
 
 REPO = Path(__file__).resolve().parent.parent
-CONFIGS = REPO / "experiments" / "configs"
+CONFIGS = DEFAULT_CONFIG_DIR
 
 
 def test_cli_reports_a_bad_stage_file_in_one_line(tmp_path, capsys):
@@ -30,5 +31,5 @@ def test_cli_process_exits_nonzero_without_traceback(tmp_path):
         timeout=120,
     )
     assert result.returncode == 2
-    assert result.stderr.strip() == f"train_policy.py: error: {tmp_path / 'nowhere'}: config folder not found"
+    assert result.stderr.strip() == f"sb3-ext-curriculum: error: {tmp_path / 'nowhere'}: config folder not found"
     assert "Traceback" not in result.stderr

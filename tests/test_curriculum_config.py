@@ -5,11 +5,10 @@ from pathlib import Path
 import pytest
 import yaml
 
-from sb3_ext.curriculum.config import ConfigError, load_stage_config, load_stage_configs
+from sb3_ext.curriculum.config import DEFAULT_CONFIG_DIR, ConfigError, load_stage_config, load_stage_configs
 from sb3_ext.curriculum.presets import PRESETS, apply_preset, override
 
-REPO = Path(__file__).resolve().parent.parent
-CONFIGS = REPO / "experiments" / "configs"
+CONFIGS = DEFAULT_CONFIG_DIR
 
 
 def test_shipped_stage_files_have_the_issue_values():

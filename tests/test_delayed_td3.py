@@ -3,7 +3,6 @@
 import copy
 import csv
 import warnings
-from pathlib import Path
 
 import gymnasium as gym
 import numpy as np
@@ -16,11 +15,12 @@ from stable_baselines3.common.logger import configure
 from stable_baselines3.common.monitor import Monitor
 
 from sb3_ext.delayed_td3 import DelayedTD3
+from sb3_ext.zoo.config import HYPERPARAMS_DIR
 
 # Tiny networks on a shared 2-core machine: extra intra-op threads only spin against each other.
 th.set_num_threads(1)
 
-HYPERPARAMS = Path(__file__).resolve().parents[1] / "hyperparams" / "delayed_td3.yml"
+HYPERPARAMS = HYPERPARAMS_DIR / "delayed_td3.yml"
 
 
 def small(**overrides) -> dict:

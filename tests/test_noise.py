@@ -1,6 +1,5 @@
 """Decaying action noise: schedule values, the draws themselves, SB3 integration, zoo YAML use."""
 
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -20,11 +19,12 @@ from sb3_ext.common.noise import (
     make_decaying_noise,
 )
 from sb3_ext.delayed_td3 import DelayedTD3
+from sb3_ext.zoo.config import HYPERPARAMS_DIR
 
 # Tiny networks on a shared 2-core machine: extra intra-op threads only spin against each other.
 th.set_num_threads(1)
 
-HYPERPARAMS = Path(__file__).resolve().parents[1] / "hyperparams" / "delayed_td3.yml"
+HYPERPARAMS = HYPERPARAMS_DIR / "delayed_td3.yml"
 
 
 def small() -> dict:

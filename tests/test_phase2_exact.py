@@ -17,10 +17,16 @@ def make_prior(text, max_steps, goals=None, beta_h=1.0, epsilon_h=0.1):
     return BoltzmannHumanPrior(world, make_goals(world.grid, goals), beta_h=beta_h, epsilon_h=epsilon_h)
 
 
-def test_one_step_corridor_by_hand():
+@pytest.mark.parametrize("conventions, terminal, dw", [
+    ("plain", -1.0, 1.0),
+    # EMPO's reward weight (1 - gamma_r) / (-ln gamma_r) at gamma_r = 0.99, and its terminal value.
+    ("empo", -1e-10, 0.01 / -math.log(0.99)),
+])
+def test_one_step_corridor_by_hand(conventions, terminal, dw):
     # #H.R#  horizon 1, goals: each of the three cells.
     prior = make_prior("#H.R#", 1, beta_h=1.0, epsilon_h=0.1)
-    params = PowerParams()  # zeta 2, xi 1, eta 1.1, gamma 0.99, terminal V_r -1
+    params = PowerParams(conventions=conventions)  # zeta 2, xi 1, eta 1.1, gamma 0.99
+    assert params.terminal_v_r == terminal and params.reward_weight == pytest.approx(dw, rel=1e-15)
     sol = solve(prior, params)
     s0 = prior.world.initial_state()
     e = math.e
@@ -29,17 +35,17 @@ def test_one_step_corridor_by_hand():
     p_right_mid = 0.9 * (1 / (4 * e**-1 + 1)) + 0.02  # goal (0,2): right gives d = 0, others d = 1
     # The last step's Q_r is gamma_r * terminal V_r for every move, so pi_r is uniform; the
     # robot's left move contests (0,2) and wins half the time: the human's step succeeds w.p. 0.9.
-    np.testing.assert_allclose(sol.q_r[s0], np.full(5, -0.99))
-    np.testing.assert_allclose(sol.pi_r[s0], np.full(5, 0.2))
+    np.testing.assert_allclose(sol.q_r[s0], np.full(5, 0.99 * terminal), rtol=1e-12)
+    np.testing.assert_allclose(sol.pi_r[s0], np.full(5, 0.2), rtol=1e-12)
     v = np.array([1 - 0.9 * p_right_home, 0.9 * p_right_mid, 0.0])
     np.testing.assert_allclose(sol.v_h_e[s0], v, rtol=1e-12)
     x = (v[0] ** 2 + v[1] ** 2) / 3
     np.testing.assert_allclose(sol.x_h[s0], [x])
     u = -((1 / x) ** 1.1)
     assert sol.u_r[s0] == pytest.approx(u)
-    assert sol.v_r[s0] == pytest.approx(u - 0.99)
-    terminal = [s for s in sol.states if s.t == 1]
-    assert terminal and all(sol.v_r[s] == -1.0 and not sol.v_h_e[s].any() for s in terminal)
+    assert sol.v_r[s0] == pytest.approx(dw * u + 0.99 * terminal, rel=1e-12)
+    ends = [s for s in sol.states if s.t == 1]
+    assert ends and all(sol.v_r[s] == terminal and not sol.v_h_e[s].any() for s in ends)
 
 
 def test_one_step_three_by_three_room_by_hand():
@@ -87,9 +93,12 @@ TWO_HUMANS = ("#H.H#\n##R##", [[(0, 1), {"cells": [(0, 2), (0, 3)], "weight": 2.
      (*TWO_HUMANS, 3)],
     ids=["line", "rock", "key_door", "two_humans"],
 )
-def test_solution_satisfies_equations_4_to_9(text, goals, horizon):
+@pytest.mark.parametrize("conventions", ["empo", "plain"])
+def test_solution_satisfies_equations_4_to_9(text, goals, horizon, conventions):
     prior = make_prior(text, horizon, goals=goals, beta_h=2.0, epsilon_h=0.1)
-    params = PowerParams(beta_r=7.0, gamma_h=0.9, gamma_r=0.95, zeta=2.0, xi=1.5, eta=1.2, terminal_v_r=-0.5)
+    params = PowerParams(beta_r=7.0, gamma_h=0.9, gamma_r=0.95, zeta=2.0, xi=1.5, eta=1.2, terminal_v_r=-0.5,
+                         conventions=conventions)
+    dw = (1 - 0.95) / -math.log(0.95) if conventions == "empo" else 1.0
     sol = solve(prior, params)
     for s in sol.states:
         if prior.world.is_terminal(s):
@@ -111,7 +120,7 @@ def test_solution_satisfies_equations_4_to_9(text, goals, horizon):
         np.testing.assert_allclose(sol.x_h[s], x, rtol=1e-10)
         u = -(np.mean(x**-params.xi) ** params.eta)
         assert sol.u_r[s] == pytest.approx(u, rel=1e-10)
-        assert sol.v_r[s] == pytest.approx(u + sol.pi_r[s] @ sol.q_r[s], rel=1e-10)
+        assert sol.v_r[s] == pytest.approx(dw * u + sol.pi_r[s] @ sol.q_r[s], rel=1e-10)
 
 
 def test_beta_r_zero_is_the_uniform_robot():

@@ -22,6 +22,7 @@ from stable_baselines3.common.torch_layers import CombinedExtractor, NatureCNN
 from sb3_ext.common.buffers import DictNStepReplayBuffer
 from sb3_ext.quantile_dqn import QuantileDQN
 from sb3_ext.twin_dqn import TwinDQN
+from sb3_ext.zoo.config import HYPERPARAMS_DIR
 
 th.set_num_threads(1)
 
@@ -248,7 +249,7 @@ def test_tensorboard_run_is_named_after_the_class(algo, tmp_path):
 @pytest.mark.parametrize(("algo", "key"), [(TwinDQN, "twin_dqn"), (QuantileDQN, "quantile_dqn")])
 def test_zoo_hyperparameters_build_a_model(algo, key):
     """Every entry of hyperparams/<key>.yml names real constructor arguments."""
-    entries = yaml.safe_load((REPO / "hyperparams" / f"{key}.yml").read_text())
+    entries = yaml.safe_load((HYPERPARAMS_DIR / f"{key}.yml").read_text())
     assert {"CartPole-v1", "Acrobot-v1"} <= set(entries)
     for env_id, entry in entries.items():
         kwargs = {k: v for k, v in entry.items() if k not in ("n_timesteps", "policy")}

@@ -1,6 +1,6 @@
 """The lattice curriculum: stage files, the stage runner and its command line.
 
-``python experiments/train_policy.py --stage all`` trains PPO on LatticeGrowth-v0 through three
+``sb3-ext-curriculum --stage all`` (or ``python experiments/train_policy.py``) trains PPO on LatticeGrowth-v0 through three
 stages of growing lattices, each starting from the previous stage's final model with its own
 PPO settings.
 """

@@ -1,4 +1,4 @@
-"""Command line of the lattice curriculum (``experiments/train_policy.py``)."""
+"""Command line of the lattice curriculum (``sb3-ext-curriculum``, or ``experiments/train_policy.py``)."""
 
 from __future__ import annotations
 
@@ -9,14 +9,14 @@ import sys
 from pathlib import Path
 
 from sb3_ext.common.atomic import atomic_write_json
-from sb3_ext.curriculum.config import ConfigError, StageConfig, load_stage_configs
+from sb3_ext.curriculum.config import DEFAULT_CONFIG_DIR, ConfigError, StageConfig, load_stage_configs
 from sb3_ext.curriculum.presets import PRESETS, apply_preset_to_stages, override
 from sb3_ext.curriculum.state import RunState
 
 # torch, SB3 and the runner are imported inside the commands, after the arguments and stage
 # files have been checked: a typo is then reported at once, not after seconds of imports.
 
-PROG = "train_policy.py"
+PROG = "sb3-ext-curriculum"
 DEFAULT_OUTPUT = "experiments/training_runs"
 #: Flags that define a run's settings; a resumed run keeps its recorded ones.
 RUN_SETTING_FLAGS = ("config_dir", "preset", "n_envs", "seed", "output")
@@ -30,7 +30,7 @@ class _OneLineParser(argparse.ArgumentParser):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    """The ``train_policy.py`` argument parser."""
+    """The ``sb3-ext-curriculum`` argument parser."""
     parser = _OneLineParser(
         prog=PROG,
         description="Train the three-stage PPO curriculum on LatticeGrowth-v0 (8x8x5 -> 20x20x10 -> 50x50x20).",
@@ -154,10 +154,11 @@ def _eval_only(args: argparse.Namespace, default_config_dir: Path) -> int:
 def main(argv: list[str] | None = None, default_config_dir: Path | None = None) -> int:
     """Parse ``argv`` and run; returns the exit status (user errors: one line on stderr, status 2).
 
-    :param default_config_dir: stage-file folder used when ``--config-dir`` is not given.
+    :param default_config_dir: stage-file folder used when ``--config-dir`` is not given
+        (default: the stage files shipped in the package, :data:`DEFAULT_CONFIG_DIR`).
     """
     args = build_parser().parse_args(argv)
-    default_config_dir = default_config_dir or Path("experiments/configs")
+    default_config_dir = default_config_dir or DEFAULT_CONFIG_DIR
     console = logging.StreamHandler()
     console.setFormatter(logging.Formatter("%(asctime)s %(message)s", "%H:%M:%S"))
     package_logger = logging.getLogger("sb3_ext")

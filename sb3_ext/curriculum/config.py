@@ -22,6 +22,9 @@ import yaml
 #: Stage number -> file name inside the config folder.
 STAGE_FILES: dict[int, str] = {1: "stage1_small.yaml", 2: "stage2_medium.yaml", 3: "stage3_large.yaml"}
 
+#: The stage files shipped with the package (package data), used when no ``--config-dir`` is given.
+DEFAULT_CONFIG_DIR = Path(__file__).resolve().parent / "configs"
+
 
 class ConfigError(ValueError):
     """A stage file is missing, unreadable, or has an unknown, missing or badly typed key."""
@@ -48,7 +51,7 @@ def _checked(check: Check) -> Any:
 
 @dataclass(frozen=True)
 class RewardWeights:
-    """Weights of the four reward terms (signs included), see DESIGN.md."""
+    """Weights of the four reward terms (signs included), see docs/design.md."""
 
     roughness_weight: float
     coverage_weight: float
@@ -225,6 +228,7 @@ def load_stage_configs(config_dir: str | Path, stages: list[int] | None = None) 
 
 
 __all__ = [
+    "DEFAULT_CONFIG_DIR",
     "STAGE_FILES",
     "ConfigError",
     "EnvironmentConfig",

@@ -146,10 +146,10 @@ class CurriculumRunner:
             record = self.state.records[stage]
             if record.status == "interrupted":
                 checkpoint = self.state.stage_dir(stage) / "checkpoints" / "latest.zip"
-                return f"python experiments/train_policy.py --resume-from {checkpoint}"
+                return f"sb3-ext-curriculum --resume-from {checkpoint}"
             if record.status == "done":
-                return f"python experiments/train_policy.py --resume-from {self.state.final_model(stage)}"
-        return "python experiments/train_policy.py  (nothing finished yet: start again)"
+                return f"sb3-ext-curriculum --resume-from {self.state.final_model(stage)}"
+        return "sb3-ext-curriculum  (nothing finished yet: start again)"
 
     def _configs_dict(self) -> dict[str, Any]:
         return {f"stage{stage}": config.to_dict() for stage, config in sorted(self.state.configs.items())}

@@ -18,7 +18,7 @@ steps after the previous one ends:
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 
 from sb3_ext.phase2.power import PowerParams
 
@@ -31,28 +31,8 @@ FULL_STAGE = 5
 class Phase2Config(PowerParams):
     """Every Phase 2 hyperparameter beyond SB3's own, checked at construction.
 
-    Power-metric parameters come from :class:`PowerParams`. The rest:
-
-    :param warmup_v_h_e_steps: length of stage 0 (env steps)
-    :param warmup_x_h_steps: length of stage 1
-    :param warmup_u_r_steps: length of stage 2 (forced to 0 when ``u_r_use_network`` is False)
-    :param warmup_q_r_steps: length of stage 3
-    :param beta_r_rampup_steps: length of the beta_r ramp (stage 4)
-    :param lr_decay_steps: time scale of the final decay, lr = lr0 / sqrt(1 + t / lr_decay_steps)
-    :param u_r_use_network: learn U_r (through log(y - 1)) instead of computing it from X_h
-    :param v_r_use_network: learn V_r instead of computing U_r + pi_r . Q_r
-    :param model_based_targets: expected targets over cached world-model successors
-        (Expected-SARSA style); False uses the sampled next state
-    :param expand_successors: with model-based targets, also train each batch on one model
-        successor of every sampled state (one-step Dyna-style expansion)
-    :param target_update_interval: gradient updates between full copies into the target networks
-    :param max_grad_norm: gradient-norm clip at the base learning rate; scaled by lr / lr0
-    :param exploration_initial_eps: epsilon of the epsilon-greedy robot at the start
-    :param exploration_final_eps: the floor epsilon decays linearly to
-    :param exploration_fraction: fraction of the run over which epsilon decays
-    :param goal_resample_prob: per-step probability that a human redraws its goal
-    :param n_actors: 1 for synchronous training, > 1 for actor processes + a learner
-    :param actor_sync_freq: gradient updates between policy copies to the actors
+    The fields are :class:`~sb3_ext.phase2.phase2.Phase2`'s arguments of the same names and
+    are documented there once; the power-metric ones come from :class:`PowerParams`.
     """
 
     warmup_v_h_e_steps: int = 1000
@@ -62,7 +42,9 @@ class Phase2Config(PowerParams):
     beta_r_rampup_steps: int = 2000
     lr_decay_steps: int = 1000
     u_r_use_network: bool = False
+    u_r_sample_humans: int | None = None
     v_r_use_network: bool = False
+    x_h_batch_size: int | None = None
     model_based_targets: bool = True
     expand_successors: bool = True
     target_update_interval: int = 100
@@ -81,6 +63,9 @@ class Phase2Config(PowerParams):
             _check_int(name, getattr(self, name), 0)
         for name in ("lr_decay_steps", "target_update_interval", "n_actors", "actor_sync_freq"):
             _check_int(name, getattr(self, name), 1)
+        for name in ("u_r_sample_humans", "x_h_batch_size"):
+            if getattr(self, name) is not None:
+                _check_int(name, getattr(self, name), 1)
         for name in ("u_r_use_network", "v_r_use_network", "model_based_targets", "expand_successors"):
             if not isinstance(getattr(self, name), bool):
                 raise ValueError(f"{name}: {getattr(self, name)!r}, expected true or false")
@@ -93,10 +78,6 @@ class Phase2Config(PowerParams):
                 f"exploration_final_eps: {self.exploration_final_eps} is above exploration_initial_eps "
                 f"{self.exploration_initial_eps}, expected epsilon to decay"
             )
-
-    @classmethod
-    def names(cls) -> tuple[str, ...]:
-        return tuple(f.name for f in fields(cls))
 
     # ------------------------------------------------------------------ schedule
     @property

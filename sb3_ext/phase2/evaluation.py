@@ -1,17 +1,26 @@
-"""Checks of a trained ``Phase2`` model against the exact solution, and behaviour roll-outs."""
+"""Checks of a trained ``Phase2`` model against the exact solution that measure the task.
+
+:func:`evaluate` compares the learned V_h^e, X_h and Q_r with the exact ones on the states the
+exact *soft* robot (pi_r) visits AND on those the exact *greedy* robot visits, and computes each
+human goal's reach probability under five robots: the learned greedy and soft robots, the exact
+greedy and soft ones, and a uniform one. Reach probabilities are computed exactly by pushing
+probability mass through the world model (the expected value of a roll-out, without its noise);
+:func:`goal_reach_rate` samples roll-outs, to cross-check.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import torch as th
 
-from sb3_ext.envs.assist.goals import ReachGoal
-from sb3_ext.envs.assist.human_prior import BoltzmannHumanPrior
-from sb3_ext.envs.assist.world import N_ACTIONS, GridState
-from sb3_ext.phase2.exact import ExactSolution
+from sb3_ext.phase2.exact import ExactSolution, greedy_probs, greedy_reach_bounds, occupancy, reach_probabilities
+from sb3_ext.phase2.world_model import Goal, HumanPrior
+
+ROBOTS = ("learned_greedy", "learned_soft", "exact_greedy", "exact_soft", "uniform")
 
 
 @dataclass(frozen=True)
@@ -20,7 +29,7 @@ class Agreement:
 
     Relative error is ``|learned - exact| / max(|exact|, floor)``: the floor (``prob_floor``
     for V_h^e and X_h, which live in [0, 1]) keeps goals that are out of reach (exact value 0)
-    from dividing by zero; Q_r is never near 0 (it is <= terminal_v_r < 0), so it has no floor.
+    from dividing by zero; Q_r is never 0, so it has no floor.
     A learned greedy move counts as exact when its exact Q_r is within ``tie_tol`` (relative)
     of the exact best: moves with the same effect tie exactly, and a few states have two
     different moves within a fraction of a percent, which no 5%-accurate Q_r can order.
@@ -36,24 +45,70 @@ class Agreement:
         return max(self.v_h_e, self.x_h, self.q_r) <= tolerance and self.greedy_agreement == 1.0
 
 
-def visited_states(occupancy: dict[GridState, float], world_is_terminal: Callable[[GridState], bool],
-                   min_prob: float = 0.01) -> list[GridState]:
-    """Non-terminal states the exact policy visits with probability at least ``min_prob``."""
+@dataclass(frozen=True)
+class Evaluation:
+    """Errors on the states each exact robot visits, and every goal's reach probability under five robots.
+
+    ``reach[name][j]`` is the chance that the human of goal pair j, pursuing goal j, reaches it
+    before the episode ends, with the robot ``name`` (one of ``ROBOTS``; ``exact_greedy`` breaks
+    ties uniformly). Exact greedy robots may break ties between equally good moves in any way:
+    ``greedy_reach_lo`` and ``greedy_reach_hi`` bound the reach probability of every one of
+    them (moves within the agreement's ``tie_tol`` count as tied).
+    """
+
+    soft: Agreement  # on the states the exact soft robot visits
+    greedy: Agreement  # on the states the exact greedy robot visits
+    reach: dict[str, np.ndarray]
+    greedy_reach_lo: np.ndarray
+    greedy_reach_hi: np.ndarray
+    goal_pairs: tuple[Goal, ...]
+
+    @property
+    def reach_gap(self) -> float:
+        """Largest distance, over every human goal, from the learned greedy robot's reach
+        probability to the range the exact greedy robots span (0 when inside it)."""
+        learned = self.reach["learned_greedy"]
+        below = self.greedy_reach_lo - learned
+        above = learned - self.greedy_reach_hi
+        return float(np.max(np.maximum(0.0, np.maximum(below, above))))
+
+    def within(self, tolerance: float = 0.05, reach_tolerance: float = 0.05) -> bool:
+        """Values within ``tolerance`` and greedy = exact on both state sets, reach within ``reach_tolerance``."""
+        return self.soft.within(tolerance) and self.greedy.within(tolerance) and self.reach_gap <= reach_tolerance
+
+    def summary(self) -> str:
+        """A few lines for logs and benchmark output."""
+        lines = []
+        for name, a in (("soft", self.soft), ("greedy", self.greedy)):
+            lines.append(f"states the exact {name} robot visits ({a.n_states}): V_h^e err {a.v_h_e:.4f}, "
+                         f"X_h err {a.x_h:.4f}, Q_r err {a.q_r:.4f}, greedy = exact {a.greedy_agreement:.2f}")
+        lines.append("mean reach probability over goals: " + ", ".join(
+            f"{name} {self.reach[name].mean():.3f}" for name in ROBOTS)
+            + f" (exact greedy robots {self.greedy_reach_lo.mean():.3f}-{self.greedy_reach_hi.mean():.3f}); "
+            f"worst gap of the learned greedy robot to that range {self.reach_gap:.3f}")
+        return "\n".join(lines)
+
+
+def visited_states(occupancy: dict[Any, float], world_is_terminal: Callable[[Any], bool],
+                   min_prob: float = 0.01) -> list[Any]:
+    """Non-terminal states visited with probability at least ``min_prob``."""
     return [s for s, p in occupancy.items() if p >= min_prob and not world_is_terminal(s)]
 
 
-def learned_values(model, states: list[GridState]) -> dict[str, np.ndarray]:
-    """V_h^e, X_h and Q_r of the model's main networks at ``states`` (dropout off)."""
+def learned_values(model, states: list[Any], names: tuple[str, ...] = ("v_h_e", "x_h", "q_r")) -> dict[str, np.ndarray]:
+    """The named quantities of the model's main networks at ``states`` (dropout off)."""
     world = model.prior.world
     obs = th.as_tensor(np.stack([world.encode(s) for s in states]), device=model.device)
     model.policy.set_training_mode(False)
     with th.no_grad():
-        return {name: model.policy.value(name, obs).cpu().numpy().astype(float) for name in ("v_h_e", "x_h", "q_r")}
+        return {name: model.policy.value(name, obs).cpu().numpy().astype(float) for name in names}
 
 
-def agreement(model, sol: ExactSolution, states: list[GridState], prob_floor: float = 0.1,
+def agreement(model, sol: ExactSolution, states: list[Any], prob_floor: float = 0.1,
               tie_tol: float = 0.01) -> Agreement:
     """Compare the model with the exact solution on ``states`` (non-terminal)."""
+    if not states:
+        raise ValueError("states: empty, expected at least one non-terminal state to compare on")
     learned = learned_values(model, states)
     exact = {
         "v_h_e": np.stack([sol.v_h_e[s] for s in states]),
@@ -71,14 +126,50 @@ def agreement(model, sol: ExactSolution, states: list[GridState], prob_floor: fl
     return Agreement(len(states), errors["v_h_e"], errors["x_h"], errors["q_r"], greedy)
 
 
+def robot_policies(model, sol: ExactSolution) -> dict[str, dict[Any, np.ndarray]]:
+    """Each robot of ``ROBOTS`` as its move distribution at every non-terminal state of ``sol``."""
+    states = list(sol.pi_r)
+    q_learned = learned_values(model, states, ("q_r",))["q_r"]
+    with th.no_grad():
+        soft_learned = th.exp(model.policy.log_probs(th.as_tensor(q_learned))).numpy()
+    greedy_learned = np.eye(q_learned.shape[1])[q_learned.argmax(axis=1)]  # predict(deterministic=True)
+    n_actions = q_learned.shape[1]
+    return {
+        "learned_greedy": dict(zip(states, greedy_learned)),
+        "learned_soft": dict(zip(states, soft_learned)),
+        "exact_greedy": {s: greedy_probs(q) for s, q in sol.q_r.items()},
+        "exact_soft": sol.pi_r,
+        "uniform": {s: np.full(n_actions, 1.0 / n_actions) for s in states},
+    }
+
+
+def evaluate(model, sol: ExactSolution, min_prob: float = 0.01, prob_floor: float = 0.1,
+             tie_tol: float = 0.01) -> Evaluation:
+    """The full check of ``model`` against ``sol`` (see the module docstring)."""
+    prior: HumanPrior = model.prior
+    policies = robot_policies(model, sol)
+    terminal = prior.world.is_terminal
+    soft_states = visited_states(occupancy(prior, sol), terminal, min_prob)
+    greedy_states = visited_states(occupancy(prior, sol, policies["exact_greedy"]), terminal, min_prob)
+    lo, hi = greedy_reach_bounds(prior, sol, tie_tol)
+    return Evaluation(
+        soft=agreement(model, sol, soft_states, prob_floor, tie_tol),
+        greedy=agreement(model, sol, greedy_states, prob_floor, tie_tol),
+        reach={name: reach_probabilities(prior, sol, probs) for name, probs in policies.items()},
+        greedy_reach_lo=lo,
+        greedy_reach_hi=hi,
+        goal_pairs=tuple(sol.goal_pairs),
+    )
+
+
 def goal_reach_rate(
-    prior: BoltzmannHumanPrior,
-    robot: Callable[[GridState], int],
-    goal: ReachGoal,
+    prior: HumanPrior,
+    robot: Callable[[Any], int],
+    goal: Goal,
     n_episodes: int,
     seed: int = 0,
 ) -> float:
-    """Share of episodes in which ``goal``'s human, pursuing it, reaches it before the horizon."""
+    """Share of sampled episodes in which ``goal``'s human, pursuing it, reaches it before the horizon."""
     world = prior.world
     rng = np.random.default_rng(seed)
     reached = 0
@@ -87,7 +178,7 @@ def goal_reach_rate(
         hit = goal.is_achieved(state)
         while not hit and not world.is_terminal(state):
             humans = [
-                int(rng.choice(N_ACTIONS, p=prior.action_probs(state, goal) if h == goal.human
+                int(rng.choice(world.n_actions, p=prior.action_probs(state, goal) if h == goal.human
                                else prior.marginal_action_probs(state, h)))
                 for h in range(world.n_humans)
             ]
@@ -97,22 +188,23 @@ def goal_reach_rate(
     return reached / n_episodes
 
 
-def model_robot(model, deterministic: bool = True) -> Callable[[GridState], int]:
+def model_robot(model, deterministic: bool = True) -> Callable[[Any], int]:
     """The trained robot as a state -> move function: greedy, or sampled from pi_r (no epsilon)."""
     world = model.prior.world
 
-    def act(state: GridState) -> int:
+    def act(state: Any) -> int:
         action, _ = model.policy.predict(world.encode(state), deterministic=deterministic)
         return int(action)
 
     return act
 
 
-def exact_robot(sol: ExactSolution) -> Callable[[GridState], int]:
+def exact_robot(sol: ExactSolution) -> Callable[[Any], int]:
     """The exact solution's greedy robot (first of the tied best moves)."""
     return lambda state: int(np.argmax(sol.q_r[state]))
 
 
-def uniform_robot(seed: int = 0) -> Callable[[GridState], int]:
+def uniform_robot(n_actions: int, seed: int = 0) -> Callable[[Any], int]:
+    """A robot moving uniformly at random."""
     rng = np.random.default_rng(seed)
-    return lambda state: int(rng.integers(N_ACTIONS))
+    return lambda state: int(rng.integers(n_actions))

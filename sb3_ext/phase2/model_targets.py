@@ -3,8 +3,9 @@
 For a state s the learner needs, for every robot move a, the distribution of s' when the
 humans follow their goal-averaged prior (for Q_r) and, for every (human, goal) pair j, when
 human j pursues goal j (for V_h^e), plus which goals hold in each s'. Computing these calls
-``transition_probabilities`` for every joint move, so each state's table is built once, the
-first time the state is sampled, and kept, keyed by its observation (the encoding is one-to-one).
+``transition_probabilities`` for every joint move (:meth:`HumanPrior.successor_arrays`), so each
+state's table is built once, the first time the state is sampled, and kept, keyed by its
+observation (the encoding is one-to-one).
 """
 
 from __future__ import annotations
@@ -15,8 +16,7 @@ from typing import NamedTuple
 import numpy as np
 import torch as th
 
-from sb3_ext.envs.assist.human_prior import BoltzmannHumanPrior
-from sb3_ext.envs.assist.world import N_ACTIONS
+from sb3_ext.phase2.world_model import HumanPrior
 
 
 @dataclass(frozen=True)
@@ -43,7 +43,7 @@ class SuccessorBatch(NamedTuple):
 class SuccessorCache:
     """Numbers the states it is shown and builds each one's :class:`SuccessorTable` once."""
 
-    def __init__(self, prior: BoltzmannHumanPrior):
+    def __init__(self, prior: HumanPrior):
         self.prior = prior
         self.world = prior.world
         self._ids: dict[bytes, int] = {}
@@ -102,26 +102,14 @@ class SuccessorCache:
         state = self.world.decode(obs)
         if self.world.is_terminal(state):
             raise ValueError(f"model-based targets: state {state} is terminal and has no successors")
-        pairs = self.prior.goal_pairs
-        robot = [self.prior.successors(state, a) for a in range(N_ACTIONS)]
-        goal = [[self.prior.successors(state, a, {g.human: g}) for g in pairs] for a in range(N_ACTIONS)]
-        # Every goal-conditioned successor is also a goal-averaged one (positive goal weights).
-        succ = list(dict.fromkeys(s for dist in robot for s in dist))
-        index = {s: k for k, s in enumerate(succ)}
-        p_robot = np.zeros((N_ACTIONS, len(succ)), dtype=np.float32)
-        p_goal = np.zeros((N_ACTIONS, len(pairs), len(succ)), dtype=np.float32)
-        for a in range(N_ACTIONS):
-            for s, p in robot[a].items():
-                p_robot[a, index[s]] = p
-            for j in range(len(pairs)):
-                for s, p in goal[a][j].items():
-                    p_goal[a, j, index[s]] = p
+        arrays = self.prior.successor_arrays(state)
         return SuccessorTable(
-            obs=np.stack([self.world.encode(s) for s in succ]),
-            terminal=np.array([self.world.is_terminal(s) for s in succ], dtype=np.float32),
-            p_robot=p_robot,
-            p_goal=p_goal,
-            achieved=np.array([[g.is_achieved(s) for s in succ] for g in pairs], dtype=np.float32),
+            obs=np.stack([self.world.encode(s) for s in arrays.states]).astype(np.float32),
+            terminal=np.array([self.world.is_terminal(s) for s in arrays.states], dtype=np.float32),
+            p_robot=arrays.p_robot.astype(np.float32),
+            p_goal=arrays.p_goal.astype(np.float32),
+            achieved=np.array([[g.is_achieved(s) for s in arrays.states] for g in self.prior.goal_pairs],
+                              dtype=np.float32),
         )
 
     def batch(self, ids: np.ndarray, device: th.device | str = "cpu") -> SuccessorBatch:
@@ -131,8 +119,8 @@ class SuccessorCache:
         n, n_pairs = len(tables), len(self.prior.goal_pairs)
         out_obs = np.zeros((n, k_max, self.world.obs_dim), dtype=np.float32)
         terminal = np.zeros((n, k_max), dtype=np.float32)
-        p_robot = np.zeros((n, N_ACTIONS, k_max), dtype=np.float32)
-        p_goal = np.zeros((n, N_ACTIONS, n_pairs, k_max), dtype=np.float32)
+        p_robot = np.zeros((n, self.world.n_actions, k_max), dtype=np.float32)
+        p_goal = np.zeros((n, self.world.n_actions, n_pairs, k_max), dtype=np.float32)
         achieved = np.zeros((n, n_pairs, k_max), dtype=np.float32)
         for b, t in enumerate(tables):
             k = len(t.terminal)

@@ -29,13 +29,13 @@ from stable_baselines3.common.type_aliases import GymEnv, MaybeCallback
 from stable_baselines3.common.utils import update_learning_rate
 from torch.nn import functional as F
 
-from sb3_ext.envs.assist.human_prior import BoltzmannHumanPrior
 from sb3_ext.phase2.actors import epsilon_greedy, learn_with_actors
 from sb3_ext.phase2.buffers import Phase2ReplayBuffer, Phase2Samples
 from sb3_ext.phase2.config import RAMP_STAGE, Phase2Config
 from sb3_ext.phase2.model_targets import SuccessorBatch, SuccessorCache
 from sb3_ext.phase2.policies import PROBABILITY_NETWORKS, PowerLawPolicy
 from sb3_ext.phase2.power import robot_reward
+from sb3_ext.phase2.world_model import HumanPrior
 
 SelfPhase2 = TypeVar("SelfPhase2", bound="Phase2")
 
@@ -43,10 +43,64 @@ SelfPhase2 = TypeVar("SelfPhase2", bound="Phase2")
 class Phase2(OffPolicyAlgorithm):
     """Power-law robot assistance, trained off-policy from a world model.
 
-    The environment must expose ``prior`` (a :class:`BoltzmannHumanPrior`, which carries the
-    world model and the goals), as ``AssistGrid-v0`` does. Hyperparameters beyond SB3's are
-    those of :class:`Phase2Config` and are validated there; ``learning_rate`` is the base rate
-    of the built-in stage schedule (constant through warm-up, then 1/sqrt decay).
+    The environment must expose ``prior``, a :class:`~sb3_ext.phase2.world_model.HumanPrior`
+    (which carries the world model and the humans' goals), as ``AssistGrid-v0`` and every
+    :class:`~sb3_ext.phase2.env.WorldModelEnv` do. The Phase 2 hyperparameters are collected
+    in one validated :class:`~sb3_ext.phase2.config.Phase2Config`, ``model.config``.
+
+    :param policy: ``"MlpPolicy"`` or :class:`PowerLawPolicy` (or a subclass)
+    :param env: the environment (or its registered id)
+    :param learning_rate: base learning rate of the built-in stage schedule (constant through
+        warm-up, then lr / sqrt(1 + t / lr_decay_steps)); a number, not a schedule
+    :param buffer_size: replay buffer size
+    :param learning_starts: env steps before the first update
+    :param batch_size: states per gradient step (every network but X_h, see ``x_h_batch_size``)
+    :param train_freq: update every ``train_freq`` steps (of the vectorised env)
+    :param gradient_steps: gradient steps per update
+    :param replay_buffer_class: default :class:`Phase2ReplayBuffer` (keeps each human's goal)
+    :param replay_buffer_kwargs: keyword arguments of the replay buffer
+    :param beta_r: the robot's power-law exponent, pi_r(a) proportional to (-Q_r(s, a))^-beta_r
+    :param gamma_h: the humans' discount factor in V_h^e
+    :param gamma_r: the robot's discount factor in Q_r
+    :param zeta: risk aversion across goals, X_h = E_g[V_h^e^zeta]
+    :param xi: inequality aversion across humans, U_r = -(E_h[X_h^-xi])^eta
+    :param eta: intertemporal inequality aversion
+    :param conventions: ``"empo"`` (the EMPO reference's: V_r = dw U_r + pi_r . Q_r with
+        dw = (1 - gamma_r) / (-ln gamma_r), terminal V_r = -1e-10) or ``"plain"`` (dw = 1,
+        terminal V_r = -1); see :class:`~sb3_ext.phase2.power.PowerParams`
+    :param terminal_v_r: V_r at terminal states (< 0); None takes the conventions' value
+    :param warmup_v_h_e_steps: env steps of warm-up stage 0 (V_h^e only)
+    :param warmup_x_h_steps: env steps of stage 1 (+ X_h)
+    :param warmup_u_r_steps: env steps of stage 2 (+ U_r; skipped without a U_r network)
+    :param warmup_q_r_steps: env steps of stage 3 (+ Q_r, and V_r when it is a network)
+    :param beta_r_rampup_steps: env steps of the sigmoid ramp of beta_r from 0 (stage 4)
+    :param lr_decay_steps: time scale of the final learning-rate decay
+    :param u_r_use_network: learn U_r (through log(y - 1)) instead of computing it from X_h
+    :param u_r_sample_humans: with a U_r network, train it on the mean of X_h^-xi over this
+        many humans drawn at random per state (an unbiased estimate of the mean over all);
+        None uses every human
+    :param v_r_use_network: learn V_r instead of computing dw U_r + pi_r . Q_r
+    :param x_h_batch_size: states per gradient step for X_h, drawn separately from the buffer
+        (larger batches lower the variance of its targets); None uses ``batch_size``
+    :param model_based_targets: exact expectations over the world model's successors
+        (cached per state, Expected-SARSA style); False uses the sampled next state
+    :param expand_successors: with model-based targets, also train each batch on one model
+        successor of every sampled state (one-step Dyna-style expansion)
+    :param target_update_interval: gradient updates between full copies into the target networks
+    :param max_grad_norm: gradient-norm clip at the base learning rate, scaled by lr / lr0
+    :param exploration_initial_eps: epsilon of the epsilon-greedy robot at the start
+    :param exploration_final_eps: the floor epsilon decays linearly to
+    :param exploration_fraction: fraction of the run over which epsilon decays
+    :param goal_resample_prob: per-step probability that a human redraws its goal (set on the env)
+    :param n_actors: 1 for synchronous training, > 1 for actor processes + a learner
+    :param actor_sync_freq: gradient updates between policy copies to the actors
+    :param stats_window_size: episodes averaged in the rollout logs
+    :param tensorboard_log: TensorBoard log folder (None: no TensorBoard)
+    :param policy_kwargs: keyword arguments of the policy (``net_arch``, ``dropout``, ...)
+    :param verbose: 0 none, 1 training information, 2 debug
+    :param seed: random seed
+    :param device: torch device
+    :param _init_setup_model: build the networks at construction (SB3's load passes False)
     """
 
     policy_aliases: ClassVar[dict[str, type[BasePolicy]]] = {"MlpPolicy": PowerLawPolicy}
@@ -71,7 +125,8 @@ class Phase2(OffPolicyAlgorithm):
         zeta: float = 2.0,
         xi: float = 1.0,
         eta: float = 1.1,
-        terminal_v_r: float = -1.0,
+        conventions: str = "empo",
+        terminal_v_r: float | None = None,
         warmup_v_h_e_steps: int = 1000,
         warmup_x_h_steps: int = 1000,
         warmup_u_r_steps: int = 1000,
@@ -79,7 +134,9 @@ class Phase2(OffPolicyAlgorithm):
         beta_r_rampup_steps: int = 2000,
         lr_decay_steps: int = 1000,
         u_r_use_network: bool = False,
+        u_r_sample_humans: int | None = None,
         v_r_use_network: bool = False,
+        x_h_batch_size: int | None = None,
         model_based_targets: bool = True,
         expand_successors: bool = True,
         target_update_interval: int = 100,
@@ -98,9 +155,20 @@ class Phase2(OffPolicyAlgorithm):
         device: th.device | str = "auto",
         _init_setup_model: bool = True,
     ):
-        # Every Phase 2 argument goes through one validated dataclass.
-        args = locals()
-        self.config = Phase2Config(**{name: args[name] for name in Phase2Config.names()})
+        self.config = Phase2Config(
+            beta_r=beta_r, gamma_h=gamma_h, gamma_r=gamma_r, zeta=zeta, xi=xi, eta=eta,
+            conventions=conventions, terminal_v_r=terminal_v_r,
+            warmup_v_h_e_steps=warmup_v_h_e_steps, warmup_x_h_steps=warmup_x_h_steps,
+            warmup_u_r_steps=warmup_u_r_steps, warmup_q_r_steps=warmup_q_r_steps,
+            beta_r_rampup_steps=beta_r_rampup_steps, lr_decay_steps=lr_decay_steps,
+            u_r_use_network=u_r_use_network, u_r_sample_humans=u_r_sample_humans,
+            v_r_use_network=v_r_use_network, x_h_batch_size=x_h_batch_size,
+            model_based_targets=model_based_targets, expand_successors=expand_successors,
+            target_update_interval=target_update_interval, max_grad_norm=max_grad_norm,
+            exploration_initial_eps=exploration_initial_eps, exploration_final_eps=exploration_final_eps,
+            exploration_fraction=exploration_fraction, goal_resample_prob=goal_resample_prob,
+            n_actors=n_actors, actor_sync_freq=actor_sync_freq,
+        )
         if not isinstance(learning_rate, (int, float)) or isinstance(learning_rate, bool) or not learning_rate > 0:
             raise ValueError(
                 f"learning_rate: {learning_rate!r}, expected a number > 0 (Phase 2 schedules it by warm-up stage)"
@@ -130,7 +198,7 @@ class Phase2(OffPolicyAlgorithm):
             supported_action_spaces=(spaces.Discrete,),
         )
         self.exploration_rate = self.config.exploration_initial_eps
-        self.prior: BoltzmannHumanPrior | None = None
+        self.prior: HumanPrior | None = None
         if _init_setup_model:
             self._setup_model()
 
@@ -141,10 +209,10 @@ class Phase2(OffPolicyAlgorithm):
                 self.prior = self.env.get_attr("prior")[0]
             except AttributeError:
                 self.prior = None
-        if not isinstance(self.prior, BoltzmannHumanPrior):
+        if not isinstance(self.prior, HumanPrior):
             raise ValueError(
                 "env: Phase2 plans with a world model and needs an env exposing `prior` "
-                f"(a BoltzmannHumanPrior, e.g. AssistGrid-v0), got {self.env!r}"
+                f"(a sb3_ext.phase2.world_model.HumanPrior, e.g. AssistGrid-v0's), got {self.env!r}"
             )
         cfg = self.config
         self.policy_kwargs.update(
@@ -213,7 +281,18 @@ class Phase2(OffPolicyAlgorithm):
             return self.policy.value("v_r", obs, target)[..., 0]
         q_r = self.policy.value("q_r", obs, target)
         pi_r = th.exp(self.policy.log_probs(q_r))
-        return self._u_r(obs, target) + (pi_r * q_r).sum(dim=-1)
+        return self.config.reward_weight * self._u_r(obs, target) + (pi_r * q_r).sum(dim=-1)
+
+    def _u_r_target(self, obs: th.Tensor) -> th.Tensor:
+        """U_r's target y = mean_h X_h^-xi, over ``u_r_sample_humans`` humans drawn per state when set."""
+        cfg = self.config
+        powers = self.policy.value("x_h", obs, target=True) ** (-cfg.xi)
+        k = cfg.u_r_sample_humans
+        if k is not None and k < powers.shape[-1]:
+            # Drawn without replacement: the mean over a uniform subset is an unbiased estimate of the mean.
+            picks = th.rand(powers.shape, device=powers.device).argsort(dim=-1)[..., :k]
+            powers = powers.gather(-1, picks)
+        return powers.mean(dim=-1, keepdim=True)
 
     # ------------------------------------------------------------------ targets
     def _state_targets(self, obs: th.Tensor) -> dict[str, th.Tensor]:
@@ -221,10 +300,10 @@ class Phase2(OffPolicyAlgorithm):
         cfg, policy = self.config, self.policy
         q_r = policy.value("q_r", obs, target=True)
         pi_r = th.exp(policy.log_probs(q_r))
-        v_r = self._u_r(obs, target=True) + (pi_r * q_r).sum(dim=-1)
+        v_r = cfg.reward_weight * self._u_r(obs, target=True) + (pi_r * q_r).sum(dim=-1)
         return {
             "x_h": (policy.value("v_h_e", obs, target=True) ** cfg.zeta) @ self.pair_matrix,
-            "u_r": (policy.value("x_h", obs, target=True) ** (-cfg.xi)).mean(dim=-1, keepdim=True),
+            "u_r": self._u_r_target(obs),
             "v_r": v_r[:, None],
             "v_r_now": v_r if not cfg.v_r_use_network else self._v_r(obs, target=True),
             "pi_r": pi_r,
@@ -234,7 +313,7 @@ class Phase2(OffPolicyAlgorithm):
         """Every network's target at states ``obs``, as exact expectations over their successors."""
         cfg, policy = self.config, self.policy
         out = self._state_targets(obs)
-        v_next = th.where(succ.terminal.bool(), cfg.terminal_v_r, self._v_r(succ.obs, target=True))
+        v_next = th.where(succ.terminal.bool(), cfg.terminal_value, self._v_r(succ.obs, target=True))
         out["q_r"] = cfg.gamma_r * th.einsum("bak,bk->ba", succ.p_robot, v_next)
         v_h_e_next = policy.value("v_h_e", succ.obs, target=True).transpose(1, 2)  # (B, J, K)
         alive = (1.0 - succ.terminal)[:, None, :]
@@ -282,6 +361,8 @@ class Phase2(OffPolicyAlgorithm):
             rows = self._target_rows(ids, {*active, "v_r_now"})
             self._v_r_mean = rows["v_r_now"][: len(data.observations)].mean().item()
             obs = self.successor_cache.observations(ids, self.device)
+            if "u_r" in active and cfg.u_r_sample_humans is not None:
+                rows["u_r"] = self._u_r_target(obs)  # a fresh draw of humans each step, not a cached one
             return obs, {name: (rows[name], None) for name in active}
         obs = data.observations
         rows = self._state_targets(obs)
@@ -291,7 +372,7 @@ class Phase2(OffPolicyAlgorithm):
         }
         if "q_r" in active:
             done = data.dones[:, 0].bool()
-            v_next = th.where(done, cfg.terminal_v_r, self._v_r(data.next_observations, target=True))
+            v_next = th.where(done, cfg.terminal_value, self._v_r(data.next_observations, target=True))
             q_target = (cfg.gamma_r * v_next)[:, None].expand(-1, self.action_space.n)
             out["q_r"] = (q_target, F.one_hot(data.actions[:, 0].long(), self.action_space.n).float())
         if "v_h_e" in active:
@@ -323,10 +404,16 @@ class Phase2(OffPolicyAlgorithm):
         has the same minimiser as squared error (the mean) but does not lose its gradient when
         a value is near 0 or 1, where a sigmoid under squared error saturates. The other
         networks use squared error (for U_r on y itself, not on log(y - 1), so that the
-        minimiser is E[X_h^-xi] as Eq. 8 needs).
+        minimiser is E[X_h^-xi] as Eq. 8 needs), except Q_r under model-based targets: those
+        are exact expectations (no sampling noise to average), so Q_r is fitted on log(-Q_r),
+        the scale pi_r reads it on. Its values span many orders of magnitude under EMPO's
+        conventions (-1e-10 one step before the horizon, around -1 elsewhere), which squared
+        error on Q_r itself would not resolve.
         """
         if name in PROBABILITY_NETWORKS:
             err = F.binary_cross_entropy_with_logits(self.policy.raw(name, obs), target, reduction="none")
+        elif name == "q_r" and self.config.model_based_targets:
+            err = (log_neg_q(self.policy.raw(name, obs)) - th.log(-target)) ** 2
         else:
             err = (self.policy.value(name, obs) - target) ** 2
         return err.mean() if mask is None else (err * mask).sum() / mask.sum()
@@ -340,15 +427,22 @@ class Phase2(OffPolicyAlgorithm):
         lr_factor = cfg.lr_factor(self.num_timesteps)
         update_learning_rate(self.policy.optimizer, self.learning_rate * lr_factor)
         losses: dict[str, list[float]] = {name: [] for name in active}
+        # X_h on its own, larger batch when x_h_batch_size asks for one.
+        x_h_apart = "x_h" in active and cfg.x_h_batch_size not in (None, batch_size)
         for _ in range(gradient_steps):
-            data = self.replay_buffer.sample(batch_size, env=self._vec_normalize_env)
+            batches = []
             with th.no_grad():
-                obs, targets = self._targets(data, active)
+                if x_h_apart:
+                    x_data = self.replay_buffer.sample(cfg.x_h_batch_size, env=self._vec_normalize_env)
+                    batches.append(self._targets(x_data, frozenset({"x_h"})))
+                data = self.replay_buffer.sample(batch_size, env=self._vec_normalize_env)
+                batches.append(self._targets(data, active - {"x_h"} if x_h_apart else active))
             total = 0.0
-            for name, (target, mask) in targets.items():
-                loss = self._regression_loss(name, obs, target, mask)
-                losses[name].append(loss.item())
-                total = total + loss
+            for obs, targets in batches:
+                for name, (target, mask) in targets.items():
+                    loss = self._regression_loss(name, obs, target, mask)
+                    losses[name].append(loss.item())
+                    total = total + loss
             self.policy.optimizer.zero_grad()
             total.backward()
             for name in active:
@@ -393,6 +487,11 @@ class Phase2(OffPolicyAlgorithm):
 
     def _get_torch_save_params(self) -> tuple[list[str], list[str]]:
         return ["policy", "policy.optimizer"], []
+
+
+def log_neg_q(raw: th.Tensor) -> th.Tensor:
+    """log(-Q_r) = log(softplus(raw)), without underflow where softplus(raw) ~ exp(raw) is tiny."""
+    return th.where(raw < -15.0, raw, th.log(F.softplus(raw.clamp(min=-15.0))))
 
 
 def _check_positive_int(name: str, value: object) -> None:

@@ -26,6 +26,9 @@ def robot_reward(x_h: th.Tensor, xi: float, eta: float) -> th.Tensor:
     return -((x_h ** (-xi)).mean(dim=-1) ** eta)
 
 
+CONVENTIONS = ("empo", "plain")
+
+
 @dataclass(frozen=True)
 class PowerParams:
     """Parameters of the power metric and the robot policy (shared by solver and learner).
@@ -36,9 +39,14 @@ class PowerParams:
     :param zeta: risk aversion across goals, X_h = E_g[V_h^e^zeta]
     :param xi: inequality aversion across humans
     :param eta: intertemporal inequality aversion
-    :param terminal_v_r: V_r at terminal states (must be < 0 so that Q_r < 0 there). The
-        default -1 is the largest value U_r can take (X_h <= 1 makes U_r <= -1), so the last
-        step's Q_r has the same scale as the others and log(-Q_r) stays well conditioned.
+    :param conventions: ``"empo"`` (default), the EMPO reference implementation's
+        (github mensch72/empo, backward induction): V_r = dw U_r + pi_r . Q_r with the
+        per-step reward weight dw = (1 - gamma_r) / (-ln gamma_r) (1 at gamma_r = 1), and
+        terminal V_r = -1e-10. ``"plain"``: V_r = U_r + pi_r . Q_r and terminal V_r = -1 (the
+        largest value U_r can take, since X_h <= 1 makes U_r <= -1), this package's behaviour
+        before the option existed.
+    :param terminal_v_r: V_r at terminal states (must be < 0 so that Q_r < 0 there); None takes
+        the conventions' value
     """
 
     beta_r: float = 10.0
@@ -47,9 +55,14 @@ class PowerParams:
     zeta: float = 2.0
     xi: float = 1.0
     eta: float = 1.1
-    terminal_v_r: float = -1.0
+    conventions: str = "empo"
+    terminal_v_r: float | None = None
 
     def __post_init__(self) -> None:
+        if self.conventions not in CONVENTIONS:
+            raise ValueError(f"conventions: {self.conventions!r}, expected one of {list(CONVENTIONS)}")
+        if self.terminal_v_r is None:
+            object.__setattr__(self, "terminal_v_r", -1e-10 if self.conventions == "empo" else -1.0)
         checks = {
             "beta_r": (lambda v: v >= 0.0, ">= 0"),
             "gamma_h": (lambda v: 0.0 < v <= 1.0, "in (0, 1]"),
@@ -64,3 +77,20 @@ class PowerParams:
             is_number = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
             if not is_number or not ok(value):
                 raise ValueError(f"{name}: {value!r}, expected a finite number {expected}")
+
+    def __setstate__(self, state: dict) -> None:
+        # Configs pickled before the option existed (saved models) used the plain conventions.
+        self.__dict__.update({"conventions": "plain", **state})
+
+    @property
+    def terminal_value(self) -> float:
+        """``terminal_v_r`` resolved (never None after construction)."""
+        assert self.terminal_v_r is not None
+        return self.terminal_v_r
+
+    @property
+    def reward_weight(self) -> float:
+        """The weight of U_r(s) in V_r(s): dw = (1 - gamma_r) / (-ln gamma_r) under EMPO's conventions, else 1."""
+        if self.conventions == "plain" or self.gamma_r == 1.0:
+            return 1.0
+        return (1.0 - self.gamma_r) / -math.log(self.gamma_r)

@@ -1,7 +1,7 @@
 """Where hyperparameters come from, and the checks that turn bad ones into one clear line.
 
-Our YAML files live in the repository's top-level ``hyperparams/`` folder, one per algorithm key,
-in rl-zoo3's format. For algorithm keys that rl-zoo3 also ships (``ppo``, ``dqn``, ...) our file
+Our YAML files ship inside the package (``sb3_ext/hyperparams/``, package data, as rl-zoo3 ships
+its own), one per algorithm key, in rl-zoo3's format. For algorithm keys that rl-zoo3 also ships (``ppo``, ``dqn``, ...) our file
 holds only our environments; any other environment falls back to rl-zoo3's own file, so
 ``sb3-ext-train --algo ppo --env CartPole-v1`` trains with the zoo's tuned settings.
 """
@@ -16,8 +16,8 @@ from typing import Any
 
 import yaml
 
-#: The repository's ``hyperparams/`` folder (the package is installed editable, see the Makefile).
-HYPERPARAMS_DIR = Path(__file__).resolve().parents[2] / "hyperparams"
+#: The package's ``hyperparams/`` folder (package data: present in a wheel install too).
+HYPERPARAMS_DIR = Path(__file__).resolve().parents[1] / "hyperparams"
 
 # Keys that rl-zoo3's ExperimentManager consumes itself instead of passing them to the model
 # (see ``ExperimentManager._preprocess_hyperparams`` and ``_preprocess_action_noise``).

@@ -6,7 +6,8 @@ rl-zoo3 runs ``import custom_envs`` (inside a ``try``) when any of its scripts s
 runs it, so every rl-zoo3 command of that environment knows our algorithms and environments.
 Pass a directory to write it elsewhere (it must then be on ``PYTHONPATH``, or be the directory
 ``python -m rl_zoo3.train`` is started from). rl-zoo3 still reads hyperparameters from its own
-folder, so give ours explicitly: ``--conf-file hyperparams/<algo>.yml``.
+folder, so give ours explicitly: ``--conf-file`` the package's ``sb3_ext/hyperparams/<algo>.yml``
+(its path: ``python -c "from sb3_ext.zoo.config import HYPERPARAMS_DIR; print(HYPERPARAMS_DIR)"``).
 """
 
 from __future__ import annotations

@@ -2,7 +2,7 @@
 
 What changes against rl-zoo3 2.9 (everything else is inherited untouched):
 
-- ``--conf-file`` defaults to our ``hyperparams/<algo>.yml`` (rl-zoo3's own file for envs ours lacks);
+- ``--conf-file`` defaults to our ``sb3_ext/hyperparams/<algo>.yml`` (rl-zoo3's own file for envs ours lacks);
 - ``--optimize`` without ``--storage`` records the study in a journal file under the log folder
   instead of memory, so a search survives its process and more workers can join it;
 - ``--trial-id 0`` works (rl-zoo3 tests ``if trial_id:`` and silently ignores trial 0), trials
@@ -36,7 +36,12 @@ from sb3_ext.zoo.config import (
 )
 from sb3_ext.zoo.multi_agent import evaluation_view
 from sb3_ext.zoo.registry import ZOO_ALGORITHMS
-from sb3_ext.zoo.study import check_storage_argument, describe_storage, join_study, load_existing_study
+from sb3_ext.zoo.study import (
+    check_storage_argument,
+    describe_storage,
+    join_study,
+    load_existing_study,
+)
 
 DEFAULT_JOURNAL_NAME = "optuna_journal.log"
 

@@ -6,7 +6,7 @@ rl-zoo3 looks algorithms up in three module-level dicts: ``rl_zoo3.utils.ALGOS``
 for ``--trial-id``). Its scripts import these dicts by reference, so adding entries to them before
 a script parses its arguments is all it takes; nothing of rl-zoo3 is copied or patched.
 
-Adding an algorithm to the zoo = one ``ZooAlgorithm`` entry below, one ``hyperparams/<key>.yml``
+Adding an algorithm to the zoo = one ``ZooAlgorithm`` entry below, one ``sb3_ext/hyperparams/<key>.yml``
 and one sampler in :mod:`sb3_ext.zoo.samplers` (``tests/test_zoo_coverage.py`` fails otherwise).
 """
 
@@ -59,6 +59,8 @@ ZOO_ALGORITHMS: dict[str, ZooAlgorithm] = {
         convert_onpolicy_params,
         multi_agent=True,
     ),
+    "aux_ppo": ZooAlgorithm("sb3_ext.aux_ppo:AuxPPO", samplers.sample_aux_ppo_params, convert_onpolicy_params),
+    "aux_a2c": ZooAlgorithm("sb3_ext.aux_a2c:AuxA2C", samplers.sample_aux_a2c_params, convert_onpolicy_params),
     "delayed_td3": ZooAlgorithm(
         "sb3_ext.delayed_td3:DelayedTD3", samplers.sample_delayed_td3_params, convert_offpolicy_params
     ),

@@ -7,10 +7,11 @@ from dataclasses import dataclass
 
 from sb3_ext.envs.assist.maps import Cell, GridMap
 from sb3_ext.envs.assist.world import GridState
+from sb3_ext.phase2.world_model import Goal
 
 
 @dataclass(frozen=True)
-class ReachGoal:
+class ReachGoal(Goal):
     """Human ``human`` stands on one of ``cells``; ``weight`` is its share in the goal mean."""
 
     human: int

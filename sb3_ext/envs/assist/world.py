@@ -18,6 +18,7 @@ from typing import NamedTuple
 import numpy as np
 
 from sb3_ext.envs.assist.maps import Cell, GridMap
+from sb3_ext.phase2.world_model import WorldModel
 
 STAY, UP, DOWN, LEFT, RIGHT = range(5)
 N_ACTIONS = 5
@@ -40,8 +41,10 @@ def _shift(cell: Cell, action: int) -> Cell:
     return (cell[0] + dr, cell[1] + dc)
 
 
-class AssistWorld:
-    """World model: ``get_state``/``set_state``, ``transition_probabilities``, sampling, encoding."""
+class AssistWorld(WorldModel):
+    """The gridworld as a :class:`~sb3_ext.phase2.world_model.WorldModel`; also ``get_state``/``set_state``."""
+
+    n_actions = N_ACTIONS
 
     def __init__(self, grid: GridMap, max_steps: int):
         if not isinstance(max_steps, int) or max_steps < 1:

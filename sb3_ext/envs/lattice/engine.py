@@ -48,7 +48,7 @@ class LatticeKMC:
     """Periodic ``nx x ny`` SOS lattice with heights capped at ``nz``, evolved by BKL KMC.
 
     :param nx, ny, nz: lattice size (each an int >= 3).
-    :param physics: rate parameters; defaults to ``SOSPhysics()`` (600 K, 1 ML/s, DESIGN values).
+    :param physics: rate parameters; defaults to ``SOSPhysics()`` (600 K, 1 ML/s, the default barriers).
     :param seed: anything ``numpy.random.SFC64`` accepts (int, ``SeedSequence``, ``None`` for fresh
         entropy), or a ``numpy.random.Generator`` from which a seed is drawn.
     """
@@ -126,7 +126,7 @@ class LatticeKMC:
         return self.rank[cols], b
 
     def biased_step(self, columns: Sequence[int] | np.ndarray, biases: np.ndarray, n_events: int = 1) -> tuple[int, float]:
-        """Run ``n_events`` events drawn from ``P(e) ~ rate_e * exp(b_e)`` (DESIGN.md).
+        """Run ``n_events`` events drawn from ``P(e) ~ rate_e * exp(b_e)``.
 
         ``columns`` are flat indices ``x * ny + y``; ``biases[a]`` holds the biases of the hops of
         ``columns[a]`` towards +x, -x, +y, -y and of deposition on it. All other events keep

@@ -1,6 +1,6 @@
 """``LatticeGrowth-v0``: steer SOS thin-film growth by biasing the KMC events of a small swarm.
 
-Each RL step (DESIGN.md, "Swarm proposals and ESS"):
+Each RL step:
 
 1. ``n_swarm`` agents sit on distinct columns drawn in proportion to their total rate, so they
    stand where the physics is active (mostly on mobile adatoms, and on columns that can take a
@@ -137,6 +137,8 @@ class LatticeGrowthEnv(gym.Env):
         if render_mode is not None and render_mode not in self.metadata["render_modes"]:
             raise ValueError(f"render_mode: expected None, 'ansi' or 'rgb_array', got {render_mode!r}")
         self.render_mode = render_mode
+        if isinstance(deposition_rate, (int, float)) and not isinstance(deposition_rate, bool) and deposition_rate <= 0:
+            raise ValueError(f"deposition_rate: expected a flux > 0 (monolayers/s; the film must grow), got {deposition_rate!r}")
         physics = SOSPhysics(temperature=temperature, deposition_rate=deposition_rate, nu=nu, e_s=e_s, e_n=e_n, e_es=e_es)
         if physics.nu == 0:
             raise ValueError("nu: expected a rate > 0 (the environment needs surface diffusion)")

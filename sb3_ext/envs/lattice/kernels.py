@@ -15,8 +15,8 @@ the swarm step of the environment and the tests:
 - ``clock``    float64[1]    physical time;
 - ``nbr``      int64[N, 4]   neighbour columns (see ``column_layout``);
 - ``geom``     int64[4]      ``nx, ny, nz, P``;
-- ``phys``     float64[11]   hop rate table ``phys[2 * n + step_down]`` (n = 0..4 neighbours at
-  least as high, step_down = 0/1) and the deposition rate per column at ``phys[10]``;
+- ``phys``     float64[11]   hop rate table ``phys[2 * n + interlayer]`` (n = 0..4 neighbours at
+  least as high, interlayer = 1 when the atom lands on another level, up or down) and the deposition rate per column at ``phys[10]``;
 - ``rng``      uint64[4]     state of an SFC64 stream (see ``next_uniform``).
 
 Every parent node is recomputed from its two children (never updated by adding a difference),
@@ -33,7 +33,7 @@ N_EVENTS = 0
 N_DEPOSITIONS = 1
 N_HOPS_LEVEL = 2  # the atom lands at its own level
 N_HOPS_DOWN = 3  # the atom steps down (pays the Ehrlich-Schwoebel barrier)
-N_HOPS_UP = 4  # the atom climbs onto a column at least as high
+N_HOPS_UP = 4  # the atom climbs onto a column at least as high (pays it too: detailed balance)
 SUM_H = 5
 SUM_H2 = 6
 N_COVERED = 7
@@ -111,8 +111,8 @@ def compute_column_rates(heights, rates, nbr, i, geom, phys) -> None:
         if hj >= nz:  # a full column takes no atom
             rates[i, s] = 0.0
         else:
-            step_down = 1 if hj + 1 < h else 0
-            rates[i, s] = phys[2 * n_bonds + step_down]
+            interlayer = 0 if hj + 1 == h else 1
+            rates[i, s] = phys[2 * n_bonds + interlayer]
 
 
 @njit(cache=True, inline="always")
