@@ -62,6 +62,7 @@ _LAZY_EXPORTS: dict[str, str] = {
     "AuxPPO": "sb3_ext.aux_ppo",
     "AuxA2C": "sb3_ext.aux_a2c",
     "AuxiliaryActorCriticPolicy": "sb3_ext.aux_heads",
+    "RLHFEntropyTemperature": "sb3_ext.callbacks.rlhf_temperature",
 
     # --- multi-agent ---
     "Swarm2DEnv": "sb3_ext.envs.swarm.swarm2d",
