@@ -6,7 +6,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test test-slow bench clean
+.PHONY: demo test test-slow bench docs clean
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -27,5 +27,10 @@ test-slow: $(STAMP)
 bench: $(STAMP)
 	set -e; for f in benchmarks/bench_*.py; do echo "== $$f"; $(PY) $$f; done
 
+# The documentation site (docs/, mkdocs.yml) into site/; any warning (a broken link or anchor,
+# a page missing from the navigation) fails the build.
+docs: $(STAMP)
+	$(PY) -m mkdocs build --strict
+
 clean:
-	rm -rf $(VENV)
+	rm -rf $(VENV) site

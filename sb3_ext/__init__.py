@@ -58,6 +58,12 @@ _LAZY_EXPORTS: dict[str, str] = {
     "PreferenceFeedback": "sb3_ext.rlhf",
     "preference_from_rater": "sb3_ext.rlhf",
 
+    # --- mixed-algorithm trainer: auxiliary heads, SAC temperature, handoff ---
+    "AuxPPO": "sb3_ext.aux_ppo",
+    "AuxA2C": "sb3_ext.aux_a2c",
+    "AuxiliaryActorCriticPolicy": "sb3_ext.aux_heads",
+    "RLHFEntropyTemperature": "sb3_ext.callbacks.rlhf_temperature",
+
     # --- multi-agent ---
     "Swarm2DEnv": "sb3_ext.envs.swarm.swarm2d",
     "AgentSlotsVecEnv": "sb3_ext.envs.swarm.vec",

@@ -1,5 +1,5 @@
 """KMC engine against independent values: random-deposition statistics, the rate law written
-from DESIGN.md in plain Python, chi-square tests of event selection, exact ESS by enumeration."""
+from docs/design.md in plain Python, chi-square tests of event selection, exact ESS by enumeration."""
 
 import copy
 

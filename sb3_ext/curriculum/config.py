@@ -51,7 +51,7 @@ def _checked(check: Check) -> Any:
 
 @dataclass(frozen=True)
 class RewardWeights:
-    """Weights of the four reward terms (signs included), see DESIGN.md."""
+    """Weights of the four reward terms (signs included), see docs/design.md."""
 
     roughness_weight: float
     coverage_weight: float

@@ -27,6 +27,7 @@ from stable_baselines3.common.utils import obs_as_tensor
 from stable_baselines3.common.vec_env import VecEnv
 
 from sb3_ext.envs.swarm.vec import agent_slots_of, to_agent_slots
+from sb3_ext.multiagent.algorithm import AgentSlotsAlgorithm
 from sb3_ext.nca.policies import NCAPolicy
 from sb3_ext.shared_actor.policies import MultiTeamPolicy
 
@@ -35,7 +36,7 @@ SelfSharedActor = TypeVar("SelfSharedActor", bound="SharedActor")
 SHARING_MODES = ("team", "agent", "all")
 
 
-class SharedActor(PPO):
+class SharedActor(AgentSlotsAlgorithm, PPO):
     """PPO with one actor-critic per team of agents (see the module docstring).
 
     :param policy: ``"MlpPolicy"``, ``"NCAPolicy"`` or an ``ActorCriticPolicy`` class: the network
