@@ -8,3 +8,4 @@ from sb3_ext.callbacks.morphology import MorphologyLogger
 from sb3_ext.callbacks.noise import DecayingNoise, NoiseSigmaLogger
 from sb3_ext.callbacks.offline import ChunkRecorder, OfflineSeed
 from sb3_ext.callbacks.rlhf import RLHFRewardRelabel
+from sb3_ext.callbacks.rlhf_temperature import RLHFEntropyTemperature
