@@ -176,10 +176,7 @@ class LatticeGrowthEnv(gym.Env):
         return self._obs.copy(), self._step_info(ess=1.0)
 
     def step(self, action: np.ndarray) -> tuple[np.ndarray, float, bool, bool, dict]:
-        action = np.asarray(action, dtype=np.float64).reshape(self.n_swarm, EVENTS_PER_AGENT)
-        if not np.isfinite(action).all():
-            raise ValueError("action: expected finite values in [-1, 1]")
-        biases = self.max_bias * np.clip(action, -1.0, 1.0)
+        biases = self._biases(action)
         e = self.engine
         roughness_before, coverage_before = e.roughness, e.coverage
         self._steps += 1
@@ -209,6 +206,13 @@ class LatticeGrowthEnv(gym.Env):
         return None
 
     # ------------------------------------------------------------------ helpers
+    def _biases(self, action: np.ndarray) -> np.ndarray:
+        """Per-agent biases ``max_bias * clip(action, -1, 1)``, shape ``(n_swarm, 5)``."""
+        action = np.asarray(action, dtype=np.float64).reshape(self.n_swarm, EVENTS_PER_AGENT)
+        if not np.isfinite(action).all():
+            raise ValueError("action: expected finite values in [-1, 1]")
+        return self.max_bias * np.clip(action, -1.0, 1.0)
+
     def _start_episode(self, seed: int | None) -> None:
         """Seed the streams, empty the lattice and the episode counters."""
         super().reset(seed=seed)

@@ -110,10 +110,7 @@ class LatticeSwarmEnv(LatticeGrowthEnv):
         return self._obs.copy(), self._step_info(ess=1.0)
 
     def step(self, action: np.ndarray) -> tuple[np.ndarray, float, bool, bool, dict]:
-        action = np.asarray(action, dtype=np.float64).reshape(self.n_swarm, EVENTS_PER_AGENT)
-        if not np.isfinite(action).all():
-            raise ValueError("action: expected finite values in [-1, 1]")
-        biases = self.max_bias * np.clip(action, -1.0, 1.0)
+        biases = self._biases(action)
         e = self.engine
         self._steps += 1
         done, ess_sum = agent_swarm_step(
