@@ -14,6 +14,7 @@ from torch.nn import functional as F
 from sb3_ext.aux_heads.offline import OfflineTransitions
 from sb3_ext.aux_heads.policies import AuxiliaryActorCriticPolicy
 from sb3_ext.common.fitting import fit_on_rows
+from sb3_ext.common.observations import refuse_dict_observations
 
 #: Live rollout transitions for the dynamics head: observation, action, next observation, reward.
 LiveTransitions = tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]
@@ -97,6 +98,7 @@ class AuxiliaryHeadsMixin:
                 raise ValueError(f"{name}={value!r}: expected a non-negative integer")
         if aux_batch_size is not None and (not isinstance(aux_batch_size, int) or aux_batch_size < 1):
             raise ValueError(f"aux_batch_size={aux_batch_size!r}: expected a positive integer or None")
+        refuse_dict_observations(type(self).__name__, args[1] if len(args) > 1 else kwargs.get("env"))
         self.offline_data = None if offline_data is None else str(offline_data)
         self.dynamics_coef = dynamics_coef
         self.prior_kl_coef = prior_kl_coef

@@ -41,11 +41,12 @@ from torch.nn import functional as F
 from sb3_ext.envs.swarm.vec import agent_slots_of, to_agent_slots
 from sb3_ext.maac.buffers import JointReplayBuffer
 from sb3_ext.maac.policies import MAACPolicy, NCAMAACPolicy
+from sb3_ext.multiagent.algorithm import AgentSlotsAlgorithm
 
 SelfMAAC = TypeVar("SelfMAAC", bound="MAAC")
 
 
-class MAAC(OffPolicyAlgorithm):
+class MAAC(AgentSlotsAlgorithm, OffPolicyAlgorithm):
     """Actor-Attention-Critic (see the module docstring).
 
     :param policy: ``"MlpPolicy"``, ``"NCAPolicy"`` or a :class:`MAACPolicy` subclass.
