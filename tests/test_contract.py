@@ -235,7 +235,7 @@ def take(obs: Any, rows: slice) -> Any:
 
 def agents_per_copy(model: BaseAlgorithm) -> int:
     """Rows of a batch that belong together: one copy's agents for multi-agent algorithms."""
-    from sb3_ext.envs.swarm.vec import agent_slots_of
+    from sb3_ext.multiagent.vec import agent_slots_of
 
     slots = agent_slots_of(model.get_env()) if model.get_env() is not None else None
     return 1 if slots is None else slots.n_agents

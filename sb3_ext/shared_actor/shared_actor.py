@@ -26,8 +26,8 @@ from stable_baselines3.common.type_aliases import MaybeCallback, Schedule
 from stable_baselines3.common.utils import obs_as_tensor
 from stable_baselines3.common.vec_env import VecEnv
 
-from sb3_ext.envs.swarm.vec import agent_slots_of, to_agent_slots
 from sb3_ext.multiagent.algorithm import AgentSlotsAlgorithm
+from sb3_ext.multiagent.vec import agent_slots_of, to_agent_slots
 from sb3_ext.nca.policies import NCAPolicy
 from sb3_ext.shared_actor.policies import MultiTeamPolicy
 
@@ -42,7 +42,7 @@ class SharedActor(AgentSlotsAlgorithm, PPO):
     :param policy: ``"MlpPolicy"``, ``"NCAPolicy"`` or an ``ActorCriticPolicy`` class: the network
         of each team.
     :param env: a PettingZoo ``ParallelEnv``, a joint env, or a VecEnv with agent slots (see
-        :func:`~sb3_ext.envs.swarm.vec.to_agent_slots`). ``NCAPolicy`` needs joint observations;
+        :func:`~sb3_ext.multiagent.vec.to_agent_slots`). ``NCAPolicy`` needs joint observations;
         they are switched on when SharedActor builds the VecEnv itself.
     :param sharing: ``"team"`` (one network per team), ``"agent"`` (one per agent) or ``"all"``.
     :param learning_rate: learning rate, constant or a function of the remaining progress (1 to 0)
