@@ -21,9 +21,9 @@ _LAZY_EXPORTS: dict[str, str] = {
     "LatticeGrowthEnv": "sb3_ext.envs.lattice.env",
     "SOSPhysics": "sb3_ext.envs.lattice.physics",
     "CurriculumTransfer": "sb3_ext.callbacks.curriculum",
-    "ESSEarlyStopping": "sb3_ext.callbacks.ess",
+    "ESSEarlyStopping": "sb3_ext.curriculum.ess",
     "ManifestExport": "sb3_ext.callbacks.manifest",
-    "MorphologyLogger": "sb3_ext.callbacks.morphology",
+    "MorphologyLogger": "sb3_ext.curriculum.morphology",
     "RunArtifacts": "sb3_ext.callbacks.artifacts",
 
 

@@ -9,7 +9,12 @@ import sys
 from pathlib import Path
 
 from sb3_ext.common.atomic import atomic_write_json
-from sb3_ext.curriculum.config import DEFAULT_CONFIG_DIR, ConfigError, StageConfig, load_stage_configs
+from sb3_ext.curriculum.config import (
+    DEFAULT_CONFIG_DIR,
+    ConfigError,
+    StageConfig,
+    load_stage_configs,
+)
 from sb3_ext.curriculum.presets import PRESETS, apply_preset_to_stages, override
 from sb3_ext.curriculum.state import RunState
 
@@ -113,8 +118,8 @@ def _eval_only(args: argparse.Namespace, default_config_dir: Path) -> int:
     from stable_baselines3 import PPO
 
     from sb3_ext.curriculum.evaluation import evaluate
-    from sb3_ext.envs.lattice.heuristics import NeutralPolicy
     from sb3_ext.curriculum.runner import check_model_file, stage_of
+    from sb3_ext.envs.lattice.heuristics import NeutralPolicy
 
     if args.checkpoint is None:
         raise ConfigError("--eval-only needs --checkpoint ZIP")

@@ -30,17 +30,18 @@ from stable_baselines3.common.callbacks import CallbackList
 from stable_baselines3.common.logger import configure
 
 from sb3_ext.callbacks.artifacts import RunArtifacts
-from sb3_ext.callbacks.ess import ESSEarlyStopping
 from sb3_ext.callbacks.manifest import write_manifest
-from sb3_ext.callbacks.morphology import MorphologyLogger
 from sb3_ext.common.atomic import atomic_save_model, atomic_write_json
 from sb3_ext.curriculum.config import STAGE_FILES, ConfigError, StageConfig
+from sb3_ext.curriculum.curves import LATTICE_PANELS
 from sb3_ext.curriculum.envs import ENV_ID, make_eval_env, make_training_env
+from sb3_ext.curriculum.ess import ESSEarlyStopping
 from sb3_ext.curriculum.evaluation import evaluate
-from sb3_ext.envs.lattice.heuristics import NeutralPolicy
 from sb3_ext.curriculum.interrupt import StopOnSignal
+from sb3_ext.curriculum.morphology import FINAL_INFO_KEYS, MorphologyLogger
 from sb3_ext.curriculum.state import RunState
 from sb3_ext.curriculum.transfer import load_for_stage, new_model
+from sb3_ext.envs.lattice.heuristics import NeutralPolicy
 
 log = logging.getLogger(__name__)
 
@@ -206,6 +207,8 @@ class CurriculumRunner:
                 eval_freq=max(rollout, config.total_timesteps // EVALUATIONS_PER_STAGE),
                 n_eval_episodes=self.eval_episodes,
                 checkpoint_freq=max(rollout, config.total_timesteps // CHECKPOINTS_PER_STAGE),
+                eval_info_keys=FINAL_INFO_KEYS,
+                panels=LATTICE_PANELS,
             )
             remaining = target - model.num_timesteps
             train_start = time.perf_counter()
