@@ -30,6 +30,7 @@ from stable_baselines3.common.callbacks import (
     ConvertCallback,
     EvalCallback,
     EveryNTimesteps,
+    StopTrainingOnNoModelImprovement,
 )
 from stable_baselines3.common.logger import HumanOutputFormat, KVWriter
 from stable_baselines3.common.monitor import Monitor
@@ -154,6 +155,10 @@ class RunArtifacts(CallbackList):
     :param eval_info_keys: episode-end info keys averaged into ``eval/<key>`` (none by default).
     :param panels: the panels of training_curves.png: :class:`~sb3_ext.callbacks.curves.CurvePanel`
         objects or mappings with the same fields (from YAML).
+    :param patience: evaluations in a row without a better mean reward that training tolerates: it
+        stops at the next one (SB3's ``StopTrainingOnNoModelImprovement(max_no_improvement_evals=patience)``;
+        needs ``eval_env``); None never stops.
+    :param min_evals: evaluations before ``patience`` starts counting.
     :param verbose: 1 to print evaluation results (they always go to the log).
     """
 
@@ -167,6 +172,8 @@ class RunArtifacts(CallbackList):
         checkpoint_freq: int = 50_000,
         eval_info_keys: Sequence[str] = (),
         panels: Sequence[CurvePanel | Mapping[str, Any]] = DEFAULT_PANELS,
+        patience: int | None = None,
+        min_evals: int = 0,
         verbose: int = 0,
     ):
         if eval_freq < 1 or checkpoint_freq < 1 or n_eval_episodes < 1:
@@ -175,6 +182,8 @@ class RunArtifacts(CallbackList):
                 f"{eval_freq!r}, {checkpoint_freq!r}, {n_eval_episodes!r}"
             )
         self.panels = tuple(p if isinstance(p, CurvePanel) else CurvePanel.from_mapping(p) for p in panels)
+        if patience is not None and (eval_env is None or not isinstance(patience, int) or patience < 1):
+            raise ValueError(f"RunArtifacts: patience={patience!r} needs an eval_env and a positive integer")
         self.save_dir = Path(save_dir)
         self.checkpoint_dir = self.save_dir / "checkpoints"
         self.log_path = self.save_dir / "logs" / "training.log"
@@ -189,6 +198,9 @@ class RunArtifacts(CallbackList):
         self._saved_log_level = logging.NOTSET
 
         children = []
+        self.early_stopping: StopTrainingOnNoModelImprovement | None = None
+        if patience is not None:
+            self.early_stopping = StopTrainingOnNoModelImprovement(patience, min_evals, verbose=0)
         self.evaluation: _InfoEvalCallback | None = None
         if eval_env is not None:
             if isinstance(eval_env, str):
@@ -203,9 +215,13 @@ class RunArtifacts(CallbackList):
                 info_keys=eval_info_keys,
             )
             children.append(self.evaluation)
+            if self.early_stopping is not None:
+                # It reads the evaluation's best_mean_reward through its parent, as in SB3.
+                self.early_stopping.parent = self.evaluation
         self.checkpointing = EveryNTimesteps(checkpoint_freq, ConvertCallback(self._on_checkpoint))
         children.append(self.checkpointing)
         self.verbose_artifacts = verbose
+        self.stopped_early_at: int | None = None
         super().__init__(children)
 
     # --- set-up and tear-down ----------------------------------------------------------------
@@ -219,6 +235,8 @@ class RunArtifacts(CallbackList):
             # (Dummy vs Subproc); that only matters for VecNormalize, which we do not use here.
             warnings.filterwarnings("ignore", message="Training and eval env are not of the same type")
             super()._init_callback()
+        if self.early_stopping is not None:
+            self.early_stopping.init_callback(self.model)
 
     def _on_training_start(self) -> None:
         self.checkpoint_dir.mkdir(parents=True, exist_ok=True)
@@ -295,4 +313,10 @@ class RunArtifacts(CallbackList):
         log.info("%s%s", message, f" ({extras})" if extras else "")
         if self.verbose_artifacts >= 1:
             print(message + (f" ({extras})" if extras else ""))
+        if self.early_stopping is not None and not self.early_stopping.on_step():
+            self.stopped_early_at = self.model.num_timesteps
+            log.info("early stop at step %d: more than %d evaluations without a better mean reward than %.4f",
+                     self.model.num_timesteps, self.early_stopping.max_no_improvement_evals,
+                     self.evaluation.best_mean_reward)
+            return False
         return True

@@ -96,6 +96,10 @@ class CurriculumRunner:
     :param command: command line recorded in the manifests.
     :param subprocesses: run each stage's ``n_envs`` environments in SubprocVecEnv workers
         (False: DummyVecEnv in this process).
+    :param eval_freq: environment steps between evaluations (None: ``EVALUATIONS_PER_STAGE`` per stage).
+    :param checkpoint_freq: environment steps between checkpoints (None: ``CHECKPOINTS_PER_STAGE`` per stage).
+    :param patience: end a stage when more than this many evaluations in a row bring no better mean
+        reward (None: never).
     """
 
     def __init__(
@@ -107,6 +111,9 @@ class CurriculumRunner:
         env_id: str = ENV_ID,
         command: str | None = None,
         subprocesses: bool = True,
+        eval_freq: int | None = None,
+        checkpoint_freq: int | None = None,
+        patience: int | None = None,
     ):
         self.state = state
         self.device = device
@@ -115,6 +122,9 @@ class CurriculumRunner:
         self.env_id = env_id
         self.command = command if command is not None else shlex.join([sys.executable, *sys.argv])
         self.subprocesses = subprocesses
+        self.eval_freq = eval_freq
+        self.checkpoint_freq = checkpoint_freq
+        self.patience = patience
         self.stopper = StopOnSignal()
 
     # --- the run -----------------------------------------------------------------------------
@@ -204,9 +214,10 @@ class CurriculumRunner:
             artifacts = RunArtifacts(
                 str(stage_dir),
                 eval_env=eval_env,
-                eval_freq=max(rollout, config.total_timesteps // EVALUATIONS_PER_STAGE),
+                eval_freq=self.eval_freq or max(rollout, config.total_timesteps // EVALUATIONS_PER_STAGE),
                 n_eval_episodes=self.eval_episodes,
-                checkpoint_freq=max(rollout, config.total_timesteps // CHECKPOINTS_PER_STAGE),
+                checkpoint_freq=self.checkpoint_freq or max(rollout, config.total_timesteps // CHECKPOINTS_PER_STAGE),
+                patience=self.patience,
                 eval_info_keys=FINAL_INFO_KEYS,
                 panels=LATTICE_PANELS,
             )
@@ -228,6 +239,9 @@ class CurriculumRunner:
                 record.status = "interrupted"
             else:
                 record.stop_reason = ess.stop_message or None
+                if artifacts.stopped_early_at is not None:
+                    record.stop_reason = (f"early stop at step {artifacts.stopped_early_at}: more than {self.patience} "
+                                          "evaluations without a better mean reward")
                 atomic_save_model(model, self.state.final_model(stage))
                 record.result = self._final_evaluation(model, config, seed)
                 record.status = "done"
