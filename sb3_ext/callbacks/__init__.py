@@ -5,7 +5,6 @@ feature-specific ones live beside their feature (the lattice's in :mod:`sb3_ext.
 """
 
 from sb3_ext.callbacks.artifacts import RunArtifacts
-from sb3_ext.callbacks.curriculum import CurriculumTransfer
 from sb3_ext.callbacks.manifest import ManifestExport, verify
 from sb3_ext.callbacks.noise import DecayingNoise, NoiseSigmaLogger
 from sb3_ext.callbacks.offline import ChunkRecorder, OfflineSeed
@@ -13,6 +12,7 @@ from sb3_ext.callbacks.rlhf import RLHFRewardRelabel
 from sb3_ext.callbacks.rlhf_temperature import RLHFEntropyTemperature
 from sb3_ext.curriculum.ess import ESSEarlyStopping
 from sb3_ext.curriculum.morphology import MorphologyLogger
+from sb3_ext.curriculum.transfer import CurriculumTransfer
 
 __all__ = [
     "ChunkRecorder",
