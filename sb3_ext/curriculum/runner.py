@@ -4,14 +4,14 @@ Layout of a run (``<output>/run_<timestamp>/``)::
 
     run_state.json    settings and per-stage progress (what --resume-from reads)
     summary.json      per stage: steps, wall time, final evaluation of the policy and the neutral policy
-    manifest.json     sha256 and size of every file of the run
+    run_manifest.json sha256 and size of every file of the run
     stageN/
         checkpoints/  best.zip, latest.zip, checkpoint_<steps>.zip
         logs/training.log
         tensorboard/  events; the step axis is the model's num_timesteps, continuous over stages
         metrics.json, training_curves.png
         stageN_final.zip
-        manifest.json
+        run_manifest.json
 """
 
 from __future__ import annotations
