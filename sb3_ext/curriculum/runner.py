@@ -4,14 +4,14 @@ Layout of a run (``<output>/run_<timestamp>/``)::
 
     run_state.json    settings and per-stage progress (what --resume-from reads)
     summary.json      per stage: steps, wall time, final evaluation of the policy and the neutral policy
-    manifest.json     sha256 and size of every file of the run
+    run_manifest.json sha256 and size of every file of the run
     stageN/
         checkpoints/  best.zip, latest.zip, checkpoint_<steps>.zip
         logs/training.log
         tensorboard/  events; the step axis is the model's num_timesteps, continuous over stages
         metrics.json, training_curves.png
         stageN_final.zip
-        manifest.json
+        run_manifest.json
 """
 
 from __future__ import annotations
@@ -30,9 +30,7 @@ from stable_baselines3.common.callbacks import CallbackList
 from stable_baselines3.common.logger import configure
 
 from sb3_ext.callbacks.artifacts import RunArtifacts
-from sb3_ext.callbacks.ess import ESSEarlyStopping
 from sb3_ext.callbacks.manifest import write_manifest
-from sb3_ext.callbacks.morphology import MorphologyLogger
 from sb3_ext.common.atomic import atomic_save_model, atomic_write_json
 from sb3_ext.curriculum.algorithms import (
     DEFAULT_ALGO,
@@ -41,10 +39,13 @@ from sb3_ext.curriculum.algorithms import (
     new_algorithm_model,
 )
 from sb3_ext.curriculum.config import STAGE_FILES, ConfigError, StageConfig
+from sb3_ext.curriculum.curves import LATTICE_PANELS
 from sb3_ext.curriculum.envs import ENV_ID, make_eval_env, make_training_env
+from sb3_ext.curriculum.ess import ESSEarlyStopping
 from sb3_ext.curriculum.evaluation import evaluate
 from sb3_ext.curriculum.handoff import hand_off, record_handoff
 from sb3_ext.curriculum.interrupt import StopOnSignal
+from sb3_ext.curriculum.morphology import FINAL_INFO_KEYS, MorphologyLogger
 from sb3_ext.curriculum.state import RunState
 from sb3_ext.curriculum.transfer import load_for_stage, new_model
 from sb3_ext.envs.lattice.heuristics import NeutralPolicy
@@ -225,6 +226,8 @@ class CurriculumRunner:
                 n_eval_episodes=self.eval_episodes,
                 checkpoint_freq=self.checkpoint_freq or max(rollout, config.total_timesteps // CHECKPOINTS_PER_STAGE),
                 patience=self.patience,
+                eval_info_keys=FINAL_INFO_KEYS,
+                panels=LATTICE_PANELS,
             )
             remaining = target - model.num_timesteps
             train_start = time.perf_counter()
