@@ -13,6 +13,7 @@ from stable_baselines3 import PPO, TD3
 from test_curriculum_runner import _tiny_configs
 
 from sb3_ext.callbacks import verify
+from sb3_ext.callbacks.manifest import RUN_MANIFEST_NAME
 from sb3_ext.curriculum.cli import main
 from sb3_ext.curriculum.config import ConfigError, stage_config_from_dict
 from sb3_ext.curriculum.presets import apply_preset
@@ -96,8 +97,8 @@ def test_ppo_stage_hands_over_to_a_td3_stage(ppo_then_td3):
     # a new algorithm counts its own steps from the stage's start
     assert records[2].start_timesteps == 0 and records[2].end_timesteps >= state.configs[2].total_timesteps
     for stage in (1, 2):
-        assert verify(state.stage_dir(stage) / "manifest.json") == []
-    assert verify(state.run_dir / "manifest.json") == []
+        assert verify(state.stage_dir(stage) / RUN_MANIFEST_NAME) == []
+    assert verify(state.run_dir / RUN_MANIFEST_NAME) == []
 
 
 def test_eval_only_and_resume_across_algorithms(ppo_then_td3, tmp_path, capsys):
