@@ -20,10 +20,10 @@ _LAZY_EXPORTS: dict[str, str] = {
     "LatticeKMC": "sb3_ext.envs.lattice.engine",
     "LatticeGrowthEnv": "sb3_ext.envs.lattice.env",
     "SOSPhysics": "sb3_ext.envs.lattice.physics",
-    "CurriculumTransfer": "sb3_ext.callbacks.curriculum",
-    "ESSEarlyStopping": "sb3_ext.callbacks.ess",
+    "CurriculumTransfer": "sb3_ext.curriculum.transfer",
+    "ESSEarlyStopping": "sb3_ext.curriculum.ess",
     "ManifestExport": "sb3_ext.callbacks.manifest",
-    "MorphologyLogger": "sb3_ext.callbacks.morphology",
+    "MorphologyLogger": "sb3_ext.curriculum.morphology",
     "RunArtifacts": "sb3_ext.callbacks.artifacts",
 
 

@@ -7,7 +7,7 @@ Layout under ``save_dir``::
     checkpoints/checkpoint_<steps>.zip  every ``checkpoint_freq`` environment steps
     logs/training.log                 the logger's tables and the ``sb3_ext`` log messages
     metrics.json                      every numeric scalar the logger dumped, against steps
-    training_curves.png               reward, ESS, roughness, coverage (drawn when training ends)
+    training_curves.png               the curve panels (drawn when training ends)
 
 Models, ``metrics.json`` and the PNG are written atomically (temporary file + rename);
 ``training.log`` is append-only. TensorBoard events come from the model's own logger
@@ -19,7 +19,7 @@ from __future__ import annotations
 import json
 import logging
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -36,9 +36,9 @@ from stable_baselines3.common.logger import HumanOutputFormat, KVWriter
 from stable_baselines3.common.monitor import Monitor
 from stable_baselines3.common.vec_env import VecEnv
 
-from sb3_ext.callbacks.curves import plot_training_curves
-from sb3_ext.callbacks.morphology import FinalInfoCollector
+from sb3_ext.callbacks.curves import DEFAULT_PANELS, CurvePanel, plot_training_curves
 from sb3_ext.common.atomic import atomic_save_model, atomic_write_json
+from sb3_ext.common.episode_info import FinalInfoCollector
 
 log = logging.getLogger(__name__)
 
@@ -95,7 +95,7 @@ def truncate_metrics(history: dict[str, dict[str, list]], up_to_step: int) -> di
     return truncated
 
 
-class _MorphologyEvalCallback(EvalCallback):
+class _InfoEvalCallback(EvalCallback):
     """SB3's EvalCallback that also records the mean of episode-end infos as ``eval/<key>``."""
 
     def __init__(self, *args: Any, info_keys: Sequence[str], **kwargs: Any):
@@ -122,6 +122,11 @@ class _MorphologyEvalCallback(EvalCallback):
 class RunArtifacts(CallbackList):
     """Checkpoints (best / latest / periodic), training.log, metrics.json and training_curves.png.
 
+    Works for any SB3 model: the curves default to :data:`~sb3_ext.callbacks.curves.DEFAULT_PANELS`
+    (reward, losses, exploration, value estimates), and an environment's own episode-end infos
+    are evaluated only when named in ``eval_info_keys`` (the lattice curriculum passes its
+    roughness/coverage keys and panels).
+
     Built from SB3's own pieces: ``EvalCallback`` picks the best model, ``EveryNTimesteps``
     triggers the periodic checkpoints, and a logger output records every scalar for metrics.json.
     Resuming in the same ``save_dir`` continues the files: metrics after the resumed step are
@@ -135,6 +140,8 @@ class RunArtifacts(CallbackList):
               save_dir: logs/artifacts
               eval_env: LatticeGrowth-v0
               eval_freq: 10000
+              panels:  # optional; default: reward, loss, exploration, value estimates
+                - {title: Reward, lines: [[rollout/ep_rew_mean, training], [eval/mean_reward, evaluation]]}
 
     :param save_dir: folder for all artifacts.
     :param eval_env: environment (or registered id, made with ``eval_env_kwargs``) for the
@@ -145,7 +152,9 @@ class RunArtifacts(CallbackList):
     :param checkpoint_freq: environment steps between ``checkpoint_<steps>.zip`` files (each
         also refreshes latest.zip). metrics.json is rewritten at every logger dump; the curves
         are drawn when training ends or is stopped (TensorBoard is the live view).
-    :param eval_info_keys: episode-end info keys averaged into ``eval/<key>``.
+    :param eval_info_keys: episode-end info keys averaged into ``eval/<key>`` (none by default).
+    :param panels: the panels of training_curves.png: :class:`~sb3_ext.callbacks.curves.CurvePanel`
+        objects or mappings with the same fields (from YAML).
     :param patience: evaluations in a row without a better mean reward that training tolerates: it
         stops at the next one (SB3's ``StopTrainingOnNoModelImprovement(max_no_improvement_evals=patience)``;
         needs ``eval_env``); None never stops.
@@ -161,7 +170,8 @@ class RunArtifacts(CallbackList):
         eval_freq: int = 10_000,
         n_eval_episodes: int = 5,
         checkpoint_freq: int = 50_000,
-        eval_info_keys: Sequence[str] = ("final_roughness", "final_coverage", "mean_ess", "mean_height"),
+        eval_info_keys: Sequence[str] = (),
+        panels: Sequence[CurvePanel | Mapping[str, Any]] = DEFAULT_PANELS,
         patience: int | None = None,
         min_evals: int = 0,
         verbose: int = 0,
@@ -171,6 +181,7 @@ class RunArtifacts(CallbackList):
                 "RunArtifacts: eval_freq, checkpoint_freq and n_eval_episodes must be >= 1, got "
                 f"{eval_freq!r}, {checkpoint_freq!r}, {n_eval_episodes!r}"
             )
+        self.panels = tuple(p if isinstance(p, CurvePanel) else CurvePanel.from_mapping(p) for p in panels)
         if patience is not None and (eval_env is None or not isinstance(patience, int) or patience < 1):
             raise ValueError(f"RunArtifacts: patience={patience!r} needs an eval_env and a positive integer")
         self.save_dir = Path(save_dir)
@@ -190,11 +201,11 @@ class RunArtifacts(CallbackList):
         self.early_stopping: StopTrainingOnNoModelImprovement | None = None
         if patience is not None:
             self.early_stopping = StopTrainingOnNoModelImprovement(patience, min_evals, verbose=0)
-        self.evaluation: _MorphologyEvalCallback | None = None
+        self.evaluation: _InfoEvalCallback | None = None
         if eval_env is not None:
             if isinstance(eval_env, str):
                 eval_env = Monitor(gym.make(eval_env, **(eval_env_kwargs or {})))
-            self.evaluation = _MorphologyEvalCallback(
+            self.evaluation = _InfoEvalCallback(
                 eval_env,
                 callback_on_new_best=ConvertCallback(self._on_new_best),
                 callback_after_eval=ConvertCallback(self._after_eval),
@@ -260,7 +271,7 @@ class RunArtifacts(CallbackList):
         super()._on_training_end()
         self.save_model("latest.zip")
         self.save_metrics()
-        plot_training_curves(self.history, self.curves_path)
+        plot_training_curves(self.history, self.curves_path, self.panels)
         log.info("training ends at step %d; latest model in %s", self.model.num_timesteps, self.checkpoint_dir / "latest.zip")
         self.logger.output_formats.remove(self._recorder)
         self.logger.output_formats.remove(self._log_format)

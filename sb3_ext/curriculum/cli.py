@@ -185,9 +185,10 @@ def _eval_only(args: argparse.Namespace, default_config_dir: Path) -> int:
     _use_one_torch_thread()
     from stable_baselines3 import PPO
 
+    from sb3_ext.curriculum.algorithms import DEFAULT_ALGO, algorithm_class
     from sb3_ext.curriculum.evaluation import compare, format_comparison
 
-    model = PPO.load(checkpoint, device=args.device)
+    model = (PPO if config.algo == DEFAULT_ALGO else algorithm_class(config.algo, str(checkpoint))).load(checkpoint, device=args.device)
     seed = args.seed if args.seed is not None else 0
     result = compare(model, config, args.eval_episodes, seed=seed)
     lattice = "x".join(map(str, config.environment.lattice_size))

@@ -11,6 +11,7 @@ from __future__ import annotations
 import difflib
 import inspect
 from collections.abc import Collection
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -81,6 +82,64 @@ def default_conf_file(algo: str, env_id: str) -> Path:
         return theirs
     tried = " or ".join(str(p) for p in (ours, theirs) if p.is_file()) or str(ours)
     raise ZooUsageError(f"no hyperparameters for {env_id!r} in {tried}; add an entry or pass --conf-file")
+
+
+@dataclass
+class ZooEntry:
+    """One env's entry of an rl-zoo3 hyperparameter file, split as rl-zoo3 splits it.
+
+    :param conf_file: the file it was read from.
+    :param policy: the ``policy`` key (e.g. ``"MlpPolicy"``), or None.
+    :param n_timesteps: the training budget, or None.
+    :param n_envs: the number of env copies (1 when not given).
+    :param env_kwargs: keyword arguments of the env.
+    :param model_kwargs: the algorithm's constructor arguments: ``policy_kwargs`` evaluated and
+        ``noise_type`` / ``noise_std`` turned into ``action_noise``, as rl-zoo3 does.
+    :param zoo_settings: the other keys rl-zoo3 consumes itself (``normalize``, ``callback``, ...).
+    """
+
+    conf_file: Path
+    policy: str | None
+    n_timesteps: int | None
+    n_envs: int
+    env_kwargs: dict[str, Any]
+    model_kwargs: dict[str, Any]
+    zoo_settings: dict[str, Any]
+
+
+def read_zoo_entry(algo: str, env_id: str, conf_file: str | Path | None = None) -> ZooEntry:
+    """The ``env_id`` entry for zoo key ``algo``, from ``conf_file`` or the file ``--conf-file`` defaults to.
+
+    For scripts that train outside the zoo's command (benchmarks) with the zoo's settings.
+    """
+    import gymnasium as gym
+    import numpy as np
+    import torch as th
+    from stable_baselines3.common.noise import NormalActionNoise, OrnsteinUhlenbeckActionNoise
+
+    path = Path(conf_file) if conf_file is not None else default_conf_file(algo, env_id)
+    entries = load_hyperparams_file(path)
+    if env_id not in entries:
+        raise ZooUsageError(f"{path}: no entry for {env_id!r} (it has: {', '.join(map(str, entries))})")
+    kwargs = dict(entries[env_id])
+    policy = kwargs.pop("policy", None)
+    n_timesteps = kwargs.pop("n_timesteps", None)
+    n_envs = int(kwargs.pop("n_envs", 1))
+    env_kwargs = dict(kwargs.pop("env_kwargs", None) or {})
+    noise_type, noise_std = kwargs.pop("noise_type", None), kwargs.pop("noise_std", None)
+    zoo_settings = {key: kwargs.pop(key) for key in sorted(ZOO_KEYS & set(kwargs))}
+    if isinstance(kwargs.get("policy_kwargs"), str):
+        # rl-zoo3 evaluates this string (e.g. "dict(net_arch=[64, 64], activation_fn=nn.ReLU)").
+        kwargs["policy_kwargs"] = eval(kwargs["policy_kwargs"], {"dict": dict, "nn": th.nn, "th": th})  # noqa: S307
+    if noise_type is not None:
+        n_actions = int(np.prod(gym.make(env_id, **env_kwargs).action_space.shape))
+        noise_class = {"normal": NormalActionNoise, "ornstein-uhlenbeck": OrnsteinUhlenbeckActionNoise}.get(noise_type)
+        if noise_class is None:
+            raise ZooUsageError(f"{path}: entry {env_id!r}: noise_type {noise_type!r}, expected 'normal' or 'ornstein-uhlenbeck'")
+        kwargs["action_noise"] = noise_class(np.zeros(n_actions), float(noise_std) * np.ones(n_actions))
+    return ZooEntry(
+        path, policy, None if n_timesteps is None else int(n_timesteps), n_envs, env_kwargs, kwargs, zoo_settings
+    )
 
 
 def check_entry_exists(conf_file: str, env_id: str, is_atari: bool) -> None:
