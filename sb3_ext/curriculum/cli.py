@@ -157,6 +157,7 @@ def _eval_only(args: argparse.Namespace, default_config_dir: Path) -> int:
     _use_one_torch_thread()
     from stable_baselines3 import PPO
 
+    from sb3_ext.curriculum.algorithms import DEFAULT_ALGO, algorithm_class
     from sb3_ext.curriculum.evaluation import evaluate
     from sb3_ext.curriculum.runner import check_model_file, stage_of
     from sb3_ext.envs.lattice.heuristics import NeutralPolicy
@@ -175,7 +176,7 @@ def _eval_only(args: argparse.Namespace, default_config_dir: Path) -> int:
         config, source = RunState.load(run_dir).configs[stage], f"{run_dir / 'run_state.json'}"
     else:
         config, source = _configs(args, default_config_dir)[stage], str(args.config_dir or default_config_dir)
-    model = PPO.load(checkpoint, device=args.device)
+    model = (PPO if config.algo == DEFAULT_ALGO else algorithm_class(config.algo, str(checkpoint))).load(checkpoint, device=args.device)
     seed = args.seed if args.seed is not None else 0
     policy = evaluate(model, config, args.eval_episodes, seed=seed)
     neutral = evaluate(NeutralPolicy(), config, args.eval_episodes, seed=seed)

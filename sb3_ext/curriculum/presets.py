@@ -41,7 +41,10 @@ def apply_preset(name: str, stage: int, config: StageConfig) -> StageConfig:
     """Apply preset ``name``'s overrides for ``stage``."""
     if name not in PRESETS:
         raise ConfigError(f"unknown preset {name!r} (expected one of: {', '.join(PRESETS)})")
-    return override(config, PRESETS[name].get(stage, {}), f"preset {name!r}, stage {stage}")
+    overrides = PRESETS[name].get(stage, {})
+    if config.algo != "ppo":  # the preset's PPO settings do not apply to a stage of another algorithm
+        overrides = {key: value for key, value in overrides.items() if key != "ppo"}
+    return override(config, overrides, f"preset {name!r}, stage {stage}")
 
 
 def apply_preset_to_stages(name: str, configs: dict[int, StageConfig]) -> dict[int, StageConfig]:
