@@ -8,8 +8,8 @@ import numpy as np
 import torch as th
 from gymnasium import spaces
 
-from sb3_ext.callbacks.rlhf import RLHFRewardRelabel
 from sb3_ext.rlhf.config import RLHFConfig
+from sb3_ext.rlhf.relabel import RLHFRewardRelabel
 
 
 class RLHFEntropyTemperature(RLHFRewardRelabel):
