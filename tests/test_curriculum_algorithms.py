@@ -16,7 +16,7 @@ from sb3_ext.callbacks import verify
 from sb3_ext.callbacks.manifest import RUN_MANIFEST_NAME
 from sb3_ext.curriculum.cli import main
 from sb3_ext.curriculum.config import ConfigError, stage_config_from_dict
-from sb3_ext.curriculum.presets import PRESETS, apply_preset
+from sb3_ext.curriculum.presets import apply_preset
 from sb3_ext.curriculum.runner import CurriculumRunner
 from sb3_ext.curriculum.state import RunState
 from sb3_ext.data import read_manifest
@@ -39,7 +39,7 @@ def test_a_stage_names_its_algorithm_and_round_trips():
     assert ppo_stage.algo == "ppo" and "algo" not in ppo_stage.to_dict()  # PPO stage files are unchanged
     # the quick preset's PPO settings are not forced onto a TD3 stage; its budget still applies
     quick = apply_preset("quick", 2, config)
-    assert quick.algo_settings == TD3_SETTINGS and quick.total_timesteps == PRESETS["quick"][2]["total_timesteps"]
+    assert quick.algo_settings == TD3_SETTINGS and quick.total_timesteps == ppo_stage.presets["quick"]["total_timesteps"]
 
 
 @pytest.mark.parametrize("change, message", [

@@ -47,7 +47,7 @@ def constructor_arguments(cls: type) -> set[str]:
     for klass in cls.__mro__:
         if "__init__" not in vars(klass):
             continue
-        parameters = inspect.signature(klass.__init__).parameters
+        parameters = inspect.signature(vars(klass)["__init__"]).parameters
         names |= {name for name, p in parameters.items() if p.kind not in (p.VAR_KEYWORD, p.VAR_POSITIONAL)}
         if not any(p.kind is p.VAR_KEYWORD for p in parameters.values()):
             break

@@ -18,7 +18,7 @@ from sb3_ext.curriculum.config import (
     StageConfig,
     load_stage_configs,
 )
-from sb3_ext.curriculum.presets import PRESETS, apply_preset_to_stages, override
+from sb3_ext.curriculum.presets import apply_preset_to_stages, override
 from sb3_ext.curriculum.state import RunState
 
 if TYPE_CHECKING:
@@ -61,7 +61,7 @@ def build_parser() -> argparse.ArgumentParser:
     )  # fmt: skip
     parser.add_argument("--temperature", type=float, metavar="K", help="--eval-only at this temperature instead of the stage's")
     parser.add_argument("--eval-episodes", type=int, default=5, help="deterministic episodes per evaluation (default 5)")
-    parser.add_argument("--preset", choices=sorted(PRESETS), help="scaled-down budgets: 'quick' runs all stages in minutes")
+    parser.add_argument("--preset", metavar="NAME", help="a preset of the stage files (their presets: section); 'quick' runs all stages in minutes")
     parser.add_argument("--device", default="cpu", help="torch device (default cpu: the networks are small MLPs)")
     parser.add_argument("--n-envs", type=int, help="override every stage's n_envs")
     parser.add_argument(

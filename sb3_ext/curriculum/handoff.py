@@ -75,7 +75,7 @@ def record_handoff(model: BaseAlgorithm, env: VecEnv, directory: str | os.PathLi
                      provenance={"handoff_from": type(model).__name__, "num_timesteps": model.num_timesteps},
                      overwrite=True) as writer:
         writer.record(env, model, max(n_transitions, env.num_envs), deterministic=False)
-    return writer.manifest
+    return writer.close()  # idempotent: the manifest the context manager wrote
 
 
 def recorded_observations(directory: str | os.PathLike) -> np.ndarray:
@@ -90,17 +90,17 @@ def _teacher_actions(teacher: BaseAlgorithm, observations: np.ndarray) -> np.nda
 
 def _q_values(student: BaseAlgorithm, obs: th.Tensor) -> th.Tensor:
     """Q-values (batch, n_actions) of a value-based student; quantile nets are averaged over quantiles."""
-    policy = student.policy
+    policy: Any = student.policy  # the algorithm family (below) decides which methods it has
     network = getattr(policy, "q_net", None) or getattr(policy, "quantile_net", None)
     if network is None:
         raise ValueError(f"handoff: {type(student).__name__} has neither a q_net nor a quantile_net to distil into")
-    values = network(obs)
+    values: th.Tensor = network(obs)
     return values.mean(dim=1) if values.dim() == 3 else values
 
 
 def _sync_targets(student: BaseAlgorithm) -> None:
     """Copy the distilled networks into their target copies, so that TD targets start from them."""
-    policy = student.policy
+    policy: Any = student.policy  # the algorithm family (below) decides which methods it has
     for online, target in (("actor", "actor_target"), ("q_net", "q_net_target"), ("quantile_net", "quantile_net_target")):
         if getattr(policy, target, None) is not None:
             getattr(policy, target).load_state_dict(getattr(policy, online).state_dict())
@@ -114,7 +114,7 @@ def distil(student: BaseAlgorithm, teacher: BaseAlgorithm, observations: np.ndar
     report = HandoffReport(transitions_seeded=0)
     if epochs == 0 or len(observations) == 0:
         return report
-    policy = student.policy
+    policy: Any = student.policy  # the algorithm family (below) decides which methods it has
     teacher_actions = _teacher_actions(teacher, observations)
     discrete = isinstance(student.action_space, spaces.Discrete)
     if isinstance(student, OffPolicyAlgorithm) and not discrete:
@@ -123,7 +123,9 @@ def distil(student: BaseAlgorithm, teacher: BaseAlgorithm, observations: np.ndar
         targets = teacher_actions
 
     def tensor(array: np.ndarray) -> th.Tensor:
-        return policy.obs_to_tensor(array)[0]
+        obs = policy.obs_to_tensor(array)[0]
+        assert isinstance(obs, th.Tensor), "handoff: Dict observations are not supported"
+        return obs
 
     def loss_of(index: np.ndarray) -> th.Tensor:
         obs = tensor(observations[index])
@@ -158,7 +160,7 @@ def hand_off(student: BaseAlgorithm, teacher: BaseAlgorithm, dataset: str | os.P
     """Seed ``student``'s replay buffer from ``dataset`` (off-policy students) and distil ``teacher``
     into it on the dataset's states. Logged through the ``sb3_ext`` logger."""
     seeded = 0
-    if isinstance(student, OffPolicyAlgorithm):
+    if isinstance(student, OffPolicyAlgorithm) and student.replay_buffer is not None:
         seeded = load_chunks(student.replay_buffer, dataset)
     report = distil(student, teacher, recorded_observations(dataset), epochs=epochs, seed=seed)
     report.transitions_seeded = seeded
