@@ -69,12 +69,16 @@ def curriculum_stage_settings(entry: dict[str, Any], algo: str, where: str) -> d
         config = load_stage_config(DEFAULT_CONFIG_DIR / STAGE_FILES[stage])
     except ConfigError as error:
         raise ZooUsageError(str(error)) from None
+    # The zoo's LatticeGrowth-v0 is one learner per env copy: the stage file's four-agent setup
+    # (agents.mode: fixed). A per_column stage's PPO settings are tuned for one VecEnv slot per
+    # agent of LatticeSwarm-v0, so they are taken only from a fixed-mode stage.
+    fixed = dataclasses.replace(config.environment, agents=dataclasses.replace(config.environment.agents, mode="fixed"))
     settings: dict[str, Any] = {
-        "env_kwargs": config.environment.env_kwargs(),
+        "env_kwargs": fixed.env_kwargs(),
         "n_envs": config.n_envs,
         "n_timesteps": config.total_timesteps,
     }
-    if algo == config.algo:
+    if algo == config.algo and not config.environment.per_column:
         settings.update(dataclasses.asdict(config.ppo) if config.ppo is not None else config.algo_settings)
     if "callback" not in entry:
         settings["callback"] = [
