@@ -7,7 +7,7 @@ import pytest
 import torch as th
 from stable_baselines3 import PPO
 
-from sb3_ext.callbacks.rlhf import RLHFRewardRelabel
+from sb3_ext.rlhf import RLHFRewardRelabel
 from sb3_ext.rlhf import FileFeedback, Rating
 
 from test_rlhf_feedback import filled_log
