@@ -22,7 +22,6 @@ import argparse
 import time
 
 import gymnasium as gym
-import numpy as np
 import torch as th
 from stable_baselines3 import DQN
 from stable_baselines3.common.callbacks import BaseCallback
@@ -126,6 +125,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--maps", nargs="+", default=list(BUDGETS), choices=sorted(BUDGETS))
     parser.add_argument("--seeds", type=int, default=3)
+    parser.add_argument("--first-seed", type=int, default=0)
     parser.add_argument("--steps", type=int, default=None, help="env steps per run (default: the map's budget)")
     parser.add_argument("--n-envs", type=int, default=4)
     parser.add_argument("--eval-every", type=int, default=10_000)
@@ -136,13 +136,14 @@ def main() -> None:
     settings = zoo_settings()
     if not args.skip_exact:
         exact_timings(args.maps)
-    compare_with_dqn(args.maps[0], settings, args.throughput_steps)
+    if args.throughput_steps:
+        compare_with_dqn(args.maps[0], settings, args.throughput_steps)
     for name in args.maps:
         steps, stretch = BUDGETS[name]
         steps = args.steps or steps
         kwargs = {**settings, **{k: int(settings[k] * stretch) for k in STAGE_KEYS}}
         rows = []
-        for seed in range(args.seeds):
+        for seed in range(args.first_seed, args.first_seed + args.seeds):
             venv = make_vec_env("AssistGrid-v0", n_envs=args.n_envs, env_kwargs={"map_name": name}, seed=seed)
             model = Phase2("MlpPolicy", venv, seed=seed, **kwargs)
             sol = solve(model.prior, model.config)
