@@ -235,7 +235,7 @@ def take(obs: Any, rows: slice) -> Any:
 
 def agents_per_copy(model: BaseAlgorithm) -> int:
     """Rows of a batch that belong together: one copy's agents for multi-agent algorithms."""
-    from sb3_ext.envs.swarm.vec import agent_slots_of
+    from sb3_ext.multiagent.vec import agent_slots_of
 
     slots = agent_slots_of(model.get_env()) if model.get_env() is not None else None
     return 1 if slots is None else slots.n_agents
@@ -413,3 +413,26 @@ def test_custom_objects_on_load_apply_a_new_learning_rate(case, trained):
     rates_kept, rates_changed = learning_rates(kept), learning_rates(changed)
     assert rates_kept, "no optimizer found"
     np.testing.assert_allclose(rates_changed, np.asarray(rates_kept) * (new / old), rtol=1e-6)
+
+
+@pytest.mark.parametrize("algo", ALGORITHMS, ids=[a.__name__ for a in ALGORITHMS])
+def test_signature_is_explicit_and_documented(algo):
+    """SB3's rule: every argument in the signature (no ``**kwargs``) and in a docstring.
+
+    The zoo checks YAML hyperparameter names against this signature, so a hidden argument would
+    escape that check. An inherited argument may be documented on the base class that defines it.
+    """
+    parameters = inspect.signature(algo.__init__).parameters.values()
+    assert not [p.name for p in parameters if p.kind in (p.VAR_KEYWORD, p.VAR_POSITIONAL)]
+    docs = "".join(klass.__doc__ or "" for klass in algo.__mro__)
+    undocumented = [p.name for p in parameters if p.name != "self" and f":param {p.name}:" not in docs]
+    assert not undocumented, f"{algo.__name__}: no ':param' for {undocumented}"
+
+
+@pytest.mark.parametrize("algo", ALGORITHMS, ids=[a.__name__ for a in ALGORITHMS])
+def test_the_zoo_names_a_misspelt_hyperparameter(algo):
+    from sb3_ext.zoo.config import ZooUsageError, check_hyperparameter_names
+
+    check_hyperparameter_names({"learning_rate": 1e-3, "policy": "MlpPolicy"}, algo, "algo.yml", "Env-v0")
+    with pytest.raises(ZooUsageError, match="unknown hyperparameter 'learning_rat'.*did you mean 'learning_rate'"):
+        check_hyperparameter_names({"learning_rat": 1e-3}, algo, "algo.yml", "Env-v0")

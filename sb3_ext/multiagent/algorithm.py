@@ -13,7 +13,7 @@ from stable_baselines3.common.save_util import load_from_zip_file
 from stable_baselines3.common.type_aliases import GymEnv
 from stable_baselines3.common.vec_env import VecEnv
 
-from sb3_ext.envs.swarm.vec import to_agent_slots
+from sb3_ext.multiagent.vec import to_agent_slots
 
 
 def agent_slots_matching(env: Any, observation_space: spaces.Space | None) -> VecEnv | GymEnv:
