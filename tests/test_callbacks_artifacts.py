@@ -27,7 +27,9 @@ def _model(seed=0):
 
 
 def _artifacts(tmp_path):
-    return RunArtifacts(str(tmp_path), eval_env=Monitor(FakeLatticeEnv(max_steps=5)), eval_freq=32, n_eval_episodes=2, checkpoint_freq=32)
+    return RunArtifacts(
+        str(tmp_path), eval_env=Monitor(FakeLatticeEnv(max_steps=5)), eval_freq=32, n_eval_episodes=2, checkpoint_freq=32
+    )
 
 
 def test_writes_checkpoints_log_metrics_and_curves(tmp_path):
@@ -75,7 +77,9 @@ def test_resuming_in_the_same_folder_continues_the_files(tmp_path):
     assert artifacts.evaluation.best_mean_reward == max(every_eval)
     replaced = metrics["eval/mean_reward"]["values"][1] > max(first["eval/mean_reward"]["values"])
     best_model = PPO.load(tmp_path / "checkpoints" / "best.zip")
-    assert best_model.num_timesteps == (64 if replaced else first["eval/mean_reward"]["steps"][int(np.argmax(first["eval/mean_reward"]["values"]))])
+    assert best_model.num_timesteps == (
+        64 if replaced else first["eval/mean_reward"]["steps"][int(np.argmax(first["eval/mean_reward"]["values"]))]
+    )
     log = (tmp_path / "logs" / "training.log").read_text()
     assert log.count("training starts") == 2 and "training starts at step 32" in log
 
@@ -95,7 +99,7 @@ def test_a_failed_write_leaves_the_previous_file_and_no_temporary(tmp_path, monk
         atomic_save_model(model, target)
     assert target.read_bytes() == before
     assert os.listdir(tmp_path) == ["latest.zip"]
-    with pytest.raises(ValueError, match="must end in .zip"):
+    with pytest.raises(ValueError, match=r"must end in \.zip"):
         atomic_save_model(model, tmp_path / "model")
     atomic_write_text(tmp_path / "note.txt", "done")
     assert (tmp_path / "note.txt").read_text() == "done"

@@ -8,3 +8,17 @@ from sb3_ext.callbacks.morphology import MorphologyLogger
 from sb3_ext.callbacks.noise import DecayingNoise, NoiseSigmaLogger
 from sb3_ext.callbacks.offline import ChunkRecorder, OfflineSeed
 from sb3_ext.callbacks.rlhf import RLHFRewardRelabel
+
+__all__ = [
+    "ChunkRecorder",
+    "CurriculumTransfer",
+    "DecayingNoise",
+    "ESSEarlyStopping",
+    "ManifestExport",
+    "MorphologyLogger",
+    "NoiseSigmaLogger",
+    "OfflineSeed",
+    "RLHFRewardRelabel",
+    "RunArtifacts",
+    "verify",
+]

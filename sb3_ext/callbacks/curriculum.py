@@ -43,7 +43,9 @@ class CurriculumTransfer(BaseCallback):
         for space in ("observation_space", "action_space"):
             saved, ours = data.get(space), getattr(self.model, space)
             if saved != ours:
-                raise ValueError(f"CurriculumTransfer: {self.load_path} was trained with {space} {saved}, this model has {ours}")
+                raise ValueError(
+                    f"CurriculumTransfer: {self.load_path} was trained with {space} {saved}, this model has {ours}"
+                )
         self.model.policy.load_state_dict(params["policy"])
         if self.load_optimizer:
             optimizer = self.model.policy.optimizer

@@ -78,7 +78,9 @@ def plot_training_curves(metrics: MetricsHistory, path: str | os.PathLike, windo
     else:
         reward_axes.legend(fontsize="small")
 
-    _plot_lines(ess_axes, metrics, [("train/ess_mean", "training (mean)"), ("eval/mean_ess", "evaluation")], "Effective sample size")
+    _plot_lines(
+        ess_axes, metrics, [("train/ess_mean", "training (mean)"), ("eval/mean_ess", "evaluation")], "Effective sample size"
+    )
     low, high = _series(metrics, "train/ess_min"), _series(metrics, "train/ess_max")
     if low is not None and high is not None and low[0].size == high[0].size:
         ess_axes.fill_between(low[0], low[1], high[1], alpha=0.2)

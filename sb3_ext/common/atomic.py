@@ -8,12 +8,13 @@ rename on one file system, which POSIX guarantees to be atomic.
 from __future__ import annotations
 
 import contextlib
+import io
 import json
 import os
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
-from typing import IO, TYPE_CHECKING, Any
+from typing import IO, TYPE_CHECKING, Any, cast
 
 if TYPE_CHECKING:  # importing SB3 (and torch) is not needed to write files
     from stable_baselines3.common.base_class import BaseAlgorithm
@@ -34,7 +35,8 @@ def atomic_open(path: str | os.PathLike, mode: str = "w") -> Iterator[IO]:
     target.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
     try:
-        with os.fdopen(fd, mode, **({"encoding": "utf-8"} if mode == "w" else {})) as handle:
+        handle: IO[Any] = os.fdopen(fd, "w", encoding="utf-8") if mode == "w" else os.fdopen(fd, "wb")
+        with handle:
             yield handle
             handle.flush()
             os.fsync(handle.fileno())
@@ -56,7 +58,7 @@ def atomic_write_json(path: str | os.PathLike, data: Any) -> None:
     atomic_write_text(path, json.dumps(data, indent=2, sort_keys=False) + "\n")
 
 
-def atomic_save_model(model: "BaseAlgorithm", path: str | os.PathLike) -> Path:
+def atomic_save_model(model: BaseAlgorithm, path: str | os.PathLike) -> Path:
     """``model.save`` into a temporary file, then rename it onto ``path`` (which must end in .zip).
 
     SB3's ``save`` accepts an open binary file, which keeps its own ``.zip`` suffix handling out of
@@ -66,5 +68,5 @@ def atomic_save_model(model: "BaseAlgorithm", path: str | os.PathLike) -> Path:
     if target.suffix != ".zip":
         raise ValueError(f"atomic_save_model: path must end in .zip, got {str(target)!r}")
     with atomic_open(target, "wb") as handle:
-        model.save(handle)
+        model.save(cast(io.BufferedIOBase, handle))  # mode "wb" opens a BufferedWriter
     return target

@@ -35,12 +35,18 @@ def build_parser() -> argparse.ArgumentParser:
         prog=PROG,
         description="Train the three-stage PPO curriculum on LatticeGrowth-v0 (8x8x5 -> 20x20x10 -> 50x50x20).",
     )
-    parser.add_argument("--stage", choices=["1", "2", "3", "all"], help="stage to train (default all); with --resume-from, the last stage to train")
+    parser.add_argument(
+        "--stage",
+        choices=["1", "2", "3", "all"],
+        help="stage to train (default all); with --resume-from, the last stage to train",
+    )
     parser.add_argument("--config-dir", type=Path, help="folder with stage1_small.yaml, stage2_medium.yaml, stage3_large.yaml")
     parser.add_argument("--output", type=Path, help=f"parent folder of the run folders (default {DEFAULT_OUTPUT})")
     parser.add_argument("--seed", type=int, help="random seed (default 0)")
     parser.add_argument("--resume-from", type=Path, metavar="ZIP", help="continue the run this checkpoint belongs to")
-    parser.add_argument("--eval-only", action="store_true", help="evaluate --checkpoint against the neutral policy, no training")
+    parser.add_argument(
+        "--eval-only", action="store_true", help="evaluate --checkpoint against the neutral policy, no training"
+    )
     parser.add_argument("--checkpoint", type=Path, metavar="ZIP", help="model to evaluate with --eval-only")
     parser.add_argument("--eval-episodes", type=int, default=5, help="deterministic episodes per evaluation (default 5)")
     parser.add_argument("--preset", choices=sorted(PRESETS), help="scaled-down budgets: 'quick' runs all stages in minutes")
@@ -81,7 +87,13 @@ def _train(args: argparse.Namespace, default_config_dir: Path) -> int:
     run_dir = new_run_dir(args.output or DEFAULT_OUTPUT)
     state = RunState(run_dir, args.seed if args.seed is not None else 0, args.preset, configs)
     print(f"run folder: {run_dir}")
-    runner = CurriculumRunner(state, device=args.device, progress=args.progress, eval_episodes=args.eval_episodes, subprocesses=args.vec_env == "subproc")
+    runner = CurriculumRunner(
+        state,
+        device=args.device,
+        progress=args.progress,
+        eval_episodes=args.eval_episodes,
+        subprocesses=args.vec_env == "subproc",
+    )
     return runner.run(stages)
 
 
@@ -102,9 +114,21 @@ def _resume(args: argparse.Namespace) -> int:
     first = stage + 1 if is_final else stage
     last = 3 if args.stage in (None, "all") else int(args.stage)
     if first > last:
-        raise ConfigError(f"--resume-from {checkpoint}: nothing to train up to stage {last} (this is stage {stage}'s {'final model' if is_final else 'checkpoint'})")
-    print(f"resuming run {run_dir}: stage {stage} {'done, continuing with' if is_final else 'from a mid-stage checkpoint, then'} stages {first}-{last}")
-    runner = CurriculumRunner(state, device=args.device, progress=args.progress, eval_episodes=args.eval_episodes, subprocesses=args.vec_env == "subproc")
+        raise ConfigError(
+            f"--resume-from {checkpoint}: nothing to train up to stage {last} "
+            f"(this is stage {stage}'s {'final model' if is_final else 'checkpoint'})"
+        )
+    print(
+        f"resuming run {run_dir}: stage {stage} "
+        f"{'done, continuing with' if is_final else 'from a mid-stage checkpoint, then'} stages {first}-{last}"
+    )
+    runner = CurriculumRunner(
+        state,
+        device=args.device,
+        progress=args.progress,
+        eval_episodes=args.eval_episodes,
+        subprocesses=args.vec_env == "subproc",
+    )
     return runner.run(list(range(first, last + 1)), init_model=checkpoint, resume_stage=not is_final)
 
 
@@ -136,16 +160,31 @@ def _eval_only(args: argparse.Namespace, default_config_dir: Path) -> int:
     neutral = evaluate(NeutralPolicy(), config, args.eval_episodes, seed=seed)
 
     lattice = "x".join(map(str, config.environment.lattice_size))
-    print(f"{checkpoint} on stage {stage} ({lattice}, config from {source}), {args.eval_episodes} deterministic episodes, seed {seed}")
+    print(
+        f"{checkpoint} on stage {stage} ({lattice}, config from {source}), "
+        f"{args.eval_episodes} deterministic episodes, seed {seed}"
+    )
     print(f"{'':<10}{'reward':>12}{'roughness':>12}{'coverage':>10}{'mean ESS':>10}{'height':>9}")
     for name, result in (("policy", policy), ("neutral", neutral)):
         cells = [result.mean_reward, result.final_roughness, result.final_coverage, result.mean_ess, result.mean_height]
-        print(f"{name:<10}" + "".join(f"{'-' if v is None else format(v, '.4f'):>{w}}" for v, w in zip(cells, (12, 12, 10, 10, 9))))
+        print(
+            f"{name:<10}"
+            + "".join(
+                f"{'-' if v is None else format(v, '.4f'):>{w}}" for v, w in zip(cells, (12, 12, 10, 10, 9), strict=False)
+            )
+        )
     output = Path(args.output or DEFAULT_OUTPUT)
     path = output / f"eval_stage{stage}_{datetime.datetime.now().strftime('%Y%m%d-%H%M%S')}.json"
     atomic_write_json(
         path,
-        {"checkpoint": str(checkpoint), "stage": stage, "config": config.to_dict(), "seed": seed, "policy": policy.to_dict(), "neutral": neutral.to_dict()},
+        {
+            "checkpoint": str(checkpoint),
+            "stage": stage,
+            "config": config.to_dict(),
+            "seed": seed,
+            "policy": policy.to_dict(),
+            "neutral": neutral.to_dict(),
+        },
     )
     print(f"written: {path}")
     return 0

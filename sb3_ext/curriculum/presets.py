@@ -14,7 +14,11 @@ from sb3_ext.curriculum.config import ConfigError, StageConfig, stage_config_fro
 #: Shorter rollouts (n_steps) give PPO enough updates within the small budgets.
 PRESETS: dict[str, dict[int, dict[str, Any]]] = {
     "quick": {
-        1: {"total_timesteps": 49_152, "n_envs": 4, "ppo": {"n_steps": 512, "batch_size": 128, "n_epochs": 10, "learning_rate": 1.0e-3}},
+        1: {
+            "total_timesteps": 49_152,
+            "n_envs": 4,
+            "ppo": {"n_steps": 512, "batch_size": 128, "n_epochs": 10, "learning_rate": 1.0e-3},
+        },
         2: {"total_timesteps": 8_192, "n_envs": 4, "ppo": {"n_steps": 256, "batch_size": 128, "n_epochs": 10}},
         3: {"total_timesteps": 4_096, "n_envs": 2, "ppo": {"n_steps": 512, "batch_size": 128, "n_epochs": 10}},
     },

@@ -47,12 +47,18 @@ MANIFEST_KEYS = (
 )
 
 
+def _fixed_shape(space: spaces.Space) -> tuple[int, ...]:
+    if space.shape is None:
+        raise ValueError(f"offline chunks store arrays of one fixed shape; {space} has none")
+    return space.shape
+
+
 def field_layout(observation_space: spaces.Space, action_space: spaces.Space) -> dict[str, tuple[tuple, np.dtype]]:
     """Per-transition shape and dtype of each chunk field (axis 0 of the stored arrays is the transition)."""
     return {
-        "observations": (observation_space.shape, np.dtype(observation_space.dtype)),
-        "next_observations": (observation_space.shape, np.dtype(observation_space.dtype)),
-        "actions": (action_space.shape, np.dtype(action_space.dtype)),
+        "observations": (_fixed_shape(observation_space), np.dtype(observation_space.dtype)),
+        "next_observations": (_fixed_shape(observation_space), np.dtype(observation_space.dtype)),
+        "actions": (_fixed_shape(action_space), np.dtype(action_space.dtype)),
         "rewards": ((), np.dtype(np.float32)),
         "dones": ((), np.dtype(np.bool_)),
         "timeouts": ((), np.dtype(np.bool_)),

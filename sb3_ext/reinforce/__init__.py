@@ -4,4 +4,4 @@ from sb3_ext.reinforce.buffers import EpisodicRolloutBuffer
 from sb3_ext.reinforce.policies import CnnPolicy, MlpPolicy
 from sb3_ext.reinforce.reinforce import REINFORCE
 
-__all__ = ["REINFORCE", "EpisodicRolloutBuffer", "CnnPolicy", "MlpPolicy"]
+__all__ = ["REINFORCE", "CnnPolicy", "EpisodicRolloutBuffer", "MlpPolicy"]

@@ -1,8 +1,8 @@
 """Where hyperparameters come from, and the checks that turn bad ones into one clear line.
 
 Our YAML files ship inside the package (``sb3_ext/hyperparams/``, package data, as rl-zoo3 ships
-its own), one per algorithm key, in rl-zoo3's format. For algorithm keys that rl-zoo3 also ships (``ppo``, ``dqn``, ...) our file
-holds only our environments; any other environment falls back to rl-zoo3's own file, so
+its own), one per algorithm key, in rl-zoo3's format. For algorithm keys that rl-zoo3 also ships
+(``ppo``, ``dqn``, ...) our file holds only our environments; any other environment falls back to rl-zoo3's own file, so
 ``sb3-ext-train --algo ppo --env CartPole-v1`` trains with the zoo's tuned settings.
 """
 
@@ -112,7 +112,7 @@ def check_hyperparameter_names(
         # rl-zoo3 evaluates policy_kwargs strings but hands env_kwargs to the env constructor as is.
         source = "--hyperparams" if "env_kwargs" in overridden else f"{conf_file}: entry {env_id!r}"
         raise ZooUsageError(f"{source}: env_kwargs must be a mapping (YAML 'key: value' lines), not a string")
-    parameters = inspect.signature(algorithm_class.__init__).parameters
+    parameters = inspect.signature(algorithm_class).parameters
     if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters.values()):
         return  # the class forwards **kwargs: it checks names itself
     accepted = (set(parameters) - {"self", "env"}) | ZOO_KEYS
