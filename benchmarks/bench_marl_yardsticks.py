@@ -37,8 +37,9 @@ from stable_baselines3 import PPO
 from stable_baselines3.common.base_class import BaseAlgorithm
 from stable_baselines3.common.vec_env import VecEnv
 
-from sb3_ext.envs.swarm.vec import make_parallel_vec_env, make_swarm2d_vec_env
+from sb3_ext.envs.swarm.vec import make_swarm2d_vec_env
 from sb3_ext.maac import MAAC
+from sb3_ext.multiagent.vec import make_parallel_vec_env
 from sb3_ext.shared_actor import SharedActor
 
 EVAL_COPIES = 10

@@ -21,7 +21,8 @@ import supersuit
 import torch
 
 from sb3_ext.envs.swarm import swarm2d_v0
-from sb3_ext.envs.swarm.vec import make_parallel_vec_env, make_swarm2d_vec_env
+from sb3_ext.envs.swarm.vec import make_swarm2d_vec_env
+from sb3_ext.multiagent.vec import make_parallel_vec_env
 
 
 def rate(step: Callable[[int], None], agents_per_step: int, n_steps: int, repeats: int = 3) -> tuple[float, float]:

@@ -58,13 +58,19 @@ _LAZY_EXPORTS: dict[str, str] = {
     "PreferenceFeedback": "sb3_ext.rlhf",
     "preference_from_rater": "sb3_ext.rlhf",
 
+    # --- mixed-algorithm trainer: auxiliary heads, SAC temperature, handoff ---
+    "AuxPPO": "sb3_ext.aux_ppo",
+    "AuxA2C": "sb3_ext.aux_a2c",
+    "AuxiliaryActorCriticPolicy": "sb3_ext.aux_heads",
+    "RLHFEntropyTemperature": "sb3_ext.callbacks.rlhf_temperature",
+
     # --- multi-agent ---
     "Swarm2DEnv": "sb3_ext.envs.swarm.swarm2d",
-    "AgentSlotsVecEnv": "sb3_ext.envs.swarm.vec",
+    "AgentSlotsVecEnv": "sb3_ext.multiagent.vec",
     "make_swarm2d_vec_env": "sb3_ext.envs.swarm.vec",
-    "make_parallel_vec_env": "sb3_ext.envs.swarm.vec",
-    "TeamSplit": "sb3_ext.envs.swarm.teams",
-    "learn_teams": "sb3_ext.envs.swarm.teams",
+    "make_parallel_vec_env": "sb3_ext.multiagent.vec",
+    "TeamSplit": "sb3_ext.multiagent.teams",
+    "learn_teams": "sb3_ext.multiagent.teams",
     "SharedActor": "sb3_ext.shared_actor",
     "NCAPolicy": "sb3_ext.nca",
     "MAAC": "sb3_ext.maac",

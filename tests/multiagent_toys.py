@@ -87,7 +87,7 @@ def spread_summed_return(act, n_episodes: int = 50, seed: int = 1000) -> float:
     only, so two policies evaluated with one seed face the same episodes."""
     from mpe2 import simple_spread_v3
 
-    from sb3_ext.envs.swarm.vec import make_parallel_vec_env
+    from sb3_ext.multiagent.vec import make_parallel_vec_env
 
     env = make_parallel_vec_env(
         lambda: simple_spread_v3.parallel_env(N=3, max_cycles=25, continuous_actions=True), n_copies=10, seed=seed

@@ -5,10 +5,6 @@ import numpy as np
 import pytest
 import torch as th
 from gymnasium import spaces
-from stable_baselines3.common.env_util import make_vec_env
-from stable_baselines3.common.vec_env import DummyVecEnv
-
-import sb3_ext  # noqa: F401  (registers Swarm2D-v0)
 from multiagent_toys import (  # noqa: F401
     CountdownEnv,
     one_torch_thread,
@@ -16,11 +12,16 @@ from multiagent_toys import (  # noqa: F401
     spread_summed_return,
     zoo_hyperparams,
 )
+from stable_baselines3.common.env_util import make_vec_env
+from stable_baselines3.common.vec_env import DummyVecEnv
+
+import sb3_ext  # noqa: F401  (registers Swarm2D-v0)
 from sb3_ext.envs.swarm import swarm2d_v0
-from sb3_ext.envs.swarm.joint import ParallelJointEnv
-from sb3_ext.envs.swarm.vec import make_parallel_vec_env, make_swarm2d_vec_env
+from sb3_ext.envs.swarm.vec import make_swarm2d_vec_env
 from sb3_ext.maac import MAAC, AttentionCritic, JointReplayBuffer
 from sb3_ext.maac.layers import AgentAttention
+from sb3_ext.multiagent.joint import ParallelJointEnv
+from sb3_ext.multiagent.vec import make_parallel_vec_env
 
 N_AGENTS, OBS_DIM, ACT_DIM = 5, 6, 3
 

@@ -8,7 +8,7 @@ import pytest
 
 from sb3_ext.envs.assist import MAPS, AssistWorld, BoltzmannHumanPrior, GridMap, make_goals
 from sb3_ext.envs.assist.world import N_ACTIONS, UP
-from sb3_ext.phase2.exact import occupancy, solve
+from sb3_ext.phase2.exact import greedy_probs, occupancy, reach_probabilities, solve
 from sb3_ext.phase2.power import PowerParams
 
 
@@ -153,3 +153,43 @@ def test_unreachable_goals_are_a_clear_error():
 def test_power_params_are_validated(field, value, message):
     with pytest.raises(ValueError, match=message):
         PowerParams(**{field: value})
+
+
+# The large named maps: their exact solutions, checked against direct enumeration on a sample of
+# states, and the detour each one exists for, measured as the exact greedy robot's effect on the
+# chance that a human reaches a goal beyond the obstacle (uniform robot as the baseline).
+LARGE_MAPS = {
+    # map: (goal pair index by (human, cell)), exact greedy at least, uniform robot at most
+    "key_door_big": ((0, (1, 5)), 0.9, 0.01),  # the cell beyond the door
+    "rocks": ((0, (2, 3)), 0.9, 0.3),  # the cell of the first rock
+    "two_humans": ((0, (2, 5)), 0.6, 0.2),  # human 0's goal: the other human's half
+}
+
+
+@pytest.mark.parametrize("name", sorted(LARGE_MAPS))
+def test_large_maps_are_solved_exactly_and_need_their_detour(name):
+    (human, cell), greedy_at_least, uniform_at_most = LARGE_MAPS[name]
+    spec = MAPS[name]
+    prior = make_prior(spec["text"], spec["max_steps"], goals=spec["goals"], beta_h=10.0, epsilon_h=0.1)
+    grid = prior.world.grid
+    assert grid.width >= 7 and grid.height >= 6 and spec["max_steps"] >= 16
+    params = PowerParams()
+    sol = solve(prior, params)
+    assert len(sol.states) > 1000 and sol.states[0] == prior.world.initial_state()
+    dw = (1 - params.gamma_r) / -math.log(params.gamma_r)
+    rng = np.random.default_rng(0)
+    inner = [s for s in sol.states if not prior.world.is_terminal(s)]
+    for i in rng.choice(len(inner), size=10, replace=False):
+        s = inner[i]
+        q = [params.gamma_r * sum(p * sol.v_r[s2] for s2, p in _enumerated_successors(prior, s, a).items())
+             for a in range(N_ACTIONS)]
+        np.testing.assert_allclose(sol.q_r[s], q, rtol=1e-10)
+        for j, g in enumerate(sol.goal_pairs):
+            v = sum(sol.pi_r[s][a] * p * (1.0 if g.is_achieved(s2) else params.gamma_h * sol.v_h_e[s2][j])
+                    for a in range(N_ACTIONS) for s2, p in _enumerated_successors(prior, s, a, g).items())
+            assert sol.v_h_e[s][j] == pytest.approx(v, rel=1e-10, abs=1e-14)
+        assert sol.v_r[s] == pytest.approx(dw * sol.u_r[s] + sol.pi_r[s] @ sol.q_r[s], rel=1e-12)
+    j = next(j for j, g in enumerate(sol.goal_pairs) if g.human == human and cell in g.cells)
+    greedy = reach_probabilities(prior, sol, {s: greedy_probs(q) for s, q in sol.q_r.items()})
+    uniform = reach_probabilities(prior, sol, {s: np.full(N_ACTIONS, 0.2) for s in sol.pi_r})
+    assert greedy[j] >= greedy_at_least and uniform[j] <= uniform_at_most, (greedy[j], uniform[j])

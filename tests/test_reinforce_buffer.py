@@ -5,7 +5,7 @@ import pytest
 import torch as th
 from gymnasium import spaces
 
-from sb3_ext.reinforce import EpisodicRolloutBuffer
+from sb3_ext.reinforce import EpisodicDictRolloutBuffer, EpisodicRolloutBuffer
 
 GAMMA = 0.5
 
@@ -98,5 +98,32 @@ def test_get_yields_minibatches_of_complete_transitions_only():
 
 
 def test_dict_observations_are_refused():
-    with pytest.raises(ValueError, match="observation_space"):
+    with pytest.raises(ValueError, match="EpisodicDictRolloutBuffer takes Dict"):
         EpisodicRolloutBuffer(4, spaces.Dict({"x": spaces.Discrete(2)}), spaces.Discrete(2))
+
+
+def test_dict_buffer_splits_like_the_box_buffer_across_rollouts():
+    """Same rewards, starts and a carried tail: the Dict buffer yields the Box buffer's batch."""
+    box = make_buffer(n_steps=3, n_envs=2)
+    dict_buffer = EpisodicDictRolloutBuffer(
+        3, spaces.Dict({"r": spaces.Box(-np.inf, np.inf, (1,)), "twice": spaces.Box(-np.inf, np.inf, (1,))}),
+        spaces.Discrete(2), device="cpu", gamma=GAMMA, n_envs=2,
+    )  # fmt: skip
+    rollouts = [
+        (np.array([[1, 1], [2, 1], [3, 1]], np.float32), np.array([[1, 1], [0, 0], [1, 0]], np.float32), [False, False]),
+        (np.array([[4, 2], [5, 2], [6, 2]], np.float32), np.array([[0, 0], [0, 0], [1, 1]], np.float32), [True, False]),
+    ]
+    for rewards, starts, dones in rollouts:
+        fill(box, rewards, starts, np.array(dones))
+        dict_buffer.reset()
+        for step in range(len(rewards)):
+            obs = {"r": rewards[step].reshape(-1, 1), "twice": 2 * rewards[step].reshape(-1, 1)}
+            dict_buffer.add(obs, np.zeros(2), rewards[step], starts[step], th.zeros(2), th.zeros(2))
+        dict_buffer.compute_returns_and_advantage(th.zeros(2), np.array(dones))
+        assert dict_buffer.n_transitions == box.n_transitions > 0
+        np.testing.assert_array_equal(dict_buffer.batch["returns"], box.batch["returns"])
+        np.testing.assert_array_equal(dict_buffer.batch["observations"]["r"], box.batch["observations"])
+        np.testing.assert_array_equal(dict_buffer.batch["observations"]["twice"], 2 * box.batch["observations"])
+        (samples,) = list(dict_buffer.get())
+        assert set(samples.observations) == {"r", "twice"}
+        assert th.equal(samples.returns, samples.advantages)

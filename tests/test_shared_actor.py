@@ -5,9 +5,6 @@ import csv
 import numpy as np
 import pytest
 import torch as th
-from stable_baselines3.common.env_util import make_vec_env
-from stable_baselines3.common.logger import configure
-
 from multiagent_toys import (  # noqa: F401
     CountdownEnv,
     one_torch_thread,
@@ -15,7 +12,11 @@ from multiagent_toys import (  # noqa: F401
     spread_summed_return,
     zoo_hyperparams,
 )
-from sb3_ext.envs.swarm.vec import make_parallel_vec_env, make_swarm2d_vec_env
+from stable_baselines3.common.env_util import make_vec_env
+from stable_baselines3.common.logger import configure
+
+from sb3_ext.envs.swarm.vec import make_swarm2d_vec_env
+from sb3_ext.multiagent.vec import make_parallel_vec_env
 from sb3_ext.shared_actor import MultiTeamPolicy, SharedActor
 
 GAMMA = 0.9

@@ -6,11 +6,12 @@ import sys
 from pathlib import Path
 
 import numpy as np
+from multiagent_toys import CountdownEnv, one_torch_thread  # noqa: F401
 from stable_baselines3 import PPO
 
-from multiagent_toys import CountdownEnv, one_torch_thread  # noqa: F401
-from sb3_ext.envs.swarm.vec import make_parallel_vec_env, make_swarm2d_vec_env
+from sb3_ext.envs.swarm.vec import make_swarm2d_vec_env
 from sb3_ext.maac import MAAC
+from sb3_ext.multiagent.vec import make_parallel_vec_env
 from sb3_ext.nca import NCAPolicy
 from sb3_ext.shared_actor import SharedActor
 

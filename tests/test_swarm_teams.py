@@ -2,11 +2,11 @@
 
 import numpy as np
 import pytest
+from multiagent_toys import one_torch_thread  # noqa: F401
 from stable_baselines3 import PPO
 
-from multiagent_toys import one_torch_thread  # noqa: F401
-from sb3_ext.envs.swarm.teams import TeamSplit, learn_teams
 from sb3_ext.envs.swarm.vec import make_swarm2d_vec_env
+from sb3_ext.multiagent.teams import TeamSplit, learn_teams
 
 
 def test_team_envs_see_their_slots_of_the_same_episodes():

@@ -4,18 +4,18 @@ import gymnasium as gym
 import numpy as np
 import pytest
 from gymnasium import spaces
+from multiagent_toys import CountdownEnv, one_torch_thread  # noqa: F401
 from stable_baselines3 import PPO
 from stable_baselines3.common.vec_env import DummyVecEnv
 
 import sb3_ext  # noqa: F401  (registers Swarm2D-v0)
-from multiagent_toys import CountdownEnv, one_torch_thread  # noqa: F401
 from sb3_ext.envs.swarm import swarm2d_v0
-from sb3_ext.envs.swarm.joint import ParallelJointEnv
-from sb3_ext.envs.swarm.vec import (
+from sb3_ext.envs.swarm.vec import make_swarm2d_vec_env
+from sb3_ext.multiagent.joint import ParallelJointEnv
+from sb3_ext.multiagent.vec import (
     AgentSlotsVecEnv,
     agent_slots_of,
     make_parallel_vec_env,
-    make_swarm2d_vec_env,
     to_agent_slots,
 )
 

@@ -9,7 +9,7 @@ from stable_baselines3.common.evaluation import evaluate_policy
 from stable_baselines3.common.monitor import Monitor
 from stable_baselines3.common.vec_env import DummyVecEnv
 
-from sb3_ext.envs.swarm.vec import AgentSlotsVecEnv
+from sb3_ext.multiagent.vec import AgentSlotsVecEnv
 from sb3_ext.shared_actor import SharedActor
 from sb3_ext.zoo.multi_agent import JointEpisodeView, evaluation_view
 

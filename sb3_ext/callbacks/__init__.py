@@ -8,6 +8,7 @@ from sb3_ext.callbacks.morphology import MorphologyLogger
 from sb3_ext.callbacks.noise import DecayingNoise, NoiseSigmaLogger
 from sb3_ext.callbacks.offline import ChunkRecorder, OfflineSeed
 from sb3_ext.callbacks.rlhf import RLHFRewardRelabel
+from sb3_ext.callbacks.rlhf_temperature import RLHFEntropyTemperature
 
 __all__ = [
     "ChunkRecorder",
@@ -18,6 +19,7 @@ __all__ = [
     "MorphologyLogger",
     "NoiseSigmaLogger",
     "OfflineSeed",
+    "RLHFEntropyTemperature",
     "RLHFRewardRelabel",
     "RunArtifacts",
     "verify",

@@ -135,6 +135,11 @@ class RLHFRewardRelabel(BaseCallback):
         if isinstance(buffer, RolloutBuffer):
             buffer.compute_returns_and_advantage(last_values=self.locals["values"], dones=self.locals["dones"])
         self._record(feedback[enough], adjustment[enough], log.rewards[slots][enough])
+        self._after_relabel(slots, feedback, enough)
+
+    def _after_relabel(self, slots: np.ndarray, feedback: np.ndarray, enough: np.ndarray) -> None:
+        """Hook for subclasses, called after each relabelling with the log slots relabelled, the
+        feedback per (slot, env) and where it rested on enough items (the rest kept their reward)."""
 
     def _feedback(self, log: TransitionLog, slots: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(feedback value, whether it rests on at least min_feedback items), per slot and env."""

@@ -12,7 +12,7 @@ _ENTRY_POINTS: dict[str, str] = {
     "LatticeGrowth-v0": "sb3_ext.envs.lattice.env:LatticeGrowthEnv",
     "AssistGrid-v0": "sb3_ext.envs.assist.env:AssistGridEnv",
     # All agents of swarm2d_v0 as one joint env; rl-zoo3 unfolds it with AgentSlotsVecEnv.
-    "Swarm2D-v0": "sb3_ext.envs.swarm.joint:make_swarm2d_joint_env",
+    "Swarm2D-v0": "sb3_ext.envs.swarm.swarm2d_v0:joint_env",
 }
 
 

@@ -38,19 +38,20 @@ from stable_baselines3.common.type_aliases import GymEnv, MaybeCallback, Schedul
 from stable_baselines3.common.utils import polyak_update
 from torch.nn import functional as F
 
-from sb3_ext.envs.swarm.vec import agent_slots_of, to_agent_slots
 from sb3_ext.maac.buffers import JointReplayBuffer
 from sb3_ext.maac.policies import MAACPolicy, NCAMAACPolicy
+from sb3_ext.multiagent.algorithm import AgentSlotsAlgorithm
+from sb3_ext.multiagent.vec import agent_slots_of, to_agent_slots
 
 SelfMAAC = TypeVar("SelfMAAC", bound="MAAC")
 
 
-class MAAC(OffPolicyAlgorithm):
+class MAAC(AgentSlotsAlgorithm, OffPolicyAlgorithm):
     """Actor-Attention-Critic (see the module docstring).
 
     :param policy: ``"MlpPolicy"``, ``"NCAPolicy"`` or a :class:`MAACPolicy` subclass.
     :param env: a PettingZoo ``ParallelEnv``, a joint env (``gym.make("Swarm2D-v0")``), a VecEnv
-        of joint envs, or an agent-slot VecEnv (see :func:`~sb3_ext.envs.swarm.vec.to_agent_slots`).
+        of joint envs, or an agent-slot VecEnv (see :func:`~sb3_ext.multiagent.vec.to_agent_slots`).
     :param learning_rate: learning rate of actors, critic and temperature.
     :param buffer_size: joint transitions kept (each holds a whole env copy).
     :param learning_starts: agent-steps of uniformly random actions before learning.

@@ -97,6 +97,7 @@ class _Actors:
         self.params = [ctx.Queue() for _ in range(n_actors)]
         self.stop = ctx.Event()
         env = model.env.get_attr("unwrapped")[0]
+        # What BasePolicy.save stores to rebuild a policy; no public accessor exists.
         kwargs = model.policy._get_constructor_parameters()
         for key in ("observation_space", "action_space", "lr_schedule"):
             kwargs.pop(key, None)
@@ -152,7 +153,14 @@ def learn_with_actors(
     tb_log_name: str,
     reset_num_timesteps: bool,
 ):
-    """``Phase2.learn`` when ``n_actors > 1``."""
+    """``Phase2.learn`` when ``n_actors > 1``.
+
+    SB3 has no public hook for transitions collected outside ``collect_rollouts`` (its
+    off-policy ``learn`` always steps ``self.env`` itself), so this loop replaces ``learn`` and
+    calls the private steps SB3's own loop calls, in its order: ``_setup_learn``, then per step
+    ``_update_info_buffer``, ``_update_current_progress_remaining`` and ``_on_step`` (exploration
+    schedule and target updates), so that logs, schedules and callbacks behave as in ``learn``.
+    """
     cfg = model.config
     if model.n_envs != 1:
         raise ValueError(f"n_actors: {cfg.n_actors} actors need a single training env (got {model.n_envs}); "

@@ -29,6 +29,7 @@ from stable_baselines3.common.type_aliases import GymEnv, MaybeCallback
 from stable_baselines3.common.utils import update_learning_rate
 from torch.nn import functional as F
 
+from sb3_ext.common.observations import refuse_dict_observations
 from sb3_ext.phase2.actors import epsilon_greedy, learn_with_actors
 from sb3_ext.phase2.buffers import Phase2ReplayBuffer, Phase2Samples
 from sb3_ext.phase2.config import RAMP_STAGE, Phase2Config
@@ -175,6 +176,7 @@ class Phase2(OffPolicyAlgorithm):
             )
         _check_positive_int("batch_size", batch_size)
         _check_positive_int("buffer_size", buffer_size)
+        refuse_dict_observations("Phase2", env)
         super().__init__(
             policy,
             env,

@@ -65,6 +65,16 @@ class WorldModel(ABC):
     def sample_step(self, state: Any, joint_action: Sequence[int], rng: np.random.Generator) -> Any:
         """One next state drawn from :meth:`transition_probabilities`."""
 
+    def canonical_moves(self, state: Any) -> np.ndarray:
+        """``(n_humans + 1, n_actions)`` table: for each agent and move, an equivalent move in ``state``.
+
+        Joint moves that map to the same canonical joint move must have the same successors.
+        The default is the identity; a world model that knows which moves are equivalent (e.g.
+        walking into a wall and staying) returns a coarser table, and the successor
+        computations then ask :meth:`transition_probabilities` once per canonical joint move.
+        """
+        return np.tile(np.arange(self.n_actions), (self.n_humans + 1, 1))
+
     @abstractmethod
     def encode(self, state: Any) -> np.ndarray:
         """The float32 observation of ``state`` (one-to-one: :meth:`decode` inverts it)."""
@@ -182,26 +192,27 @@ class HumanPrior(ABC):
     def _successor_arrays_uncached(self, state: Any) -> SuccessorArrays:
         world = self.world
         n_a, n_m = world.n_actions, len(self.joint_moves)
+        # Every (robot move, humans' joint move), as canonical joint moves; one world-model call each.
+        joints = np.array([(a, *moves) for a in range(n_a) for moves in self.joint_moves]).reshape(n_a * n_m, -1)
+        canonical = world.canonical_moves(state)[np.arange(world.n_humans + 1), joints]
+        unique, which = np.unique(canonical, axis=0, return_inverse=True)
         index: dict[Any, int] = {}
-        entries: list[tuple[int, int, int, float]] = []
-        for a in range(n_a):
-            for m, moves in enumerate(self.joint_moves):
-                for p, s_next in world.transition_probabilities(state, (a, *moves)) or ():
-                    k = index.setdefault(s_next, len(index))
-                    entries.append((a, m, k, p))
-        transitions = np.zeros((n_a, n_m, len(index)))
-        for a, m, k, p in entries:
-            transitions[a, m, k] += p
+        entries: list[tuple[int, int, float]] = []
+        for u, joint in enumerate(unique.tolist()):
+            for p, s_next in world.transition_probabilities(state, joint) or ():
+                entries.append((u, index.setdefault(s_next, len(index)), p))
+        by_key = np.zeros((len(unique), len(index)))
+        for u, k, p in entries:
+            by_key[u, k] += p
+        transitions = by_key[which.reshape(-1)].reshape(n_a, n_m, len(index))
         marginal = np.stack([self.marginal_action_probs(state, h) for h in range(world.n_humans)])  # (H, A)
         per_goal = np.stack([self.action_probs(state, g) for g in self.goal_pairs])  # (J, A)
         moves = np.array(self.joint_moves).reshape(n_m, world.n_humans)
         # Joint-move probabilities: humans independent; the human of pair j swaps in its goal's moves.
-        p_marginal = np.prod(marginal[np.arange(world.n_humans), moves], axis=1)  # (M,)
-        p_pairs = np.empty((len(self.goal_pairs), n_m))
-        for j, h in enumerate(self.pair_human):
-            others = np.prod(np.delete(marginal, h, axis=0)[np.arange(world.n_humans - 1), np.delete(moves, h, axis=1)],
-                             axis=1) if world.n_humans > 1 else 1.0
-            p_pairs[j] = per_goal[j][moves[:, h]] * others
+        factors = marginal[np.arange(world.n_humans), moves]  # (M, H): each human's marginal move prob
+        p_marginal = factors.prod(axis=1)
+        others = [np.delete(factors, h, axis=1).prod(axis=1) for h in range(world.n_humans)]  # (M,) each
+        p_pairs = np.stack([per_goal[j][moves[:, h]] * others[h] for j, h in enumerate(self.pair_human)])
         p_robot = np.einsum("m,amk->ak", p_marginal, transitions)
         # Successors only impossible moves lead to are dropped (goal weights are positive, so a
         # successor possible under some goal is possible under the goal mean).

@@ -11,8 +11,8 @@ from stable_baselines3.common.policies import ActorCriticPolicy, BasePolicy
 from stable_baselines3.common.type_aliases import GymEnv, MaybeCallback, Schedule
 from torch.nn import functional as F
 
-from sb3_ext.reinforce.buffers import EpisodicRolloutBuffer
-from sb3_ext.reinforce.policies import CnnPolicy, MlpPolicy
+from sb3_ext.reinforce.buffers import EpisodicDictRolloutBuffer, EpisodicRolloutBuffer
+from sb3_ext.reinforce.policies import CnnPolicy, MlpPolicy, MultiInputPolicy
 
 SelfREINFORCE = TypeVar("SelfREINFORCE", bound="REINFORCE")
 
@@ -22,7 +22,8 @@ BASELINES = (None, "mean", "value")
 class REINFORCE(OnPolicyAlgorithm):
     """REINFORCE: one gradient step of ``-log pi(a|s) * (G - b)`` per rollout, on complete episodes.
 
-    Rollouts are collected by SB3's own ``collect_rollouts`` into an :class:`EpisodicRolloutBuffer`,
+    Rollouts are collected by SB3's own ``collect_rollouts`` into an :class:`EpisodicRolloutBuffer`
+    (:class:`EpisodicDictRolloutBuffer` for Dict observations, with ``MultiInputPolicy``),
     which keeps only episodes that have ended: an episode still running when the rollout stops is
     carried into the next rollout and used once it is complete, never bootstrapped. ``G`` is the
     discounted reward-to-go. If no episode ends within a rollout, there is no update for it.
@@ -36,7 +37,8 @@ class REINFORCE(OnPolicyAlgorithm):
     sampled by the policy before the last update; REINFORCE uses them as on-policy data (the
     policy moves little in one step), which is the price of never cutting an episode.
 
-    :param policy: the policy model (``MlpPolicy``, ``CnnPolicy`` or an ``ActorCriticPolicy`` class)
+    :param policy: the policy model (``MlpPolicy``, ``CnnPolicy``, ``MultiInputPolicy`` or an
+        ``ActorCriticPolicy`` class)
     :param env: the environment to learn from (if registered in Gym, can be str)
     :param learning_rate: learning rate, constant or a function of the remaining progress (1 to 0)
     :param n_steps: steps per env per rollout; episodes longer than this are carried over rollouts
@@ -59,8 +61,12 @@ class REINFORCE(OnPolicyAlgorithm):
     :param _init_setup_model: whether to build the networks at construction
     """
 
-    policy_aliases: ClassVar[dict[str, type[BasePolicy]]] = {"MlpPolicy": MlpPolicy, "CnnPolicy": CnnPolicy}
-    rollout_buffer: EpisodicRolloutBuffer
+    policy_aliases: ClassVar[dict[str, type[BasePolicy]]] = {
+        "MlpPolicy": MlpPolicy,
+        "CnnPolicy": CnnPolicy,
+        "MultiInputPolicy": MultiInputPolicy,
+    }
+    rollout_buffer: EpisodicRolloutBuffer | EpisodicDictRolloutBuffer
     policy: ActorCriticPolicy
 
     def __init__(
@@ -97,7 +103,7 @@ class REINFORCE(OnPolicyAlgorithm):
             max_grad_norm=max_grad_norm,
             use_sde=False,
             sde_sample_freq=-1,
-            rollout_buffer_class=EpisodicRolloutBuffer,
+            rollout_buffer_class=None,  # chosen by _setup_model from the observation space
             stats_window_size=stats_window_size,
             tensorboard_log=tensorboard_log,
             policy_kwargs=policy_kwargs,
@@ -113,6 +119,8 @@ class REINFORCE(OnPolicyAlgorithm):
             self._setup_model()
 
     def _setup_model(self) -> None:
+        dict_observations = isinstance(self.observation_space, spaces.Dict)
+        self.rollout_buffer_class = EpisodicDictRolloutBuffer if dict_observations else EpisodicRolloutBuffer
         super()._setup_model()
         if self.baseline != "value":
             # The value head is then outside the loss, so it keeps these zeros: SB3's time-limit

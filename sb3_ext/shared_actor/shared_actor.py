@@ -22,11 +22,12 @@ from stable_baselines3 import PPO
 from stable_baselines3.common.buffers import RolloutBuffer
 from stable_baselines3.common.callbacks import BaseCallback
 from stable_baselines3.common.policies import ActorCriticPolicy, BasePolicy
-from stable_baselines3.common.type_aliases import MaybeCallback
+from stable_baselines3.common.type_aliases import MaybeCallback, Schedule
 from stable_baselines3.common.utils import obs_as_tensor
 from stable_baselines3.common.vec_env import VecEnv
 
-from sb3_ext.envs.swarm.vec import agent_slots_of, to_agent_slots
+from sb3_ext.multiagent.algorithm import AgentSlotsAlgorithm
+from sb3_ext.multiagent.vec import agent_slots_of, to_agent_slots
 from sb3_ext.nca.policies import NCAPolicy
 from sb3_ext.shared_actor.policies import MultiTeamPolicy
 
@@ -35,16 +36,39 @@ SelfSharedActor = TypeVar("SelfSharedActor", bound="SharedActor")
 SHARING_MODES = ("team", "agent", "all")
 
 
-class SharedActor(PPO):
+class SharedActor(AgentSlotsAlgorithm, PPO):
     """PPO with one actor-critic per team of agents (see the module docstring).
 
     :param policy: ``"MlpPolicy"``, ``"NCAPolicy"`` or an ``ActorCriticPolicy`` class: the network
         of each team.
     :param env: a PettingZoo ``ParallelEnv``, a joint env, or a VecEnv with agent slots (see
-        :func:`~sb3_ext.envs.swarm.vec.to_agent_slots`). ``NCAPolicy`` needs joint observations;
+        :func:`~sb3_ext.multiagent.vec.to_agent_slots`). ``NCAPolicy`` needs joint observations;
         they are switched on when SharedActor builds the VecEnv itself.
     :param sharing: ``"team"`` (one network per team), ``"agent"`` (one per agent) or ``"all"``.
-    :param kwargs: every other argument of :class:`stable_baselines3.PPO`, with its defaults.
+    :param learning_rate: learning rate, constant or a function of the remaining progress (1 to 0)
+    :param n_steps: steps per agent slot per rollout (a rollout has ``n_steps * n_slots`` samples)
+    :param batch_size: minibatch size of each team's PPO update
+    :param n_epochs: passes over each team's buffer per update
+    :param gamma: discount factor
+    :param gae_lambda: the lambda of generalised advantage estimation
+    :param clip_range: PPO's clipping of the probability ratio, constant or a schedule
+    :param clip_range_vf: clipping of the value change (None: no clipping); in reward units
+    :param normalize_advantage: standardise advantages within each minibatch
+    :param ent_coef: entropy bonus coefficient
+    :param vf_coef: weight of the value loss
+    :param max_grad_norm: gradient clipping norm
+    :param use_sde: generalised state-dependent exploration instead of action noise
+    :param sde_sample_freq: with ``use_sde``, steps between new noise matrices (-1: once per rollout)
+    :param rollout_buffer_class: class of every team's rollout buffer (None: SB3's ``RolloutBuffer``)
+    :param rollout_buffer_kwargs: extra arguments for every team's rollout buffer
+    :param target_kl: stop a team's update early once its KL divergence passes this (None: never)
+    :param stats_window_size: episodes averaged for the rollout/ logs
+    :param tensorboard_log: TensorBoard log directory (None: no logging)
+    :param policy_kwargs: extra arguments for each team's network
+    :param verbose: 0 silent, 1 info, 2 debug
+    :param seed: random seed
+    :param device: torch device
+    :param _init_setup_model: whether to build the networks at construction
     """
 
     policy_aliases: ClassVar[dict[str, type[BasePolicy]]] = {"MlpPolicy": ActorCriticPolicy, "NCAPolicy": NCAPolicy}
@@ -54,8 +78,30 @@ class SharedActor(PPO):
         policy: str | type[ActorCriticPolicy],
         env: Any,
         sharing: str = "team",
+        learning_rate: float | Schedule = 3e-4,
+        n_steps: int = 2048,
+        batch_size: int = 64,
+        n_epochs: int = 10,
+        gamma: float = 0.99,
+        gae_lambda: float = 0.95,
+        clip_range: float | Schedule = 0.2,
+        clip_range_vf: float | Schedule | None = None,
+        normalize_advantage: bool = True,
+        ent_coef: float = 0.0,
+        vf_coef: float = 0.5,
+        max_grad_norm: float = 0.5,
+        use_sde: bool = False,
+        sde_sample_freq: int = -1,
+        rollout_buffer_class: type[RolloutBuffer] | None = None,
+        rollout_buffer_kwargs: dict[str, Any] | None = None,
+        target_kl: float | None = None,
+        stats_window_size: int = 100,
+        tensorboard_log: str | None = None,
+        policy_kwargs: dict[str, Any] | None = None,
+        verbose: int = 0,
+        seed: int | None = None,
+        device: th.device | str = "auto",
         _init_setup_model: bool = True,
-        **kwargs: Any,
     ) -> None:
         if sharing not in SHARING_MODES:
             raise ValueError(f"SharedActor: sharing={sharing!r}, expected one of {SHARING_MODES}")
@@ -63,7 +109,34 @@ class SharedActor(PPO):
         needs_joint = policy == "NCAPolicy" or (isinstance(policy, type) and issubclass(policy, NCAPolicy))
         if env is not None:
             env = to_agent_slots(env, joint_observation=needs_joint)
-        super().__init__(policy, env, _init_setup_model=False, **kwargs)
+        super().__init__(
+            policy,
+            env,
+            learning_rate=learning_rate,
+            n_steps=n_steps,
+            batch_size=batch_size,
+            n_epochs=n_epochs,
+            gamma=gamma,
+            gae_lambda=gae_lambda,
+            clip_range=clip_range,
+            clip_range_vf=clip_range_vf,
+            normalize_advantage=normalize_advantage,
+            ent_coef=ent_coef,
+            vf_coef=vf_coef,
+            max_grad_norm=max_grad_norm,
+            use_sde=use_sde,
+            sde_sample_freq=sde_sample_freq,
+            rollout_buffer_class=rollout_buffer_class,
+            rollout_buffer_kwargs=rollout_buffer_kwargs,
+            target_kl=target_kl,
+            stats_window_size=stats_window_size,
+            tensorboard_log=tensorboard_log,
+            policy_kwargs=policy_kwargs,
+            verbose=verbose,
+            seed=seed,
+            device=device,
+            _init_setup_model=False,
+        )
         if not issubclass(self.policy_class, MultiTeamPolicy):
             # Every team gets a copy of the requested network; the router keeps them together.
             self.policy_kwargs = {

@@ -36,7 +36,12 @@ from sb3_ext.zoo.config import (
 )
 from sb3_ext.zoo.multi_agent import evaluation_view
 from sb3_ext.zoo.registry import ZOO_ALGORITHMS
-from sb3_ext.zoo.study import check_storage_argument, describe_storage, join_study, load_existing_study
+from sb3_ext.zoo.study import (
+    check_storage_argument,
+    describe_storage,
+    join_study,
+    load_existing_study,
+)
 
 DEFAULT_JOURNAL_NAME = "optuna_journal.log"
 

@@ -3,7 +3,7 @@
 rl-zoo3 makes every env from its gymnasium id, so a multi-agent run (``--env Swarm2D-v0``) gets a
 VecEnv of *joint* envs: one observation ``(n_agents, ...)`` and one summed reward per copy. Our
 multi-agent algorithms unfold the training env into agent slots themselves
-(:func:`sb3_ext.envs.swarm.vec.to_agent_slots`), but the evaluation loops (SB3's
+(:func:`sb3_ext.multiagent.vec.to_agent_slots`), but the evaluation loops (SB3's
 ``evaluate_policy``, rl-zoo3's enjoy) call ``model.predict`` on the env's observations and count
 episodes per env. :class:`JointEpisodeView` serves both: agent-slot observations for the model,
 rewards, dones and infos per copy for the loop.
@@ -17,7 +17,7 @@ import numpy as np
 from stable_baselines3.common.vec_env import VecEnv, VecEnvWrapper
 from stable_baselines3.common.vec_env.base_vec_env import VecEnvObs, VecEnvStepReturn
 
-from sb3_ext.envs.swarm.vec import AgentSlotsVecEnv, agent_slots_of
+from sb3_ext.multiagent.vec import AgentSlotsVecEnv, agent_slots_of
 from sb3_ext.nca.policies import NCAPolicy
 
 

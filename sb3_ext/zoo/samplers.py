@@ -19,7 +19,12 @@ from collections.abc import Callable
 from typing import Any, Protocol
 
 import optuna
-from rl_zoo3.hyperparams_opt import convert_offpolicy_params, convert_onpolicy_params
+from rl_zoo3.hyperparams_opt import (
+    convert_offpolicy_params,
+    convert_onpolicy_params,
+    sample_a2c_params,
+    sample_ppo_params,
+)
 from torch import nn
 
 Suggest = Callable[[optuna.Trial], None]
@@ -204,6 +209,27 @@ def suggest_shared_actor(trial: optuna.Trial) -> None:
     trial.suggest_categorical("sharing", ["team", "agent", "all"])
 
 
+def suggest_aux_heads(trial: optuna.Trial) -> None:
+    """The auxiliary heads' weights (AuxPPO, AuxA2C); they pass through rl-zoo3's on-policy converter."""
+    trial.suggest_float("dynamics_coef", 0.0, 1.0)
+    trial.suggest_float("prior_kl_coef", 0.0, 2.0)
+    trial.suggest_categorical("prior_kl_steps", [10_000, 50_000, 200_000])
+    trial.suggest_float("offline_value_coef", 0.0, 1.0)
+
+
+def with_aux_heads(base: Sampler) -> Sampler:
+    """rl-zoo3's own sampler of the base algorithm, then the auxiliary heads' weights."""
+
+    def sample(trial: optuna.Trial, n_actions: int, n_envs: int, additional_args: dict) -> dict[str, Any]:
+        hyperparams = base(trial, n_actions, n_envs, additional_args)
+        suggest_aux_heads(trial)
+        return convert_onpolicy_params(trial.params) | hyperparams
+
+    return sample
+
+
+sample_aux_ppo_params = with_aux_heads(sample_ppo_params)
+sample_aux_a2c_params = with_aux_heads(sample_a2c_params)
 sample_reinforce_params = make_sampler(suggest_reinforce, convert_reinforce_params)
 sample_twin_dqn_params = make_sampler(suggest_twin_dqn, convert_dqn_family_params)
 sample_quantile_dqn_params = make_sampler(suggest_quantile_dqn, convert_dqn_family_params)

@@ -91,7 +91,8 @@ class GridMap:
 
 
 # Named layouts used by the env, the tests and the benchmark. ``goals`` are the humans' goal
-# cells (one list per human); ``None`` means every floor cell is a goal.
+# cells (one list per human); ``None`` means every floor cell is a goal. ``max_steps`` is the
+# map's default horizon (8 where absent); the large maps need it to finish their detour.
 MAPS: dict[str, dict] = {
     # 1-D: a corridor; a robot stepping left gets in the human's way.
     "line": {
@@ -135,5 +136,54 @@ MAPS: dict[str, dict] = {
             ######
         """,
         "goals": None,
+    },
+    # Large maps (horizon 16): the robot must plan a multi-step detour.
+    # The human is locked in a room; the robot walks the lower corridor, fetches the key, opens
+    # the door from outside, and must then step aside out of the doorway to let the human out.
+    "key_door_big": {
+        "text": """
+            #########
+            #H..D...#
+            #...#.k.#
+            #####.#.#
+            #R......#
+            #########
+        """,
+        "goals": None,
+        "max_steps": 16,
+    },
+    # Two rocks shut the human in. The robot pushes each up into its niche from below, and
+    # each push leaves it standing in the corridor, so it must step back down after each.
+    "rocks": {
+        "text": """
+            #######
+            ###.#.#
+            #H.o.o#
+            ###.#.#
+            ###...#
+            ###R###
+        """,
+        "goals": None,
+        "max_steps": 16,
+    },
+    # Two humans at the two ends of one corridor, each wanting its own end, the other's end or
+    # the middle: a rock in the middle shuts each in its half. The robot pushes it up into the
+    # niche from the shaft below, then must clear the corridor and the shaft, the only place
+    # where the humans can pass each other. Every cell is in some goal of each human, so none
+    # is ever cut off from all its goals.
+    "two_humans": {
+        "text": """
+            #########
+            ####.####
+            #H..o..H#
+            ####.####
+            ####R####
+            #########
+        """,
+        "goals": [
+            [[(2, 1), (2, 2), (2, 3)], [(2, 5), (2, 6), (2, 7)], [(1, 4), (2, 4), (3, 4), (4, 4)]],
+            [[(2, 5), (2, 6), (2, 7)], [(2, 1), (2, 2), (2, 3)], [(1, 4), (2, 4), (3, 4), (4, 4)]],
+        ],
+        "max_steps": 16,
     },
 }

@@ -101,6 +101,26 @@ class AssistWorld(WorldModel):
             outcomes[successor] = outcomes.get(successor, 0.0) + weight
         return [(p, s) for s, p in outcomes.items()]
 
+    def canonical_moves(self, state: GridState) -> np.ndarray:
+        """Each agent's moves, with every move that cannot succeed in ``state`` replaced by STAY.
+
+        A move into a wall never succeeds, and neither does a human's move into a rock or a
+        closed door (the robot pushing that rock or opening that door in the same step ends up
+        standing in the cell). Such a mover acts exactly like an agent that stays, and fewer
+        movers also mean fewer orders to enumerate.
+        """
+        table = np.tile(np.arange(N_ACTIONS), (self.n_agents, 1))
+        for i, (r, c) in enumerate(state.agents):
+            for action in range(1, N_ACTIONS):
+                dr, dc = MOVES[action]
+                target = (r + dr, c + dc)
+                if target in self.grid.walls or (i > 0 and (target in state.rocks or self._closed_door(state, target))):
+                    table[i, action] = STAY
+        return table
+
+    def _closed_door(self, state: GridState, cell: Cell) -> bool:
+        return cell in self.grid.doors and cell not in state.open_doors
+
     def sample_step(self, state: GridState, joint_action: Sequence[int], rng: np.random.Generator) -> GridState:
         """Draw one successor by drawing the agents' order, as the real world would."""
         if self.is_terminal(state):
@@ -116,7 +136,8 @@ class AssistWorld(WorldModel):
         walls, doors = self.grid.walls, self.grid.doors
         for i in order:
             action = joint_action[i]
-            target = _shift(agents[i], action)
+            dr, dc = MOVES[action]
+            target = (agents[i][0] + dr, agents[i][1] + dc)
             if target in walls or target in agents:
                 continue
             if target in doors and target not in open_doors:
@@ -142,7 +163,13 @@ class AssistWorld(WorldModel):
             if i == 0 and target == key:
                 key = None  # the robot picks the key up
             agents[i] = target
-        return GridState(state.t + 1, tuple(agents), tuple(sorted(rocks)), key, tuple(sorted(open_doors)))
+        return GridState(
+            state.t + 1,
+            tuple(agents),
+            state.rocks if len(rocks & set(state.rocks)) == len(rocks) else tuple(sorted(rocks)),
+            key,
+            state.open_doors if len(open_doors) == len(state.open_doors) else tuple(sorted(open_doors)),
+        )
 
     # ----------------------------------------------------------------- queries used by the human prior
     def human_obstacles(self, state: GridState) -> frozenset[Cell]:

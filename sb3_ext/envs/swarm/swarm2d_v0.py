@@ -6,6 +6,7 @@ from pettingzoo.utils import parallel_to_aec
 from pettingzoo.utils.env import AECEnv
 
 from sb3_ext.envs.swarm.swarm2d import Swarm2DEnv
+from sb3_ext.multiagent.joint import ParallelJointEnv
 
 
 def parallel_env(**kwargs) -> Swarm2DEnv:
@@ -20,4 +21,9 @@ def env(**kwargs) -> AECEnv:
 
 raw_env = parallel_env
 
-__all__ = ["env", "parallel_env", "raw_env"]
+__all__ = ["env", "joint_env", "parallel_env", "raw_env"]
+
+
+def joint_env(**kwargs) -> ParallelJointEnv:
+    """The game as one gymnasium env holding every agent: the entry point of the id ``Swarm2D-v0``."""
+    return ParallelJointEnv(Swarm2DEnv(**kwargs))

@@ -1,8 +1,8 @@
 """A PettingZoo ``ParallelEnv`` seen as one gymnasium env whose observation holds every agent.
 
-This is the bottom layer of the SB3 adapter (:mod:`sb3_ext.envs.swarm.vec`): SB3's own
+This is the bottom layer of the SB3 adapter (:mod:`sb3_ext.multiagent.vec`): SB3's own
 ``DummyVecEnv``/``SubprocVecEnv`` (and rl-zoo3, which builds those from a gymnasium id) vectorise
-copies of this env, then :class:`~sb3_ext.envs.swarm.vec.AgentSlotsVecEnv` turns every agent
+copies of this env, then :class:`~sb3_ext.multiagent.vec.AgentSlotsVecEnv` turns every agent
 into one slot of the VecEnv. The joint env keeps what a single scalar reward would lose in
 ``info``: ``agent_rewards`` and ``agent_terminated``, one entry per agent.
 
@@ -127,10 +127,3 @@ def make_joint_env(env_module: str, **env_kwargs) -> ParallelJointEnv:
     if factory is None:
         raise ValueError(f"env_module={env_module!r} has no parallel_env() factory")
     return ParallelJointEnv(factory(**env_kwargs))
-
-
-def make_swarm2d_joint_env(**kwargs) -> ParallelJointEnv:
-    """Entry point of the gymnasium id ``Swarm2D-v0`` (keyword arguments of ``swarm2d_v0``)."""
-    from sb3_ext.envs.swarm.swarm2d import Swarm2DEnv
-
-    return ParallelJointEnv(Swarm2DEnv(**kwargs))

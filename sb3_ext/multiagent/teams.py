@@ -20,9 +20,12 @@ from collections.abc import Callable, Sequence
 import numpy as np
 from stable_baselines3.common.base_class import BaseAlgorithm
 from stable_baselines3.common.vec_env import VecEnv
-from stable_baselines3.common.vec_env.base_vec_env import VecEnvIndices, VecEnvStepReturn
+from stable_baselines3.common.vec_env.base_vec_env import (
+    VecEnvIndices,
+    VecEnvStepReturn,
+)
 
-from sb3_ext.envs.swarm.vec import agent_slots_of
+from sb3_ext.multiagent.vec import agent_slots_of
 
 Policy = Callable[[np.ndarray], np.ndarray]
 
