@@ -21,12 +21,8 @@ import time
 
 import gymnasium as gym
 import numpy as np
-import torch as th
-import yaml
-from stable_baselines3 import DQN
-from stable_baselines3.common.callbacks import BaseCallback
-
 import sb3_ext  # noqa: F401  (registers AssistGrid-v0)
+import torch as th
 from sb3_ext.phase2 import Phase2
 from sb3_ext.phase2.evaluation import (
     agreement,
@@ -37,19 +33,17 @@ from sb3_ext.phase2.evaluation import (
     visited_states,
 )
 from sb3_ext.phase2.exact import occupancy, solve
-from sb3_ext.zoo.config import HYPERPARAMS_DIR
+from sb3_ext.zoo.config import HYPERPARAMS_DIR, read_zoo_entry
+from stable_baselines3 import DQN
+from stable_baselines3.common.callbacks import BaseCallback
 
 HYPERPARAMS = HYPERPARAMS_DIR / "phase2.yml"
 TOLERANCE = 0.05
 
 
 def zoo_settings() -> tuple[dict, dict]:
-    spec = dict(yaml.safe_load(HYPERPARAMS.read_text())["AssistGrid-v0"])
-    env_kwargs = spec.pop("env_kwargs")  # a mapping, passed as is by rl-zoo3
-    spec["policy_kwargs"] = eval(spec["policy_kwargs"])  # rl-zoo3 evaluates this string
-    for key in ("n_timesteps", "policy"):
-        spec.pop(key)
-    return env_kwargs, spec
+    entry = read_zoo_entry("phase2", "AssistGrid-v0", HYPERPARAMS)
+    return entry.env_kwargs, entry.model_kwargs
 
 
 class AgreementClock(BaseCallback):

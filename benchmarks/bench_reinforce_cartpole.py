@@ -14,30 +14,23 @@ import argparse
 import math
 import statistics
 import time
-from pathlib import Path
 from typing import Any
 
-import rl_zoo3
 import torch
-import yaml
+from sb3_ext.reinforce import REINFORCE
+from sb3_ext.zoo.config import read_zoo_entry
 from stable_baselines3 import A2C
 from stable_baselines3.common.base_class import BaseAlgorithm
 from stable_baselines3.common.env_util import make_vec_env
 from stable_baselines3.common.evaluation import evaluate_policy
 
-from sb3_ext.reinforce import REINFORCE
-from sb3_ext.zoo.config import HYPERPARAMS_DIR
-
 ENV_ID = "CartPole-v1"
 
 
-def zoo_hyperparams(path: Path) -> tuple[int, dict[str, Any]]:
-    """(n_envs, constructor kwargs) of the CartPole-v1 entry of an rl-zoo3 YAML file."""
-    entry = dict(yaml.safe_load(path.read_text())[ENV_ID])
-    n_envs = int(entry.pop("n_envs", 1))
-    entry.pop("n_timesteps", None)
-    entry.pop("policy", None)
-    return n_envs, entry
+def zoo_hyperparams(algo: str) -> tuple[int, dict[str, Any]]:
+    """(n_envs, constructor kwargs) of the CartPole-v1 entry the zoo uses for ``algo``."""
+    entry = read_zoo_entry(algo, ENV_ID)
+    return entry.n_envs, entry.model_kwargs
 
 
 def steps_to_target(
@@ -69,8 +62,8 @@ def main() -> None:
         args.seeds, args.budget = 2, 50_000
     torch.set_num_threads(1)
 
-    ours_envs, ours = zoo_hyperparams(HYPERPARAMS_DIR / "reinforce.yml")
-    a2c_envs, a2c = zoo_hyperparams(Path(rl_zoo3.__file__).parent / "hyperparams" / "a2c.yml")
+    ours_envs, ours = zoo_hyperparams("reinforce")  # sb3_ext/hyperparams/reinforce.yml
+    a2c_envs, a2c = zoo_hyperparams("a2c")  # rl-zoo3's own a2c.yml
     runs = [(f"REINFORCE baseline={b!r}", REINFORCE, {**ours, "baseline": b}, ours_envs) for b in ("value", "mean", None)]
     runs.append(("A2C (rl-zoo3)", A2C, a2c, a2c_envs))
 

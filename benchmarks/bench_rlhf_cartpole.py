@@ -24,9 +24,14 @@ from stable_baselines3.common.base_class import BaseAlgorithm
 from stable_baselines3.common.callbacks import BaseCallback
 from stable_baselines3.common.env_util import make_vec_env
 
-from sb3_ext.callbacks.rlhf import RLHFRewardRelabel
 from sb3_ext.reinforce import REINFORCE
-from sb3_ext.rlhf import PreferenceFeedback, RLHFConfig, ScriptedFeedback, preference_from_rater
+from sb3_ext.rlhf import (
+    PreferenceFeedback,
+    RLHFConfig,
+    ScriptedFeedback,
+    preference_from_rater,
+)
+from sb3_ext.rlhf.relabel import RLHFRewardRelabel
 
 ENV_ID = "CartPole-v1"
 

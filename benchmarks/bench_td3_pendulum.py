@@ -15,38 +15,25 @@ from __future__ import annotations
 
 import argparse
 import time
-from pathlib import Path
 from typing import Any
 
 import gymnasium as gym
 import numpy as np
-import rl_zoo3
 import torch as th
-import yaml
+from sb3_ext.delayed_td3 import DelayedTD3
+from sb3_ext.zoo.config import read_zoo_entry, rl_zoo3_hyperparams_file
 from stable_baselines3 import TD3
 from stable_baselines3.common.evaluation import evaluate_policy
 from stable_baselines3.common.monitor import Monitor
-from stable_baselines3.common.noise import NormalActionNoise, OrnsteinUhlenbeckActionNoise
-
-from sb3_ext.delayed_td3 import DelayedTD3
 
 ENV_ID = "Pendulum-v1"
 
 
 def zoo_td3_settings(env_id: str = ENV_ID) -> tuple[int, dict[str, Any]]:
     """(n_timesteps, constructor kwargs) from rl-zoo3's own td3.yml, its noise built as the zoo does."""
-    entry = yaml.safe_load((Path(rl_zoo3.__file__).parent / "hyperparams" / "td3.yml").read_text())[env_id]
-    kwargs = dict(entry)
-    n_timesteps = int(kwargs.pop("n_timesteps"))
-    kwargs.pop("policy")
-    if isinstance(kwargs.get("policy_kwargs"), str):
-        kwargs["policy_kwargs"] = eval(kwargs["policy_kwargs"])  # the zoo's own convention (trusted file)
-    noise_type, noise_std = kwargs.pop("noise_type", None), kwargs.pop("noise_std", None)
-    if noise_type is not None:
-        n_actions = gym.make(env_id).action_space.shape[0]
-        noise_class = NormalActionNoise if "normal" in noise_type else OrnsteinUhlenbeckActionNoise
-        kwargs["action_noise"] = noise_class(np.zeros(n_actions), noise_std * np.ones(n_actions))
-    return n_timesteps, kwargs
+    entry = read_zoo_entry("td3", env_id, rl_zoo3_hyperparams_file("td3"))
+    assert entry.n_timesteps is not None, f"{entry.conf_file}: {env_id} has no n_timesteps"
+    return entry.n_timesteps, entry.model_kwargs
 
 
 def run(algo: type[TD3], seed: int, n_timesteps: int, kwargs: dict[str, Any]) -> dict[str, float]:

@@ -25,22 +25,19 @@ import argparse
 import copy
 import statistics
 import time
-from pathlib import Path
 from typing import Any
 
-import rl_zoo3
 import torch
-import yaml
 from sb3_contrib import QRDQN
+from sb3_ext.quantile_dqn import QuantileDQN
+from sb3_ext.twin_dqn import TwinDQN
+from sb3_ext.zoo.config import read_zoo_entry, rl_zoo3_hyperparams_file
 from stable_baselines3 import DQN
 from stable_baselines3.common.base_class import BaseAlgorithm
 from stable_baselines3.common.callbacks import BaseCallback
 from stable_baselines3.common.env_util import make_vec_env
 from stable_baselines3.common.evaluation import evaluate_policy
 from stable_baselines3.common.vec_env import VecEnv
-
-from sb3_ext.quantile_dqn import QuantileDQN
-from sb3_ext.twin_dqn import TwinDQN
 
 ENV_ID = "CartPole-v1"
 ALGOS: dict[str, type[BaseAlgorithm]] = {"DQN": DQN, "TwinDQN": TwinDQN, "QRDQN": QRDQN, "QuantileDQN": QuantileDQN}
@@ -51,14 +48,7 @@ QUANTILE_ALGOS = ("QRDQN", "QuantileDQN")
 
 def zoo_dqn_hyperparams() -> dict[str, Any]:
     """Constructor kwargs of the CartPole-v1 entry of rl-zoo3's dqn.yml."""
-    path = Path(rl_zoo3.__file__).parent / "hyperparams" / "dqn.yml"
-    entry = dict(yaml.safe_load(path.read_text())[ENV_ID])
-    for key in ("n_timesteps", "policy", "n_envs"):
-        entry.pop(key, None)
-    if isinstance(entry.get("policy_kwargs"), str):
-        # rl-zoo3 writes policy_kwargs as a Python expression such as "dict(net_arch=[256, 256])".
-        entry["policy_kwargs"] = eval(entry["policy_kwargs"], {"__builtins__": {}, "dict": dict})
-    return entry
+    return read_zoo_entry("dqn", ENV_ID, rl_zoo3_hyperparams_file("dqn")).model_kwargs
 
 
 class PeriodicEval(BaseCallback):

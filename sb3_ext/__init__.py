@@ -20,10 +20,10 @@ _LAZY_EXPORTS: dict[str, str] = {
     "LatticeKMC": "sb3_ext.envs.lattice.engine",
     "LatticeGrowthEnv": "sb3_ext.envs.lattice.env",
     "SOSPhysics": "sb3_ext.envs.lattice.physics",
-    "CurriculumTransfer": "sb3_ext.callbacks.curriculum",
-    "ESSEarlyStopping": "sb3_ext.callbacks.ess",
+    "CurriculumTransfer": "sb3_ext.curriculum.transfer",
+    "ESSEarlyStopping": "sb3_ext.curriculum.ess",
     "ManifestExport": "sb3_ext.callbacks.manifest",
-    "MorphologyLogger": "sb3_ext.callbacks.morphology",
+    "MorphologyLogger": "sb3_ext.curriculum.morphology",
     "RunArtifacts": "sb3_ext.callbacks.artifacts",
 
 
@@ -36,22 +36,22 @@ _LAZY_EXPORTS: dict[str, str] = {
 
     # --- continuous control and offline data ---
     "DelayedTD3": "sb3_ext.delayed_td3",
-    "DecayingNormalActionNoise": "sb3_ext.common.noise",
-    "DecayingOrnsteinUhlenbeckActionNoise": "sb3_ext.common.noise",
-    "DecayingNoise": "sb3_ext.callbacks.noise",
-    "NoiseSigmaLogger": "sb3_ext.callbacks.noise",
+    "DecayingNormalActionNoise": "sb3_ext.noise.processes",
+    "DecayingOrnsteinUhlenbeckActionNoise": "sb3_ext.noise.processes",
+    "DecayingNoise": "sb3_ext.noise.callbacks",
+    "NoiseSigmaLogger": "sb3_ext.noise.callbacks",
     "ChunkWriter": "sb3_ext.data",
     "SyntheticDatasetBuilder": "sb3_ext.data",
     "load_chunks": "sb3_ext.data",
     "iter_chunks": "sb3_ext.data",
     "read_manifest": "sb3_ext.data",
-    "OfflineSeed": "sb3_ext.callbacks.offline",
-    "ChunkRecorder": "sb3_ext.callbacks.offline",
+    "OfflineSeed": "sb3_ext.data.callbacks",
+    "ChunkRecorder": "sb3_ext.data.callbacks",
 
 
     # --- REINFORCE and RLHF ---
     "REINFORCE": "sb3_ext.reinforce",
-    "RLHFRewardRelabel": "sb3_ext.callbacks.rlhf",
+    "RLHFRewardRelabel": "sb3_ext.rlhf.relabel",
     "RLHFConfig": "sb3_ext.rlhf",
     "ScriptedFeedback": "sb3_ext.rlhf",
     "FileFeedback": "sb3_ext.rlhf",
@@ -62,7 +62,7 @@ _LAZY_EXPORTS: dict[str, str] = {
     "AuxPPO": "sb3_ext.aux_ppo",
     "AuxA2C": "sb3_ext.aux_a2c",
     "AuxiliaryActorCriticPolicy": "sb3_ext.aux_heads",
-    "RLHFEntropyTemperature": "sb3_ext.callbacks.rlhf_temperature",
+    "RLHFEntropyTemperature": "sb3_ext.rlhf.temperature",
 
     # --- multi-agent ---
     "Swarm2DEnv": "sb3_ext.envs.swarm.swarm2d",

@@ -6,14 +6,16 @@ import os
 
 import numpy as np
 import pytest
-from stable_baselines3 import PPO
+from stable_baselines3 import DQN, PPO
 from stable_baselines3.common.env_util import make_vec_env
 from stable_baselines3.common.logger import Logger
 from stable_baselines3.common.monitor import Monitor
 
 from curriculum_fakes import FakeLatticeEnv, one_torch_thread  # noqa: F401 - autouse fixture
 from sb3_ext.callbacks import RunArtifacts
-from sb3_ext.callbacks.curves import moving_average
+from sb3_ext.callbacks.curves import DEFAULT_PANELS, CurvePanel, moving_average, plot_training_curves
+from sb3_ext.curriculum.curves import LATTICE_PANELS
+from sb3_ext.curriculum.morphology import FINAL_INFO_KEYS
 from sb3_ext.common.atomic import atomic_save_model, atomic_write_text
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
@@ -27,9 +29,11 @@ def _model(seed=0):
 
 
 def _artifacts(tmp_path):
+    """As the curriculum builds it: the lattice's episode-end infos and curve panels."""
     return RunArtifacts(
-        str(tmp_path), eval_env=Monitor(FakeLatticeEnv(max_steps=5)), eval_freq=32, n_eval_episodes=2, checkpoint_freq=32
-    )
+        str(tmp_path), eval_env=Monitor(FakeLatticeEnv(max_steps=5)), eval_freq=32, n_eval_episodes=2,
+        checkpoint_freq=32, eval_info_keys=FINAL_INFO_KEYS, panels=LATTICE_PANELS,
+    )  # fmt: skip
 
 
 def test_writes_checkpoints_log_metrics_and_curves(tmp_path):
@@ -108,3 +112,41 @@ def test_a_failed_write_leaves_the_previous_file_and_no_temporary(tmp_path, monk
 def test_moving_average_against_hand_values():
     assert moving_average(np.array([1.0, 2.0, 3.0, 4.0]), 2) == pytest.approx([1.0, 1.5, 2.5, 3.5])
     assert moving_average(np.array([3.0, 0.0, 3.0]), 10) == pytest.approx([3.0, 1.5, 2.0])
+
+
+def drawn_lines(figure) -> dict[str, int]:
+    """Panel title -> number of curves drawn on it."""
+    return {axes.get_title(): len(axes.get_lines()) for axes in figure.axes if axes.get_visible()}
+
+
+@pytest.mark.parametrize("algo", [DQN, PPO])
+def test_default_panels_draw_any_sb3_model(tmp_path, algo):
+    """Without lattice keys or panels: reward, loss, exploration and value curves of plain SB3 models."""
+    settings = dict(learning_starts=50, train_freq=4, exploration_fraction=0.5) if algo is DQN else dict(n_steps=64)
+    model = algo("MlpPolicy", "CartPole-v1", policy_kwargs=dict(net_arch=[8]), seed=0, **settings)
+    artifacts = RunArtifacts(str(tmp_path), eval_env="CartPole-v1", eval_freq=128, n_eval_episodes=1, checkpoint_freq=10**9)
+    model.learn(512, callback=artifacts, log_interval=1)
+    assert (tmp_path / "training_curves.png").read_bytes()[:8] == PNG_MAGIC
+    assert not any(key.startswith("eval/final") for key in artifacts.history)  # no lattice keys asked for
+    lines = drawn_lines(plot_training_curves(artifacts.history, tmp_path / "again.png"))
+    assert list(lines) == [panel.title for panel in DEFAULT_PANELS]
+    assert lines["Reward"] >= 3 and lines["Loss"] >= 1  # training + moving average + evaluation
+    if algo is DQN:
+        assert lines["Exploration"] == 1  # epsilon
+    else:
+        assert lines["Value estimates"] == 1  # explained variance
+
+
+def test_panels_from_yaml_data_and_alternative_keys(tmp_path):
+    history = {"b": {"steps": [1, 2], "values": [3.0, 4.0]}, "c": {"steps": [1], "values": [1.0]}}
+    panels = [
+        {"title": "first logged of a|b", "lines": [["a|b", "a or b"]]},
+        {"title": "c", "lines": [["c", "c"], ["d", "d"]]},
+    ]
+    artifacts = RunArtifacts(str(tmp_path), panels=panels)
+    assert artifacts.panels[0] == CurvePanel("first logged of a|b", (("a|b", "a or b"),))
+    figure = plot_training_curves(history, tmp_path / "curves.png", artifacts.panels)
+    assert drawn_lines(figure) == {"first logged of a|b": 1, "c": 1}
+    np.testing.assert_array_equal(figure.axes[0].get_lines()[0].get_ydata(), [3.0, 4.0])
+    with pytest.raises(ValueError, match="expected keys title, lines"):
+        RunArtifacts(str(tmp_path), panels=[{"title": "no lines"}])

@@ -6,7 +6,7 @@ import pytest
 import yaml
 
 from sb3_ext.curriculum.config import DEFAULT_CONFIG_DIR, ConfigError, load_stage_config, load_stage_configs
-from sb3_ext.curriculum.presets import PRESETS, apply_preset, override
+from sb3_ext.curriculum.presets import apply_preset, override
 
 CONFIGS = DEFAULT_CONFIG_DIR
 
@@ -105,12 +105,22 @@ def test_exponent_floats_without_a_dot_are_numbers(tmp_path):
 
 def test_presets_and_overrides_are_validated_like_files():
     configs = load_stage_configs(CONFIGS)
-    for name in PRESETS:
-        for stage, config in configs.items():
+    for stage, config in configs.items():
+        assert set(config.presets) == {"quick"}  # the presets live in the stage files
+        for name in config.presets:
             quick = apply_preset(name, stage, config)
             assert quick.total_timesteps < config.total_timesteps
             assert quick.environment.lattice_size == config.environment.lattice_size
     with pytest.raises(ConfigError, match=r"--n-envs: n_envs: expected > 0, got 0"):
         override(configs[1], {"n_envs": 0}, "--n-envs")
-    with pytest.raises(ConfigError, match="unknown preset 'slow'"):
+    with pytest.raises(ConfigError, match=r"unknown preset 'slow' for stage 1 .its stage file has: quick."):
         apply_preset("slow", 1, configs[1])
+
+
+def test_a_bad_preset_fails_when_its_file_is_read(tmp_path):
+    text = (CONFIGS / "stage1_small.yaml").read_text().replace("total_timesteps: 49_152", "total_timesteps: 0")
+    path = tmp_path / "stage1_small.yaml"
+    path.write_text(text)
+    with pytest.raises(ConfigError, match=r"stage1_small.yaml: presets.quick: total_timesteps: expected > 0, got 0"):
+        load_stage_config(path)
+    assert load_stage_config(CONFIGS / "stage1_small.yaml").presets["quick"]["total_timesteps"] == 49_152

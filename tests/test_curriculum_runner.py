@@ -70,11 +70,11 @@ def test_three_stages_transfer_with_their_own_settings(three_stage_run):
         for name in ("metrics.json", "training_curves.png", "logs/training.log", f"stage{stage}_final.zip"):
             assert (stage_dir / name).is_file(), name
         assert list((stage_dir / "tensorboard").glob("events.out.tfevents.*"))
-        assert verify(stage_dir / "manifest.json") == []
+        assert verify(stage_dir / "run_manifest.json") == []
         result = summary["stages"][str(stage)]
         assert result["neutral"]["mean_ess"] == pytest.approx(1.0)
         assert 0.0 < result["policy"]["mean_ess"] <= 1.0
-    assert verify(state.run_dir / "manifest.json") == []
+    assert verify(state.run_dir / "run_manifest.json") == []
 
     # each stage starts where the previous one ended: one continuous step axis
     assert records[1].start_timesteps == 0
@@ -117,7 +117,7 @@ def test_sigterm_saves_latest_then_resume_finishes_and_continues(tmp_path, capsy
     assert steps == sorted(set(steps))  # no step logged twice: the axis continues
     log = (state.stage_dir(1) / "logs" / "training.log").read_text()
     assert f"training starts at step {record.end_timesteps}" in log
-    assert verify(state.run_dir / "manifest.json") == []
+    assert verify(state.run_dir / "run_manifest.json") == []
 
 
 def test_resume_and_eval_only_errors_and_eval_report(three_stage_run, tmp_path, capsys):

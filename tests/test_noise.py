@@ -11,14 +11,14 @@ from stable_baselines3.common.env_util import make_vec_env
 from stable_baselines3.common.noise import NormalActionNoise, VectorizedActionNoise
 
 from sb3_ext.callbacks import DecayingNoise, NoiseSigmaLogger
-from sb3_ext.common.noise import (
+from sb3_ext.delayed_td3 import DelayedTD3
+from sb3_ext.noise.processes import (
     DecayingNormalActionNoise,
     DecayingOrnsteinUhlenbeckActionNoise,
     SigmaSchedule,
     current_noise_sigma,
     make_decaying_noise,
 )
-from sb3_ext.delayed_td3 import DelayedTD3
 from sb3_ext.zoo.config import HYPERPARAMS_DIR
 
 # Tiny networks on a shared 2-core machine: extra intra-op threads only spin against each other.

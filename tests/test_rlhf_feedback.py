@@ -8,7 +8,6 @@ import pytest
 import torch as th
 from gymnasium import spaces
 
-from sb3_ext.callbacks.rlhf import RLHFRewardRelabel
 from sb3_ext.rlhf import (
     BradleyTerryRewardModel,
     FileFeedback,
@@ -22,6 +21,7 @@ from sb3_ext.rlhf import (
 )
 from sb3_ext.rlhf.aggregation import aggregate_ratings
 from sb3_ext.rlhf.log import TransitionLog
+from sb3_ext.rlhf.relabel import RLHFRewardRelabel
 
 th.set_num_threads(1)  # small networks on a shared machine: one thread is faster
 

@@ -9,11 +9,17 @@ from stable_baselines3 import A2C, DQN, PPO, SAC, TD3
 from stable_baselines3.common.buffers import RolloutBuffer
 from stable_baselines3.common.env_util import make_vec_env
 
-from sb3_ext.callbacks.rlhf import RLHFRewardRelabel
 from sb3_ext.delayed_td3 import DelayedTD3
 from sb3_ext.quantile_dqn import QuantileDQN
 from sb3_ext.reinforce import REINFORCE
-from sb3_ext.rlhf import FileFeedback, PreferenceFeedback, RLHFConfig, ScriptedFeedback, preference_from_rater
+from sb3_ext.rlhf import (
+    FileFeedback,
+    PreferenceFeedback,
+    RLHFConfig,
+    ScriptedFeedback,
+    preference_from_rater,
+)
+from sb3_ext.rlhf.relabel import RLHFRewardRelabel
 from sb3_ext.twin_dqn import TwinDQN
 
 th.set_num_threads(1)  # small networks on a shared machine: one thread is faster

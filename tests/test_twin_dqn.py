@@ -10,6 +10,7 @@ from stable_baselines3.common.evaluation import evaluate_policy
 from stable_baselines3.common.logger import configure
 from stable_baselines3.common.type_aliases import ReplayBufferSamples
 
+from sb3_ext.common.critic_heads import CriticHeads, check_n_critics
 from sb3_ext.common.targets import (
     bootstrap_values,
     check_target_reduction,
@@ -19,7 +20,6 @@ from sb3_ext.common.targets import (
 )
 from sb3_ext.quantile_dqn import QuantileDQN
 from sb3_ext.twin_dqn import TwinDQN
-from sb3_ext.twin_dqn.policies import CriticHeads, check_n_critics
 
 th.set_num_threads(1)
 

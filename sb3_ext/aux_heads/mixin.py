@@ -8,6 +8,7 @@ from typing import Any, ClassVar
 import numpy as np
 import torch as th
 from stable_baselines3.common.distributions import kl_divergence
+from stable_baselines3.common.on_policy_algorithm import OnPolicyAlgorithm
 from stable_baselines3.common.policies import BasePolicy
 from torch.nn import functional as F
 
@@ -31,7 +32,7 @@ def value_alignment(predictions: np.ndarray, targets: np.ndarray) -> float:
     return 1.0 - float(np.mean(np.abs(predictions - targets))) / scale if scale > 0 else float("nan")
 
 
-class AuxiliaryHeadsMixin:
+class AuxiliaryHeadsMixin(OnPolicyAlgorithm):
     """The auxiliary phase shared by :class:`AuxPPO` and :class:`AuxA2C`.
 
     The algorithm's own ``train()`` runs first, unchanged; then, like the auxiliary phase of
@@ -72,7 +73,6 @@ class AuxiliaryHeadsMixin:
     """
 
     policy_aliases: ClassVar[dict[str, type[BasePolicy]]] = {"MlpPolicy": AuxiliaryActorCriticPolicy}
-    policy: AuxiliaryActorCriticPolicy
 
     def __init__(
         self,
@@ -113,7 +113,7 @@ class AuxiliaryHeadsMixin:
         super().__init__(*args, **kwargs)
 
     def _setup_model(self) -> None:
-        super()._setup_model()  # type: ignore[misc]
+        super()._setup_model()
         if not isinstance(self.policy, AuxiliaryActorCriticPolicy):
             raise ValueError(
                 f"{type(self).__name__}: the policy must be an AuxiliaryActorCriticPolicy, got {type(self.policy).__name__}"
@@ -121,11 +121,17 @@ class AuxiliaryHeadsMixin:
         # Its own Adam, not the policy's optimizer: the offline value loss has large gradients (returns
         # of a good policy), and in a shared second-moment estimate they would shrink the algorithm's
         # own value steps. Its state is not saved; a loaded model starts it afresh.
-        self.aux_optimizer = th.optim.Adam(self.policy.parameters(), lr=self.lr_schedule(1))
+        self.aux_optimizer = th.optim.Adam(self.aux_policy.parameters(), lr=self.lr_schedule(1))
+
+    @property
+    def aux_policy(self) -> AuxiliaryActorCriticPolicy:
+        """The policy, as the AuxiliaryActorCriticPolicy that _setup_model checked it is."""
+        assert isinstance(self.policy, AuxiliaryActorCriticPolicy)
+        return self.policy
 
     def _excluded_save_params(self) -> list[str]:
         # The dataset is read again from offline_data when training resumes.
-        return [*super()._excluded_save_params(), "_offline", "aux_optimizer"]  # type: ignore[misc]
+        return [*super()._excluded_save_params(), "_offline", "aux_optimizer"]
 
     @property
     def offline(self) -> OfflineTransitions | None:
@@ -138,7 +144,7 @@ class AuxiliaryHeadsMixin:
         return self._offline
 
     def _setup_learn(self, *args: Any, **kwargs: Any) -> Any:
-        result = super()._setup_learn(*args, **kwargs)  # type: ignore[misc]
+        result = super()._setup_learn(*args, **kwargs)
         # Before the first rollout, so that the first live data already comes from the warm-started actor.
         if self.offline is not None and not self.prior_fitted and self.prior_epochs:
             self.logger.record("train/behaviour_prior_nll", self.fit_prior())
@@ -148,7 +154,7 @@ class AuxiliaryHeadsMixin:
 
     def train(self) -> None:
         live = self._live_transitions()  # read before train(), which flattens the rollout buffer
-        super().train()  # type: ignore[misc]
+        super().train()
         self._auxiliary_phase(live)
 
     def _live_transitions(self) -> LiveTransitions:
@@ -162,12 +168,13 @@ class AuxiliaryHeadsMixin:
     def fit_prior(self) -> float:
         """Fit the behaviour prior on the offline data (``prior_epochs`` epochs); returns the last epoch's NLL."""
         offline = self.offline
+        assert offline is not None, "fit_prior needs offline_data"
 
         def nll(index: np.ndarray) -> th.Tensor:
-            prior = self.policy.prior_distribution(self._tensor(offline.observations[index]))
+            prior = self.aux_policy.prior_distribution(self._tensor(offline.observations[index]))
             return -prior.log_prob(self._tensor(offline.actions[index])).mean()
 
-        losses = fit_on_rows(nll, self.policy.prior_parameters(), len(offline), self.prior_epochs, self.rng)
+        losses = fit_on_rows(nll, self.aux_policy.prior_parameters(), len(offline), self.prior_epochs, self.rng)
         self.prior_fitted = True
         return losses[-1]
 
@@ -175,14 +182,15 @@ class AuxiliaryHeadsMixin:
         """Distil the fitted prior into the actor on the offline states (``warm_start_epochs`` epochs of
         ``KL(prior || policy)``); returns the last epoch's mean KL."""
         offline = self.offline
+        assert offline is not None, "warm_start_actor needs offline_data"
 
         def kl(index: np.ndarray) -> th.Tensor:
             obs = self._tensor(offline.observations[index])
             with th.no_grad():
-                prior = self.policy.prior_distribution(obs)
-            return kl_divergence(prior, self.policy.get_distribution(obs)).mean()
+                prior = self.aux_policy.prior_distribution(obs)
+            return kl_divergence(prior, self.aux_policy.get_distribution(obs)).mean()
 
-        losses = fit_on_rows(kl, self.policy.parameters(), len(offline), self.warm_start_epochs, self.rng)
+        losses = fit_on_rows(kl, self.aux_policy.parameters(), len(offline), self.warm_start_epochs, self.rng)
         return losses[-1]
 
     @property
@@ -197,12 +205,12 @@ class AuxiliaryHeadsMixin:
 
     def _dynamics_loss(self, obs: np.ndarray, actions: np.ndarray, next_obs: np.ndarray, rewards: np.ndarray) -> th.Tensor:
         obs_t, next_t = self._tensor(obs), self._tensor(next_obs)
-        delta, reward = self.policy.dynamics_prediction(obs_t, self._tensor(actions))
-        target = self.policy.flat_observation(next_t) - self.policy.flat_observation(obs_t)
+        delta, reward = self.aux_policy.dynamics_prediction(obs_t, self._tensor(actions))
+        target = self.aux_policy.flat_observation(next_t) - self.aux_policy.flat_observation(obs_t)
         return F.mse_loss(delta, target) + F.mse_loss(reward, self._tensor(rewards).float().reshape(-1))
 
     def _auxiliary_phase(self, live: LiveTransitions) -> None:
-        self.policy.set_training_mode(True)
+        self.aux_policy.set_training_mode(True)
         self._update_learning_rate(self.aux_optimizer)
         offline = self.offline
         buffer = self.rollout_buffer
@@ -231,8 +239,8 @@ class AuxiliaryHeadsMixin:
                     dynamics_losses.append(float(dynamics.detach()))
                 obs = self._tensor(observations[start : start + batch])
                 with th.no_grad():
-                    prior = self.policy.prior_distribution(obs)
-                kl = kl_divergence(prior, self.policy.get_distribution(obs)).mean()
+                    prior = self.aux_policy.prior_distribution(obs)
+                kl = kl_divergence(prior, self.aux_policy.get_distribution(obs)).mean()
                 kls.append(float(kl.detach()))
                 loss = loss + kl_weight * kl
                 values, targets = self._offline_values(offline, index)
@@ -257,9 +265,9 @@ class AuxiliaryHeadsMixin:
     def _offline_values(self, offline: OfflineTransitions, index: np.ndarray) -> tuple[th.Tensor, th.Tensor]:
         """Value predictions at offline states and their return targets (bootstrapped, no gradient)."""
         targets = offline.targets
-        values = self.policy.predict_values(self._tensor(offline.observations[index])).flatten()
+        values = self.aux_policy.predict_values(self._tensor(offline.observations[index])).flatten()
         with th.no_grad():
-            bootstrap = self.policy.predict_values(
+            bootstrap = self.aux_policy.predict_values(
                 self._tensor(offline.next_observations[targets.bootstrap[index]])).flatten()
         partial = self._tensor(targets.partial[index]).float()
         discount = self._tensor(targets.discount[index]).float()

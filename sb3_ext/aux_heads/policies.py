@@ -78,16 +78,21 @@ class AuxiliaryActorCriticPolicy(ActorCriticPolicy):
         # Built here, before ActorCriticPolicy._build creates the optimizer over self.parameters().
         obs_width = spaces.flatdim(self.observation_space)
         self.dynamics_head = nn.Sequential(
-            *create_mlp(self.mlp_extractor.latent_dim_pi + action_width(self.action_space), obs_width + 1,
-                        self.aux_net_arch, self.activation_fn)
+            *create_mlp(
+                self.mlp_extractor.latent_dim_pi + action_width(self.action_space),
+                obs_width + 1,
+                self.aux_net_arch,
+                self.activation_fn,
+            )
         )
         self.prior_dist: Distribution = make_proba_distribution(self.action_space)
+        self.prior_net: nn.Module
         self.prior_body = nn.Sequential(*create_mlp(self.features_dim, -1, self.aux_net_arch, self.activation_fn))
         latent = self.aux_net_arch[-1] if self.aux_net_arch else self.features_dim
         if isinstance(self.prior_dist, DiagGaussianDistribution):
             self.prior_net, self.prior_log_std = self.prior_dist.proba_distribution_net(latent, log_std_init=0.0)
         else:
-            self.prior_net = self.prior_dist.proba_distribution_net(latent)
+            self.prior_net = self.prior_dist.proba_distribution_net(latent)  # type: ignore[assignment]
 
     def _get_constructor_parameters(self) -> dict[str, Any]:
         data = super()._get_constructor_parameters()
@@ -110,11 +115,13 @@ class AuxiliaryActorCriticPolicy(ActorCriticPolicy):
     def dynamics_prediction(self, obs: th.Tensor, actions: th.Tensor) -> tuple[th.Tensor, th.Tensor]:
         """(predicted change of the flattened preprocessed observation, predicted reward)."""
         features = self.extract_features(obs, self.pi_features_extractor)
+        assert isinstance(features, th.Tensor)  # the actor's own features extractor
         latent_pi = self.mlp_extractor.forward_actor(features)
         out = self.dynamics_head(th.cat([latent_pi, encode_actions(actions, self.action_space)], dim=1))
         return out[:, :-1], out[:, -1]
 
     def flat_observation(self, obs: th.Tensor) -> th.Tensor:
         """Observations preprocessed as the networks see them (one-hot, scaled images), flattened."""
-        features = preprocess_obs(obs, self.observation_space, normalize_images=self.normalize_images)
-        return features.float().reshape(len(obs), -1)
+        flat = preprocess_obs(obs, self.observation_space, normalize_images=self.normalize_images)
+        assert isinstance(flat, th.Tensor)  # Dict spaces are refused in __init__
+        return flat.float().reshape(len(obs), -1)

@@ -7,7 +7,7 @@ Layout under ``save_dir``::
     checkpoints/checkpoint_<steps>.zip  every ``checkpoint_freq`` environment steps
     logs/training.log                 the logger's tables and the ``sb3_ext`` log messages
     metrics.json                      every numeric scalar the logger dumped, against steps
-    training_curves.png               reward, ESS, roughness, coverage (drawn when training ends)
+    training_curves.png               the curve panels (drawn when training ends)
 
 Models, ``metrics.json`` and the PNG are written atomically (temporary file + rename);
 ``training.log`` is append-only. TensorBoard events come from the model's own logger
@@ -19,20 +19,26 @@ from __future__ import annotations
 import json
 import logging
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, TextIO
 
 import gymnasium as gym
 import numpy as np
-from stable_baselines3.common.callbacks import CallbackList, ConvertCallback, EvalCallback, EveryNTimesteps
+from stable_baselines3.common.callbacks import (
+    CallbackList,
+    ConvertCallback,
+    EvalCallback,
+    EveryNTimesteps,
+    StopTrainingOnNoModelImprovement,
+)
 from stable_baselines3.common.logger import HumanOutputFormat, KVWriter
 from stable_baselines3.common.monitor import Monitor
 from stable_baselines3.common.vec_env import VecEnv
 
-from sb3_ext.callbacks.curves import plot_training_curves
-from sb3_ext.callbacks.morphology import FinalInfoCollector
+from sb3_ext.callbacks.curves import DEFAULT_PANELS, CurvePanel, plot_training_curves
 from sb3_ext.common.atomic import atomic_save_model, atomic_write_json
+from sb3_ext.common.episode_info import FinalInfoCollector
 
 log = logging.getLogger(__name__)
 
@@ -89,7 +95,7 @@ def truncate_metrics(history: dict[str, dict[str, list]], up_to_step: int) -> di
     return truncated
 
 
-class _MorphologyEvalCallback(EvalCallback):
+class _InfoEvalCallback(EvalCallback):
     """SB3's EvalCallback that also records the mean of episode-end infos as ``eval/<key>``."""
 
     def __init__(self, *args: Any, info_keys: Sequence[str], **kwargs: Any):
@@ -116,6 +122,11 @@ class _MorphologyEvalCallback(EvalCallback):
 class RunArtifacts(CallbackList):
     """Checkpoints (best / latest / periodic), training.log, metrics.json and training_curves.png.
 
+    Works for any SB3 model: the curves default to :data:`~sb3_ext.callbacks.curves.DEFAULT_PANELS`
+    (reward, losses, exploration, value estimates), and an environment's own episode-end infos
+    are evaluated only when named in ``eval_info_keys`` (the lattice curriculum passes its
+    roughness/coverage keys and panels).
+
     Built from SB3's own pieces: ``EvalCallback`` picks the best model, ``EveryNTimesteps``
     triggers the periodic checkpoints, and a logger output records every scalar for metrics.json.
     Resuming in the same ``save_dir`` continues the files: metrics after the resumed step are
@@ -129,6 +140,8 @@ class RunArtifacts(CallbackList):
               save_dir: logs/artifacts
               eval_env: LatticeGrowth-v0
               eval_freq: 10000
+              panels:  # optional; default: reward, loss, exploration, value estimates
+                - {title: Reward, lines: [[rollout/ep_rew_mean, training], [eval/mean_reward, evaluation]]}
 
     :param save_dir: folder for all artifacts.
     :param eval_env: environment (or registered id, made with ``eval_env_kwargs``) for the
@@ -139,7 +152,13 @@ class RunArtifacts(CallbackList):
     :param checkpoint_freq: environment steps between ``checkpoint_<steps>.zip`` files (each
         also refreshes latest.zip). metrics.json is rewritten at every logger dump; the curves
         are drawn when training ends or is stopped (TensorBoard is the live view).
-    :param eval_info_keys: episode-end info keys averaged into ``eval/<key>``.
+    :param eval_info_keys: episode-end info keys averaged into ``eval/<key>`` (none by default).
+    :param panels: the panels of training_curves.png: :class:`~sb3_ext.callbacks.curves.CurvePanel`
+        objects or mappings with the same fields (from YAML).
+    :param patience: evaluations in a row without a better mean reward that training tolerates: it
+        stops at the next one (SB3's ``StopTrainingOnNoModelImprovement(max_no_improvement_evals=patience)``;
+        needs ``eval_env``); None never stops.
+    :param min_evals: evaluations before ``patience`` starts counting.
     :param verbose: 1 to print evaluation results (they always go to the log).
     """
 
@@ -151,7 +170,10 @@ class RunArtifacts(CallbackList):
         eval_freq: int = 10_000,
         n_eval_episodes: int = 5,
         checkpoint_freq: int = 50_000,
-        eval_info_keys: Sequence[str] = ("final_roughness", "final_coverage", "mean_ess", "mean_height"),
+        eval_info_keys: Sequence[str] = (),
+        panels: Sequence[CurvePanel | Mapping[str, Any]] = DEFAULT_PANELS,
+        patience: int | None = None,
+        min_evals: int = 0,
         verbose: int = 0,
     ):
         if eval_freq < 1 or checkpoint_freq < 1 or n_eval_episodes < 1:
@@ -159,6 +181,9 @@ class RunArtifacts(CallbackList):
                 "RunArtifacts: eval_freq, checkpoint_freq and n_eval_episodes must be >= 1, got "
                 f"{eval_freq!r}, {checkpoint_freq!r}, {n_eval_episodes!r}"
             )
+        self.panels = tuple(p if isinstance(p, CurvePanel) else CurvePanel.from_mapping(p) for p in panels)
+        if patience is not None and (eval_env is None or not isinstance(patience, int) or patience < 1):
+            raise ValueError(f"RunArtifacts: patience={patience!r} needs an eval_env and a positive integer")
         self.save_dir = Path(save_dir)
         self.checkpoint_dir = self.save_dir / "checkpoints"
         self.log_path = self.save_dir / "logs" / "training.log"
@@ -173,11 +198,14 @@ class RunArtifacts(CallbackList):
         self._saved_log_level = logging.NOTSET
 
         children = []
-        self.evaluation: _MorphologyEvalCallback | None = None
+        self.early_stopping: StopTrainingOnNoModelImprovement | None = None
+        if patience is not None:
+            self.early_stopping = StopTrainingOnNoModelImprovement(patience, min_evals, verbose=0)
+        self.evaluation: _InfoEvalCallback | None = None
         if eval_env is not None:
             if isinstance(eval_env, str):
                 eval_env = Monitor(gym.make(eval_env, **(eval_env_kwargs or {})))
-            self.evaluation = _MorphologyEvalCallback(
+            self.evaluation = _InfoEvalCallback(
                 eval_env,
                 callback_on_new_best=ConvertCallback(self._on_new_best),
                 callback_after_eval=ConvertCallback(self._after_eval),
@@ -187,9 +215,13 @@ class RunArtifacts(CallbackList):
                 info_keys=eval_info_keys,
             )
             children.append(self.evaluation)
+            if self.early_stopping is not None:
+                # It reads the evaluation's best_mean_reward through its parent, as in SB3.
+                self.early_stopping.parent = self.evaluation
         self.checkpointing = EveryNTimesteps(checkpoint_freq, ConvertCallback(self._on_checkpoint))
         children.append(self.checkpointing)
         self.verbose_artifacts = verbose
+        self.stopped_early_at: int | None = None
         super().__init__(children)
 
     # --- set-up and tear-down ----------------------------------------------------------------
@@ -203,6 +235,8 @@ class RunArtifacts(CallbackList):
             # (Dummy vs Subproc); that only matters for VecNormalize, which we do not use here.
             warnings.filterwarnings("ignore", message="Training and eval env are not of the same type")
             super()._init_callback()
+        if self.early_stopping is not None:
+            self.early_stopping.init_callback(self.model)
 
     def _on_training_start(self) -> None:
         self.checkpoint_dir.mkdir(parents=True, exist_ok=True)
@@ -237,7 +271,7 @@ class RunArtifacts(CallbackList):
         super()._on_training_end()
         self.save_model("latest.zip")
         self.save_metrics()
-        plot_training_curves(self.history, self.curves_path)
+        plot_training_curves(self.history, self.curves_path, self.panels)
         log.info("training ends at step %d; latest model in %s", self.model.num_timesteps, self.checkpoint_dir / "latest.zip")
         self.logger.output_formats.remove(self._recorder)
         self.logger.output_formats.remove(self._log_format)
@@ -281,4 +315,10 @@ class RunArtifacts(CallbackList):
         log.info("%s%s", message, f" ({extras})" if extras else "")
         if self.verbose_artifacts >= 1:
             print(message + (f" ({extras})" if extras else ""))
+        if self.early_stopping is not None and not self.early_stopping.on_step():
+            self.stopped_early_at = self.model.num_timesteps
+            log.info("early stop at step %d: more than %d evaluations without a better mean reward than %.4f",
+                     self.model.num_timesteps, self.early_stopping.max_no_improvement_evals,
+                     self.evaluation.best_mean_reward)
+            return False
         return True

@@ -1,9 +1,18 @@
-"""``training_curves.png``: reward, ESS, roughness and coverage against environment steps."""
+"""``training_curves.png``: panels of logged scalars against environment steps, for any SB3 model.
+
+A panel names the logger keys it draws (:class:`CurvePanel`); :data:`DEFAULT_PANELS` cover what
+SB3 and this package's algorithms log (reward, losses, exploration, value estimates). An
+environment with metrics of its own passes its own panels (the lattice curriculum's are in
+:mod:`sb3_ext.curriculum.curves`).
+"""
 
 from __future__ import annotations
 
+import math
 import os
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 from matplotlib.axes import Axes
@@ -18,6 +27,79 @@ from sb3_ext.common.atomic import atomic_open
 MetricsHistory = Mapping[str, Mapping[str, list]]
 
 
+@dataclass(frozen=True)
+class CurvePanel:
+    """One panel of the figure: the logger keys it draws and how.
+
+    :param title: the panel's title.
+    :param lines: ``(key, label)`` pairs; a key may list alternatives as ``"a|b"`` (the first one
+        logged is drawn, e.g. a callback's episode reward, else SB3's ``rollout/ep_rew_mean``).
+    :param smoothed: keys (as written in ``lines``) drawn faintly with a moving average on top.
+    :param band: ``(low key, high key)`` drawn as a shaded range.
+    :param ylim: fixed y range, or None.
+    """
+
+    title: str
+    lines: tuple[tuple[str, str], ...]
+    smoothed: tuple[str, ...] = ()
+    band: tuple[str, str] | None = None
+    ylim: tuple[float, float] | None = None
+
+    @classmethod
+    def from_mapping(cls, values: Mapping[str, Any]) -> CurvePanel:
+        """A panel from plain data (an rl-zoo3 YAML entry): lists become tuples."""
+        unknown = set(values) - {"title", "lines", "smoothed", "band", "ylim"}
+        if unknown or "title" not in values or "lines" not in values:
+            raise ValueError(
+                f"curve panel {dict(values)!r}: expected keys title, lines (and optionally smoothed, band, ylim)"
+            )
+        return cls(
+            title=str(values["title"]),
+            lines=tuple((str(key), str(label)) for key, label in values["lines"]),
+            smoothed=tuple(values.get("smoothed", ())),
+            band=None if values.get("band") is None else (str(values["band"][0]), str(values["band"][1])),
+            ylim=None if values.get("ylim") is None else (float(values["ylim"][0]), float(values["ylim"][1])),
+        )
+
+
+#: Reward: the training episodes (with a moving average) and the deterministic evaluations.
+REWARD_PANEL = CurvePanel(
+    "Reward",
+    (("episode/reward|rollout/ep_rew_mean", "training episodes"), ("eval/mean_reward", "evaluation (deterministic)")),
+    smoothed=("episode/reward|rollout/ep_rew_mean",),
+)
+
+#: Panels for any SB3 model; each algorithm fills those it logs (a panel with none says so).
+DEFAULT_PANELS: tuple[CurvePanel, ...] = (
+    REWARD_PANEL,
+    CurvePanel(
+        "Loss",
+        (
+            ("train/loss", "loss"),
+            ("train/policy_gradient_loss|train/policy_loss|train/actor_loss", "policy"),
+            ("train/value_loss|train/critic_loss", "value / critic"),
+        ),
+    ),
+    CurvePanel(
+        "Exploration",
+        (
+            ("rollout/exploration_rate", "epsilon"),
+            ("train/ent_coef", "entropy coefficient"),
+            ("train/std", "action std"),
+            ("train/noise_sigma", "noise sigma"),
+        ),
+    ),
+    CurvePanel(
+        "Value estimates",
+        (
+            ("train/q_mean", "mean Q of taken actions"),
+            ("train/return_mean", "mean return"),
+            ("train/explained_variance", "explained variance"),
+        ),
+    ),
+)
+
+
 def moving_average(values: np.ndarray, window: int) -> np.ndarray:
     """Trailing mean over the last ``window`` points (fewer at the start of the series)."""
     values = np.asarray(values, dtype=float)
@@ -29,73 +111,69 @@ def moving_average(values: np.ndarray, window: int) -> np.ndarray:
     return (cumulative[ends] - cumulative[starts]) / (ends - starts)
 
 
-def _series(metrics: MetricsHistory, key: str) -> tuple[np.ndarray, np.ndarray] | None:
-    entry = metrics.get(key)
-    if not entry or not entry["steps"]:
-        return None
-    return np.asarray(entry["steps"]), np.asarray(entry["values"], dtype=float)
+def _series(metrics: MetricsHistory, keys: str) -> tuple[np.ndarray, np.ndarray] | None:
+    """The first of the ``|``-separated keys that has points."""
+    for key in keys.split("|"):
+        entry = metrics.get(key)
+        if entry and entry["steps"]:
+            return np.asarray(entry["steps"]), np.asarray(entry["values"], dtype=float)
+    return None
 
 
-def _plot_lines(axes: Axes, metrics: MetricsHistory, lines: list[tuple[str, str]], title: str) -> None:
-    axes.set_title(title)
+def _draw_panel(axes: Axes, metrics: MetricsHistory, panel: CurvePanel, window: int) -> None:
+    axes.set_title(panel.title)
     axes.set_xlabel("environment steps")
     drawn = False
-    for key, label in lines:
+    for key, label in panel.lines:
         series = _series(metrics, key)
-        if series is not None:
-            axes.plot(*series, marker="." if series[0].size < 30 else None, label=label)
-            drawn = True
+        if series is None:
+            continue
+        steps, values = series
+        if key in panel.smoothed:
+            axes.plot(steps, values, alpha=0.35, label=label)
+            axes.plot(steps, moving_average(values, window), label=f"moving average ({window})")
+        elif key.startswith("eval/"):
+            axes.plot(steps, values, "o-", label=label)
+        else:
+            axes.plot(steps, values, marker="." if steps.size < 30 else None, label=label)
+        drawn = True
+    if panel.band is not None:
+        low, high = _series(metrics, panel.band[0]), _series(metrics, panel.band[1])
+        if low is not None and high is not None and low[0].size == high[0].size:
+            axes.fill_between(low[0], low[1], high[1], alpha=0.2)
+    if panel.ylim is not None:
+        axes.set_ylim(*panel.ylim)
     if drawn:
         axes.legend(fontsize="small")
     else:
         axes.text(0.5, 0.5, "no data yet", ha="center", va="center", transform=axes.transAxes)
 
 
-def plot_training_curves(metrics: MetricsHistory, path: str | os.PathLike, window: int = 10) -> None:
-    """Draw the four panels from a metrics history and write the PNG atomically.
+def plot_training_curves(
+    metrics: MetricsHistory,
+    path: str | os.PathLike,
+    panels: Sequence[CurvePanel] = DEFAULT_PANELS,
+    window: int = 10,
+) -> Figure:
+    """Draw ``panels`` (two per row) from a metrics history and write the PNG atomically.
 
     :param metrics: scalar name -> {"steps", "values"}, as kept by RunArtifacts.
     :param path: output PNG path.
-    :param window: moving-average window (in logged points) for the training reward.
+    :param panels: what to draw; see :class:`CurvePanel`.
+    :param window: moving-average window (in logged points) of the smoothed lines.
+    :return: the figure, one axes per panel (then hidden fillers), for inspection.
     """
-    figure = Figure(figsize=(11, 7.5))
+    if not panels:
+        raise ValueError("plot_training_curves: panels is empty; pass at least one CurvePanel")
+    rows = math.ceil(len(panels) / 2)
+    figure = Figure(figsize=(11, 3.75 * rows))
     # Fixed margins: a layout engine would re-measure every label, which dominates the cost.
     figure.subplots_adjust(left=0.07, right=0.98, bottom=0.08, top=0.95, hspace=0.35, wspace=0.22)
-    reward_axes, ess_axes, roughness_axes, coverage_axes = figure.subplots(2, 2).ravel()
-
-    reward_axes.set_title("Reward")
-    reward_axes.set_xlabel("environment steps")
-    train_reward = _series(metrics, "episode/reward") or _series(metrics, "rollout/ep_rew_mean")
-    eval_reward = _series(metrics, "eval/mean_reward")
-    if train_reward is not None:
-        steps, values = train_reward
-        reward_axes.plot(steps, values, alpha=0.35, label="training episodes")
-        reward_axes.plot(steps, moving_average(values, window), label=f"moving average ({window})")
-    if eval_reward is not None:
-        reward_axes.plot(*eval_reward, "o-", label="evaluation (deterministic)")
-    if train_reward is None and eval_reward is None:
-        reward_axes.text(0.5, 0.5, "no data yet", ha="center", va="center", transform=reward_axes.transAxes)
-    else:
-        reward_axes.legend(fontsize="small")
-
-    _plot_lines(
-        ess_axes, metrics, [("train/ess_mean", "training (mean)"), ("eval/mean_ess", "evaluation")], "Effective sample size"
-    )
-    low, high = _series(metrics, "train/ess_min"), _series(metrics, "train/ess_max")
-    if low is not None and high is not None and low[0].size == high[0].size:
-        ess_axes.fill_between(low[0], low[1], high[1], alpha=0.2)
-    ess_axes.set_ylim(0.0, 1.05)
-    _plot_lines(
-        roughness_axes,
-        metrics,
-        [("morphology/roughness_mean", "training episodes"), ("eval/final_roughness", "evaluation")],
-        "Final roughness W",
-    )
-    _plot_lines(
-        coverage_axes,
-        metrics,
-        [("morphology/coverage_mean", "training episodes"), ("eval/final_coverage", "evaluation")],
-        "Final coverage",
-    )
+    all_axes = np.atleast_1d(figure.subplots(rows, 2)).ravel()
+    for axes, panel in zip(all_axes, panels, strict=False):
+        _draw_panel(axes, metrics, panel, window)
+    for axes in all_axes[len(panels) :]:
+        axes.set_visible(False)
     with atomic_open(path, "wb") as handle:
         figure.savefig(handle, format="png", dpi=90)
+    return figure

@@ -1,7 +1,8 @@
-"""``manifest.json``: an audit trail of a training folder, and :func:`verify` to check it later.
+"""``run_manifest.json``: an audit trail of a training folder, and :func:`verify` to check it later.
 
-The manifest records the configuration, the seed, the command line, the versions of the packages
-that produced the results, and the sha256 and size of every file under the folder. ``verify``
+Not to be confused with an offline dataset's ``manifest.json`` (:mod:`sb3_ext.data.format`), which
+indexes the dataset's chunks. The run manifest records the configuration, the seed, the command line,
+the versions of the packages that produced the results, and the sha256 and size of every file under the folder. ``verify``
 re-hashes the files and lists every difference, so a result can be traced to exactly the files
 (and settings) that produced it. ``python -m sb3_ext.callbacks.manifest MANIFEST...`` runs it.
 """
@@ -22,7 +23,8 @@ from stable_baselines3.common.callbacks import BaseCallback
 
 from sb3_ext.common.atomic import atomic_write_json
 
-MANIFEST_NAME = "manifest.json"
+#: File name of a run manifest (earlier versions wrote ``manifest.json``; ``verify`` reads either).
+RUN_MANIFEST_NAME = "run_manifest.json"
 
 #: Distributions whose versions are recorded (those not installed are reported as such).
 RECORDED_PACKAGES = ("stable-baselines3", "sb3-contrib", "torch", "gymnasium", "numpy", "numba", "rl-zoo3")
@@ -75,7 +77,7 @@ def write_manifest(
     command: str | None = None,
     extra: dict[str, Any] | None = None,
 ) -> Path:
-    """Hash every file under ``directory`` and write ``directory/manifest.json`` atomically.
+    """Hash every file under ``directory`` and write ``directory/run_manifest.json`` atomically.
 
     :param config: the configuration that produced the files.
     :param seed: the random seed.
@@ -84,7 +86,7 @@ def write_manifest(
     :return: path of the manifest.
     """
     directory = Path(directory)
-    path = directory / MANIFEST_NAME
+    path = directory / RUN_MANIFEST_NAME
     manifest = {
         "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
         "command": command if command is not None else shlex.join([sys.executable, *sys.argv]),
@@ -126,7 +128,7 @@ def verify(manifest_path: str | Path) -> list[str]:
 
 
 class ManifestExport(BaseCallback):
-    """Write ``manifest.json`` for ``directory`` when training ends.
+    """Write ``run_manifest.json`` for ``directory`` when training ends.
 
     Place it last in a callback list so that the files other callbacks write at training end
     (latest.zip, metrics, curves) are included. From an rl-zoo3 YAML::

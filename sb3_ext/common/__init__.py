@@ -1,1 +1,1 @@
-"""Pieces shared by several algorithms (noise, buffers, schedules, diagnostics)."""
+"""Pieces shared by several algorithms (critic heads, noise, buffers, targets, fitting, diagnostics)."""

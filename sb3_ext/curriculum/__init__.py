@@ -5,6 +5,11 @@ stages of growing lattices, each starting from the previous stage's final model 
 PPO settings.
 """
 
-from sb3_ext.curriculum.config import ConfigError, StageConfig, load_stage_config, load_stage_configs
+from sb3_ext.curriculum.config import (
+    ConfigError,
+    StageConfig,
+    load_stage_config,
+    load_stage_configs,
+)
 
 __all__ = ["ConfigError", "StageConfig", "load_stage_config", "load_stage_configs"]

@@ -7,11 +7,21 @@ import datetime
 import logging
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from sb3_ext.common.atomic import atomic_write_json
-from sb3_ext.curriculum.config import DEFAULT_CONFIG_DIR, ConfigError, StageConfig, load_stage_configs
-from sb3_ext.curriculum.presets import PRESETS, apply_preset_to_stages, override
+from sb3_ext.common.options_file import parse_with_options_file
+from sb3_ext.curriculum.config import (
+    DEFAULT_CONFIG_DIR,
+    ConfigError,
+    StageConfig,
+    load_stage_configs,
+)
+from sb3_ext.curriculum.presets import apply_preset_to_stages, override
 from sb3_ext.curriculum.state import RunState
+
+if TYPE_CHECKING:
+    from sb3_ext.curriculum.runner import CurriculumRunner
 
 # torch, SB3 and the runner are imported inside the commands, after the arguments and stage
 # files have been checked: a typo is then reported at once, not after seconds of imports.
@@ -49,7 +59,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--checkpoint", type=Path, metavar="ZIP", help="model to evaluate with --eval-only")
     parser.add_argument("--eval-episodes", type=int, default=5, help="deterministic episodes per evaluation (default 5)")
-    parser.add_argument("--preset", choices=sorted(PRESETS), help="scaled-down budgets: 'quick' runs all stages in minutes")
+    parser.add_argument(
+        "--preset",
+        metavar="NAME",
+        help="a preset of the stage files (their presets: section); 'quick' runs all stages in minutes",
+    )
     parser.add_argument("--device", default="cpu", help="torch device (default cpu: the networks are small MLPs)")
     parser.add_argument("--n-envs", type=int, help="override every stage's n_envs")
     parser.add_argument(
@@ -59,7 +73,36 @@ def build_parser() -> argparse.ArgumentParser:
         help="SubprocVecEnv workers (default) or DummyVecEnv in one process (often faster: a step costs ~30 us)",
     )
     parser.add_argument("--progress", action=argparse.BooleanOptionalAction, default=True, help="show SB3's progress bar")
+    parser.add_argument(
+        "--config", type=Path, metavar="FILE", help="YAML file of these options (eval_freq: 5000, ...); flags given here win"
+    )
+    parser.add_argument(
+        "--eval-freq", type=_positive, metavar="STEPS", help="environment steps between evaluations (default: 10 per stage)"
+    )
+    parser.add_argument(
+        "--checkpoint-freq",
+        type=_positive,
+        metavar="STEPS",
+        help="environment steps between checkpoints (default: 4 per stage)",
+    )
+    parser.add_argument(
+        "--early-stopping",
+        type=_positive,
+        metavar="EVALS",
+        help="end a stage when more than EVALS evaluations in a row bring no better mean reward",
+    )
+    parser.add_argument(
+        "--track", action="store_true", help="mirror the run into Weights & Biases (offline; needs the [track] extra)"
+    )
+    parser.add_argument("--wandb-project", default="sb3-ext-curriculum", help="W&B project name with --track")
     return parser
+
+
+def _positive(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text}")
+    return value
 
 
 def _configs(args: argparse.Namespace, default_config_dir: Path) -> dict[int, StageConfig]:
@@ -78,23 +121,55 @@ def _use_one_torch_thread() -> None:
     torch.set_num_threads(1)
 
 
-def _train(args: argparse.Namespace, default_config_dir: Path) -> int:
-    stages = [1, 2, 3] if args.stage in (None, "all") else [int(args.stage)]
-    configs = _configs(args, default_config_dir)
-    _use_one_torch_thread()
-    from sb3_ext.curriculum.runner import CurriculumRunner, new_run_dir
+def _runner(args: argparse.Namespace, state: RunState) -> CurriculumRunner:
+    from sb3_ext.curriculum.runner import CurriculumRunner
 
-    run_dir = new_run_dir(args.output or DEFAULT_OUTPUT)
-    state = RunState(run_dir, args.seed if args.seed is not None else 0, args.preset, configs)
-    print(f"run folder: {run_dir}")
-    runner = CurriculumRunner(
+    return CurriculumRunner(
         state,
         device=args.device,
         progress=args.progress,
         eval_episodes=args.eval_episodes,
         subprocesses=args.vec_env == "subproc",
+        eval_freq=args.eval_freq,
+        checkpoint_freq=args.checkpoint_freq,
+        patience=args.early_stopping,
     )
-    return runner.run(stages)
+
+
+def _run_tracked(args: argparse.Namespace, runner: CurriculumRunner, stages: list[int], **kwargs: Any) -> int:
+    """``runner.run``, inside a W&B run (TensorBoard mirrored, offline) with ``--track``."""
+    if not args.track:
+        return runner.run(stages, **kwargs)
+    from sb3_ext.common.tracking import start_tracking
+
+    state = runner.state
+    run = start_tracking(
+        state.run_dir,
+        args.wandb_project,
+        name=state.run_dir.name,
+        config={
+            "seed": state.seed,
+            "preset": state.preset,
+            "stages": stages,
+            **{f"stage{stage}": config.to_dict() for stage, config in state.configs.items()},
+        },
+    )
+    try:
+        return runner.run(stages, **kwargs)
+    finally:
+        run.finish()
+
+
+def _train(args: argparse.Namespace, default_config_dir: Path) -> int:
+    stages = [1, 2, 3] if args.stage in (None, "all") else [int(args.stage)]
+    configs = _configs(args, default_config_dir)
+    _use_one_torch_thread()
+    from sb3_ext.curriculum.runner import new_run_dir
+
+    run_dir = new_run_dir(args.output or DEFAULT_OUTPUT)
+    state = RunState(run_dir, args.seed if args.seed is not None else 0, args.preset, configs)
+    print(f"run folder: {run_dir}")
+    return _run_tracked(args, _runner(args, state), stages)
 
 
 def _resume(args: argparse.Namespace) -> int:
@@ -102,7 +177,7 @@ def _resume(args: argparse.Namespace) -> int:
     if given:
         raise ConfigError(f"--resume-from continues the run with its recorded settings; drop {', '.join(given)}")
     _use_one_torch_thread()
-    from sb3_ext.curriculum.runner import CurriculumRunner, check_model_file, stage_of
+    from sb3_ext.curriculum.runner import check_model_file, stage_of
 
     checkpoint = check_model_file(args.resume_from, "--resume-from")
     run_dir = RunState.find_run_dir(checkpoint)
@@ -122,23 +197,19 @@ def _resume(args: argparse.Namespace) -> int:
         f"resuming run {run_dir}: stage {stage} "
         f"{'done, continuing with' if is_final else 'from a mid-stage checkpoint, then'} stages {first}-{last}"
     )
-    runner = CurriculumRunner(
-        state,
-        device=args.device,
-        progress=args.progress,
-        eval_episodes=args.eval_episodes,
-        subprocesses=args.vec_env == "subproc",
+    return _run_tracked(
+        args, _runner(args, state), list(range(first, last + 1)), init_model=checkpoint, resume_stage=not is_final
     )
-    return runner.run(list(range(first, last + 1)), init_model=checkpoint, resume_stage=not is_final)
 
 
 def _eval_only(args: argparse.Namespace, default_config_dir: Path) -> int:
     _use_one_torch_thread()
     from stable_baselines3 import PPO
 
+    from sb3_ext.curriculum.algorithms import DEFAULT_ALGO, algorithm_class
     from sb3_ext.curriculum.evaluation import evaluate
-    from sb3_ext.envs.lattice.heuristics import NeutralPolicy
     from sb3_ext.curriculum.runner import check_model_file, stage_of
+    from sb3_ext.envs.lattice.heuristics import NeutralPolicy
 
     if args.checkpoint is None:
         raise ConfigError("--eval-only needs --checkpoint ZIP")
@@ -154,7 +225,9 @@ def _eval_only(args: argparse.Namespace, default_config_dir: Path) -> int:
         config, source = RunState.load(run_dir).configs[stage], f"{run_dir / 'run_state.json'}"
     else:
         config, source = _configs(args, default_config_dir)[stage], str(args.config_dir or default_config_dir)
-    model = PPO.load(checkpoint, device=args.device)
+    model = (PPO if config.algo == DEFAULT_ALGO else algorithm_class(config.algo, str(checkpoint))).load(
+        checkpoint, device=args.device
+    )
     seed = args.seed if args.seed is not None else 0
     policy = evaluate(model, config, args.eval_episodes, seed=seed)
     neutral = evaluate(NeutralPolicy(), config, args.eval_episodes, seed=seed)
@@ -196,7 +269,7 @@ def main(argv: list[str] | None = None, default_config_dir: Path | None = None) 
     :param default_config_dir: stage-file folder used when ``--config-dir`` is not given
         (default: the stage files shipped in the package, :data:`DEFAULT_CONFIG_DIR`).
     """
-    args = build_parser().parse_args(argv)
+    args = parse_with_options_file(build_parser(), argv)
     default_config_dir = default_config_dir or DEFAULT_CONFIG_DIR
     console = logging.StreamHandler()
     console.setFormatter(logging.Formatter("%(asctime)s %(message)s", "%H:%M:%S"))

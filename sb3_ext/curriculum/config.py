@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import re
+import types
 import typing
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -18,6 +19,8 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+
+from sb3_ext.curriculum.algorithms import DEFAULT_ALGO, check_algorithm_section
 
 #: Stage number -> file name inside the config folder.
 STAGE_FILES: dict[int, str] = {1: "stage1_small.yaml", 2: "stage2_medium.yaml", 3: "stage3_large.yaml"}
@@ -96,19 +99,34 @@ class PPOConfig:
 
 @dataclass(frozen=True)
 class StageConfig:
-    """One curriculum stage: its lattice, its PPO settings, its budget and its ESS guard."""
+    """One curriculum stage: its lattice, its algorithm and settings, its budget and its ESS guard.
+
+    A stage trains PPO with its ``ppo:`` section unless the file says ``algo: <name>``; then the
+    settings are in the section named after the algorithm (``algo_settings`` here, see
+    :mod:`sb3_ext.curriculum.algorithms`) and there is no ``ppo:`` section.
+    """
 
     environment: EnvironmentConfig
-    ppo: PPOConfig
     total_timesteps: int = _checked(POSITIVE)
     n_envs: int = _checked(POSITIVE)
     ess_threshold: float = _checked(UNIT_CLOSED)
     ess_patience: int = _checked(POSITIVE)
+    ppo: PPOConfig | None = None
+    algo: str = field(default=DEFAULT_ALGO, metadata={"from_file": False})
+    algo_settings: dict[str, Any] = field(default_factory=dict, metadata={"from_file": False})
+    #: ``presets:`` of the file: name -> overrides in the stage-file layout (``--preset NAME``).
+    presets: dict[str, dict[str, Any]] = field(default_factory=dict, metadata={"from_file": False})
 
     def to_dict(self) -> dict[str, Any]:
         """Plain nested dict in the stage-file layout (lists, not tuples), e.g. for JSON."""
         data = dataclasses.asdict(self)
         data["environment"]["lattice_size"] = list(self.environment.lattice_size)
+        del data["algo"], data["algo_settings"]
+        if not self.presets:
+            del data["presets"]
+        if self.algo != DEFAULT_ALGO:
+            del data["ppo"]
+            data["algo"], data[self.algo] = self.algo, dict(self.algo_settings)
         return data
 
 
@@ -144,7 +162,10 @@ def _describe(value: Any) -> str:
 
 
 def _convert(value: Any, annotation: Any, key: str, where: str) -> Any:
-    """Check ``value`` against a field annotation (dataclass, int, float, tuple[int, ...])."""
+    """Check ``value`` against a field annotation (dataclass, int, float, tuple[int, ...], X | None)."""
+    optional = [arg for arg in typing.get_args(annotation) if arg is not type(None)]
+    if typing.get_origin(annotation) in (typing.Union, types.UnionType) and len(optional) == 1:
+        annotation = optional[0]  # a present key must hold a value of the type
     if dataclasses.is_dataclass(annotation):
         return _build(annotation, value, key, where)
     if annotation is int:
@@ -170,7 +191,7 @@ def _build(cls: type, data: Any, prefix: str, where: str) -> Any:
     if not isinstance(data, dict):
         raise ConfigError(f"{where}: {section}: expected a mapping, got {_describe(data)}")
     hints = typing.get_type_hints(cls)
-    fields = {f.name: f for f in dataclasses.fields(cls)}
+    fields = {f.name: f for f in dataclasses.fields(cls) if f.metadata.get("from_file", True)}
     for key in data:
         if key not in fields:
             dotted = f"{prefix}.{key}" if prefix else str(key)
@@ -179,6 +200,8 @@ def _build(cls: type, data: Any, prefix: str, where: str) -> Any:
     for name, spec in fields.items():
         dotted = f"{prefix}.{name}" if prefix else name
         if name not in data:
+            if spec.default is not dataclasses.MISSING:
+                continue  # an optional section (the caller checks when it is required)
             raise ConfigError(f"{where}: missing key '{dotted}'")
         value = _convert(data[name], hints[name], dotted, where)
         check: Check | None = spec.metadata.get("check")
@@ -188,12 +211,59 @@ def _build(cls: type, data: Any, prefix: str, where: str) -> Any:
     return cls(**values)
 
 
+def merge(base: dict[str, Any], overrides: dict[str, Any]) -> dict[str, Any]:
+    """Recursively merge ``overrides`` into a copy of ``base`` (mappings merge, other values replace)."""
+    merged = dict(base)
+    for key, value in overrides.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = merge(merged[key], value)
+        else:
+            merged[key] = value
+    return merged
+
+
+def preset_overrides(overrides: dict[str, Any], algo: str) -> dict[str, Any]:
+    """A preset's overrides for a stage training ``algo``: its ``ppo:`` part applies to PPO stages only."""
+    return overrides if algo == DEFAULT_ALGO else {key: value for key, value in overrides.items() if key != "ppo"}
+
+
 def stage_config_from_dict(data: Any, where: str = "<dict>") -> StageConfig:
     """Validate a parsed stage file (nested dict) and return its :class:`StageConfig`.
 
+    The optional ``presets:`` section maps a preset name to overrides in the same layout; each
+    preset is checked here by applying it, so a bad one fails when the file is read.
+
     :param where: name of the source used in error messages (usually the file path).
     """
-    return _build(StageConfig, data, "", where)
+    if not isinstance(data, dict):
+        raise ConfigError(f"{where}: the top level: expected a mapping, got {_describe(data)}")
+    data = dict(data)
+    presets = data.pop("presets", {})
+    if not isinstance(presets, dict) or not all(isinstance(v, dict) and "presets" not in v for v in presets.values()):
+        raise ConfigError(f"{where}: presets: expected a mapping of preset name -> mapping of overrides")
+    config = _stage_config_without_presets(dict(data), where)
+    for name, overrides in presets.items():
+        stage_config_from_dict(merge(data, preset_overrides(overrides, config.algo)), f"{where}: presets.{name}")
+    return dataclasses.replace(config, presets={str(name): dict(overrides) for name, overrides in presets.items()})
+
+
+def _stage_config_without_presets(data: dict[str, Any], where: str) -> StageConfig:
+    algo = data.pop("algo", DEFAULT_ALGO)
+    if not isinstance(algo, str):
+        raise ConfigError(f"{where}: algo: expected an algorithm name, got {_describe(algo)}")
+    if algo == DEFAULT_ALGO:
+        if "ppo" not in data:
+            raise ConfigError(f"{where}: missing key 'ppo'")
+        return _build(StageConfig, data, "", where)
+    if "ppo" in data:
+        raise ConfigError(f"{where}: ppo: this stage trains {algo}; its settings go under '{algo}:', not 'ppo:'")
+    if algo not in data:
+        raise ConfigError(f"{where}: missing key '{algo}' (the settings of algo: {algo})")
+    try:
+        settings = check_algorithm_section(algo, data.pop(algo), where)
+    except ValueError as error:
+        raise ConfigError(str(error)) from None
+    return dataclasses.replace(_build(StageConfig, data, "", where), algo=algo, algo_settings=settings)
 
 
 def load_stage_config(path: str | Path) -> StageConfig:
@@ -238,5 +308,7 @@ __all__ = [
     "StageConfig",
     "load_stage_config",
     "load_stage_configs",
+    "merge",
+    "preset_overrides",
     "stage_config_from_dict",
 ]

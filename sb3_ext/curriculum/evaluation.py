@@ -8,9 +8,10 @@ import numpy as np
 from stable_baselines3.common.evaluation import evaluate_policy
 from stable_baselines3.common.type_aliases import PolicyPredictor
 
-from sb3_ext.callbacks.morphology import FinalInfoCollector
+from sb3_ext.common.episode_info import FinalInfoCollector
 from sb3_ext.curriculum.config import StageConfig
 from sb3_ext.curriculum.envs import ENV_ID, make_eval_env
+from sb3_ext.curriculum.morphology import FINAL_INFO_KEYS
 
 
 @dataclass(frozen=True)
@@ -40,7 +41,7 @@ def evaluate(
     their figures directly comparable.
     """
     env = make_eval_env(config, seed, env_id)
-    collector = FinalInfoCollector()
+    collector = FinalInfoCollector(FINAL_INFO_KEYS)
     try:
         rewards, _ = evaluate_policy(
             predictor, env, n_eval_episodes=n_episodes, deterministic=True, return_episode_rewards=True, callback=collector

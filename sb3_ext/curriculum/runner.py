@@ -4,14 +4,14 @@ Layout of a run (``<output>/run_<timestamp>/``)::
 
     run_state.json    settings and per-stage progress (what --resume-from reads)
     summary.json      per stage: steps, wall time, final evaluation of the policy and the neutral policy
-    manifest.json     sha256 and size of every file of the run
+    run_manifest.json sha256 and size of every file of the run
     stageN/
         checkpoints/  best.zip, latest.zip, checkpoint_<steps>.zip
         logs/training.log
         tensorboard/  events; the step axis is the model's num_timesteps, continuous over stages
         metrics.json, training_curves.png
         stageN_final.zip
-        manifest.json
+        run_manifest.json
 """
 
 from __future__ import annotations
@@ -30,17 +30,25 @@ from stable_baselines3.common.callbacks import CallbackList
 from stable_baselines3.common.logger import configure
 
 from sb3_ext.callbacks.artifacts import RunArtifacts
-from sb3_ext.callbacks.ess import ESSEarlyStopping
 from sb3_ext.callbacks.manifest import write_manifest
-from sb3_ext.callbacks.morphology import MorphologyLogger
 from sb3_ext.common.atomic import atomic_save_model, atomic_write_json
+from sb3_ext.curriculum.algorithms import (
+    DEFAULT_ALGO,
+    algorithm_class,
+    load_algorithm_for_stage,
+    new_algorithm_model,
+)
 from sb3_ext.curriculum.config import STAGE_FILES, ConfigError, StageConfig
+from sb3_ext.curriculum.curves import LATTICE_PANELS
 from sb3_ext.curriculum.envs import ENV_ID, make_eval_env, make_training_env
+from sb3_ext.curriculum.ess import ESSEarlyStopping
 from sb3_ext.curriculum.evaluation import evaluate
-from sb3_ext.envs.lattice.heuristics import NeutralPolicy
+from sb3_ext.curriculum.handoff import hand_off, record_handoff
 from sb3_ext.curriculum.interrupt import StopOnSignal
+from sb3_ext.curriculum.morphology import FINAL_INFO_KEYS, MorphologyLogger
 from sb3_ext.curriculum.state import RunState
 from sb3_ext.curriculum.transfer import load_for_stage, new_model
+from sb3_ext.envs.lattice.heuristics import NeutralPolicy
 
 log = logging.getLogger(__name__)
 
@@ -49,6 +57,10 @@ ESS_CHECK_FREQ = 1000
 #: Evaluations and checkpoints per stage (at least one rollout apart).
 EVALUATIONS_PER_STAGE = 10
 CHECKPOINTS_PER_STAGE = 4
+#: Transitions a stage records for a following stage of another algorithm (at most its budget).
+HANDOFF_TRANSITIONS = 10_000
+#: Epochs of distilling the previous stage's policy into the next algorithm's actor.
+HANDOFF_EPOCHS = 5
 
 
 def new_run_dir(output: str | Path) -> Path:
@@ -95,6 +107,10 @@ class CurriculumRunner:
     :param command: command line recorded in the manifests.
     :param subprocesses: run each stage's ``n_envs`` environments in SubprocVecEnv workers
         (False: DummyVecEnv in this process).
+    :param eval_freq: environment steps between evaluations (None: ``EVALUATIONS_PER_STAGE`` per stage).
+    :param checkpoint_freq: environment steps between checkpoints (None: ``CHECKPOINTS_PER_STAGE`` per stage).
+    :param patience: end a stage when more than this many evaluations in a row bring no better mean
+        reward (None: never).
     """
 
     def __init__(
@@ -106,6 +122,9 @@ class CurriculumRunner:
         env_id: str = ENV_ID,
         command: str | None = None,
         subprocesses: bool = True,
+        eval_freq: int | None = None,
+        checkpoint_freq: int | None = None,
+        patience: int | None = None,
     ):
         self.state = state
         self.device = device
@@ -114,6 +133,9 @@ class CurriculumRunner:
         self.env_id = env_id
         self.command = command if command is not None else shlex.join([sys.executable, *sys.argv])
         self.subprocesses = subprocesses
+        self.eval_freq = eval_freq
+        self.checkpoint_freq = checkpoint_freq
+        self.patience = patience
         self.stopper = StopOnSignal()
 
     # --- the run -----------------------------------------------------------------------------
@@ -168,15 +190,12 @@ class CurriculumRunner:
         stage_dir = self.state.stage_dir(stage)
         seed = self.state.seed + 1000 * stage
         session_start = time.perf_counter()
-        rollout = config.ppo.n_steps * config.n_envs
+        rollout = (config.ppo.n_steps if config.ppo is not None else 1) * config.n_envs
 
         env = make_training_env(config, config.n_envs, seed=seed, env_id=self.env_id, subprocesses=self.subprocesses)
         eval_env = make_eval_env(config, seed=seed + 500, env_id=self.env_id)
         try:
-            if start_from is None:
-                model = new_model(config.ppo, env, seed=seed, device=self.device)
-            else:
-                model = load_for_stage(start_from, env, config.ppo, device=self.device)
+            model = self._stage_model(stage, config, env, seed, start_from)
             if resume:
                 if record.start_timesteps is None:
                     raise ConfigError(f"{start_from}: run state has no start for stage {stage}; cannot resume it")
@@ -205,9 +224,12 @@ class CurriculumRunner:
             artifacts = RunArtifacts(
                 str(stage_dir),
                 eval_env=eval_env,
-                eval_freq=max(rollout, config.total_timesteps // EVALUATIONS_PER_STAGE),
+                eval_freq=self.eval_freq or max(rollout, config.total_timesteps // EVALUATIONS_PER_STAGE),
                 n_eval_episodes=self.eval_episodes,
-                checkpoint_freq=max(rollout, config.total_timesteps // CHECKPOINTS_PER_STAGE),
+                checkpoint_freq=self.checkpoint_freq or max(rollout, config.total_timesteps // CHECKPOINTS_PER_STAGE),
+                patience=self.patience,
+                eval_info_keys=FINAL_INFO_KEYS,
+                panels=LATTICE_PANELS,
             )
             remaining = target - model.num_timesteps
             train_start = time.perf_counter()
@@ -227,8 +249,16 @@ class CurriculumRunner:
                 record.status = "interrupted"
             else:
                 record.stop_reason = ess.stop_message or None
+                if artifacts.stopped_early_at is not None:
+                    record.stop_reason = (f"early stop at step {artifacts.stopped_early_at}: more than {self.patience} "
+                                          "evaluations without a better mean reward")
                 atomic_save_model(model, self.state.final_model(stage))
                 record.result = self._final_evaluation(model, config, seed)
+                following = self.state.configs.get(stage + 1)
+                if following is not None and following.algo != config.algo:
+                    # The next stage trains another algorithm: it starts from this policy's transitions.
+                    record_handoff(model, env, self.handoff_dataset(stage), min(HANDOFF_TRANSITIONS, config.total_timesteps),
+                                   env_id=self.env_id)
                 record.status = "done"
             record.train_time += train_time
             record.wall_time += time.perf_counter() - session_start
@@ -244,6 +274,37 @@ class CurriculumRunner:
         finally:
             env.close()
             eval_env.close()
+
+    def handoff_dataset(self, stage: int) -> Path:
+        """Where stage ``stage`` records its transitions for a following stage of another algorithm."""
+        return self.state.stage_dir(stage) / "handoff"
+
+    def _stage_model(self, stage: int, config: StageConfig, env, seed: int, start_from: Path | None):
+        """The stage's model: fresh, loaded from ``start_from`` (same algorithm), or handed over
+        from it (another algorithm: a new model, its buffer and actor started from the recording)."""
+        previous = self.state.configs[stage_of(start_from, self.state.run_dir)] if start_from is not None else None
+        if previous is None or previous.algo == config.algo:
+            if config.algo == DEFAULT_ALGO:
+                if start_from is None:
+                    return new_model(config.ppo, env, seed=seed, device=self.device)
+                return load_for_stage(start_from, env, config.ppo, device=self.device)
+            if start_from is None:
+                return new_algorithm_model(config.algo, config.algo_settings, env, seed, self.device)
+            return load_algorithm_for_stage(config.algo, config.algo_settings, start_from, env, self.device)
+        previous_stage = stage_of(start_from, self.state.run_dir)
+        dataset = self.handoff_dataset(previous_stage)
+        if not (dataset / "manifest.json").is_file():
+            raise ConfigError(f"{dataset}: stage {previous_stage} recorded no transitions to hand over to {config.algo}")
+        teacher = algorithm_class(previous.algo, str(start_from)).load(start_from, device=self.device)
+        # A new algorithm starts its own step count, so that its schedules (exploration, learning
+        # rate) and learning_starts run from this stage's start.
+        model = new_algorithm_model(config.algo, config.algo_settings, env, seed, self.device) if config.algo != DEFAULT_ALGO \
+            else new_model(config.ppo, env, seed=seed, device=self.device)
+        report = hand_off(model, teacher, dataset, epochs=HANDOFF_EPOCHS, seed=seed)
+        atomic_write_json(self.state.stage_dir(stage) / "handoff.json",
+                          {"from_stage": previous_stage, "from_algo": previous.algo, "to_algo": config.algo,
+                           "dataset": str(dataset), **report.to_dict()})
+        return model
 
     def _final_evaluation(self, model, config: StageConfig, seed: int) -> dict[str, Any]:
         # Same seed for both: the neutral figures are measured on the same random streams.

@@ -6,6 +6,9 @@ A dataset is one directory (by convention ``data/generated/<version>/``)::
     chunks/chunk_00000.npz      uncompressed .npz, one array per field, transitions on axis 0
     chunks/chunk_00001.npz ...
 
+(A training run's audit trail is another file, ``run_manifest.json``, written by
+:mod:`sb3_ext.callbacks.manifest`.)
+
 Each chunk holds ``observations``, ``next_observations``, ``actions``, ``rewards``, ``dones`` and
 ``timeouts``, with SB3's replay-buffer meaning: ``dones`` is true when the episode ended for any
 reason and ``timeouts`` when that end was a time-limit truncation (so targets still bootstrap

@@ -25,11 +25,17 @@ from stable_baselines3 import TD3
 from stable_baselines3.common.buffers import ReplayBuffer
 from stable_baselines3.common.callbacks import BaseCallback
 from stable_baselines3.common.noise import ActionNoise
-from stable_baselines3.common.type_aliases import GymEnv, MaybeCallback, RolloutReturn, Schedule, TrainFreq
+from stable_baselines3.common.type_aliases import (
+    GymEnv,
+    MaybeCallback,
+    RolloutReturn,
+    Schedule,
+    TrainFreq,
+)
 from stable_baselines3.common.vec_env import VecEnv
 from stable_baselines3.td3.policies import TD3Policy
 
-from sb3_ext.common.noise import current_noise_sigma
+from sb3_ext.noise.processes import current_noise_sigma
 
 SelfDelayedTD3 = TypeVar("SelfDelayedTD3", bound="DelayedTD3")
 

@@ -16,8 +16,8 @@ from stable_baselines3.common.torch_layers import (
 from stable_baselines3.common.type_aliases import PyTorchObs, Schedule
 from torch import nn
 
+from sb3_ext.common.critic_heads import CriticHeads, check_n_critics
 from sb3_ext.quantile_dqn.risk import check_risk, risk_score
-from sb3_ext.twin_dqn.policies import CriticHeads, check_n_critics
 
 
 class TwinQuantileNetwork(QuantileNetwork):

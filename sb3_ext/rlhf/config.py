@@ -51,7 +51,7 @@ def source_from_spec(spec: FeedbackSource | dict[str, Any], where: str = "source
 
 @dataclass
 class RLHFConfig:
-    """Settings of :class:`~sb3_ext.callbacks.rlhf.RLHFRewardRelabel`.
+    """Settings of :class:`~sb3_ext.rlhf.relabel.RLHFRewardRelabel`.
 
     :param feedback_weight: the relabelled reward is ``env reward + feedback_weight * feedback``
     :param aggregation: ``'mean'`` or ``'median'`` of the ratings covering a transition, or

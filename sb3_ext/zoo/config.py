@@ -8,9 +8,11 @@ its own), one per algorithm key, in rl-zoo3's format. For algorithm keys that rl
 
 from __future__ import annotations
 
+import dataclasses
 import difflib
 import inspect
 from collections.abc import Collection
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -40,6 +42,52 @@ ZOO_KEYS = frozenset(
 
 class ZooUsageError(ValueError):
     """A user error in a zoo command (flag, file, YAML entry); the CLIs print it as one line."""
+
+
+#: A key of our YAML entries: the entry's env, budget, ESS guard (and, for the stage's own
+#: algorithm, its settings) come from that curriculum stage's file, the one place they are set.
+CURRICULUM_STAGE_KEY = "curriculum_stage"
+
+
+def curriculum_stage_settings(entry: dict[str, Any], algo: str, where: str) -> dict[str, Any]:
+    """The hyperparameters an entry with ``curriculum_stage: N`` takes from stage N's file (else none).
+
+    ``env_kwargs``, ``n_envs`` and ``n_timesteps`` always; the stage's ``ppo:`` (or ``<algo>:``)
+    settings when ``algo`` is the algorithm the stage trains; the curriculum's callbacks
+    (``MorphologyLogger`` and ``ESSEarlyStopping`` with the stage's threshold and patience) unless
+    the entry names its own ``callback``. A key set both here and in the entry is refused, so no
+    setting has two sources.
+    """
+    if CURRICULUM_STAGE_KEY not in entry:
+        return {}
+    from sb3_ext.curriculum.config import DEFAULT_CONFIG_DIR, STAGE_FILES, ConfigError, load_stage_config
+
+    stage = entry[CURRICULUM_STAGE_KEY]
+    if stage not in STAGE_FILES:
+        raise ZooUsageError(f"{where}: {CURRICULUM_STAGE_KEY}: expected one of {sorted(STAGE_FILES)}, got {stage!r}")
+    try:
+        config = load_stage_config(DEFAULT_CONFIG_DIR / STAGE_FILES[stage])
+    except ConfigError as error:
+        raise ZooUsageError(str(error)) from None
+    settings: dict[str, Any] = {
+        "env_kwargs": config.environment.env_kwargs(),
+        "n_envs": config.n_envs,
+        "n_timesteps": config.total_timesteps,
+    }
+    if algo == config.algo:
+        settings.update(dataclasses.asdict(config.ppo) if config.ppo is not None else config.algo_settings)
+    if "callback" not in entry:
+        settings["callback"] = [
+            "sb3_ext.callbacks.MorphologyLogger",
+            {"sb3_ext.callbacks.ESSEarlyStopping": {"threshold": config.ess_threshold, "patience": config.ess_patience}},
+        ]
+    twice = sorted(set(settings) & set(entry))
+    if twice:
+        raise ZooUsageError(
+            f"{where}: {', '.join(twice)} come(s) from curriculum stage {stage}'s file "
+            f"({STAGE_FILES[stage]}); remove them here or drop {CURRICULUM_STAGE_KEY}"
+        )
+    return settings
 
 
 def rl_zoo3_hyperparams_file(algo: str) -> Path:
@@ -83,6 +131,66 @@ def default_conf_file(algo: str, env_id: str) -> Path:
     raise ZooUsageError(f"no hyperparameters for {env_id!r} in {tried}; add an entry or pass --conf-file")
 
 
+@dataclass
+class ZooEntry:
+    """One env's entry of an rl-zoo3 hyperparameter file, split as rl-zoo3 splits it.
+
+    :param conf_file: the file it was read from.
+    :param policy: the ``policy`` key (e.g. ``"MlpPolicy"``), or None.
+    :param n_timesteps: the training budget, or None.
+    :param n_envs: the number of env copies (1 when not given).
+    :param env_kwargs: keyword arguments of the env.
+    :param model_kwargs: the algorithm's constructor arguments: ``policy_kwargs`` evaluated and
+        ``noise_type`` / ``noise_std`` turned into ``action_noise``, as rl-zoo3 does.
+    :param zoo_settings: the other keys rl-zoo3 consumes itself (``normalize``, ``callback``, ...).
+    """
+
+    conf_file: Path
+    policy: str | None
+    n_timesteps: int | None
+    n_envs: int
+    env_kwargs: dict[str, Any]
+    model_kwargs: dict[str, Any]
+    zoo_settings: dict[str, Any]
+
+
+def read_zoo_entry(algo: str, env_id: str, conf_file: str | Path | None = None) -> ZooEntry:
+    """The ``env_id`` entry for zoo key ``algo``, from ``conf_file`` or the file ``--conf-file`` defaults to.
+
+    For scripts that train outside the zoo's command (benchmarks) with the zoo's settings.
+    """
+    import gymnasium as gym
+    import numpy as np
+    import torch as th
+    from stable_baselines3.common.noise import NormalActionNoise, OrnsteinUhlenbeckActionNoise
+
+    path = Path(conf_file) if conf_file is not None else default_conf_file(algo, env_id)
+    entries = load_hyperparams_file(path)
+    if env_id not in entries:
+        raise ZooUsageError(f"{path}: no entry for {env_id!r} (it has: {', '.join(map(str, entries))})")
+    kwargs = dict(entries[env_id])
+    kwargs.update(curriculum_stage_settings(kwargs, algo, f"{path}: entry {env_id!r}"))
+    kwargs.pop(CURRICULUM_STAGE_KEY, None)
+    policy = kwargs.pop("policy", None)
+    n_timesteps = kwargs.pop("n_timesteps", None)
+    n_envs = int(kwargs.pop("n_envs", 1))
+    env_kwargs = dict(kwargs.pop("env_kwargs", None) or {})
+    noise_type, noise_std = kwargs.pop("noise_type", None), kwargs.pop("noise_std", None)
+    zoo_settings = {key: kwargs.pop(key) for key in sorted(ZOO_KEYS & set(kwargs))}
+    if isinstance(kwargs.get("policy_kwargs"), str):
+        # rl-zoo3 evaluates this string (e.g. "dict(net_arch=[64, 64], activation_fn=nn.ReLU)").
+        kwargs["policy_kwargs"] = eval(kwargs["policy_kwargs"], {"dict": dict, "nn": th.nn, "th": th})
+    if noise_type is not None:
+        n_actions = int(np.prod(gym.make(env_id, **env_kwargs).action_space.shape))
+        noise_class = {"normal": NormalActionNoise, "ornstein-uhlenbeck": OrnsteinUhlenbeckActionNoise}.get(noise_type)
+        if noise_class is None:
+            raise ZooUsageError(
+                f"{path}: entry {env_id!r}: noise_type {noise_type!r}, expected 'normal' or 'ornstein-uhlenbeck'"
+            )
+        kwargs["action_noise"] = noise_class(np.zeros(n_actions), float(noise_std) * np.ones(n_actions))
+    return ZooEntry(path, policy, None if n_timesteps is None else int(n_timesteps), n_envs, env_kwargs, kwargs, zoo_settings)
+
+
 def check_entry_exists(conf_file: str, env_id: str, is_atari: bool) -> None:
     """Fail with one line when ``conf_file`` (a YAML file) has no entry rl-zoo3 could use."""
     if not conf_file.endswith((".yml", ".yaml")):
@@ -115,7 +223,7 @@ def check_hyperparameter_names(
     parameters = inspect.signature(algorithm_class).parameters
     if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters.values()):
         return  # the class forwards **kwargs: it checks names itself
-    accepted = (set(parameters) - {"self", "env"}) | ZOO_KEYS
+    accepted = (set(parameters) - {"self", "env"}) | ZOO_KEYS | {CURRICULUM_STAGE_KEY}
     for key in hyperparams:
         if key not in accepted:
             close = difflib.get_close_matches(key, sorted(accepted), n=1)

@@ -8,8 +8,8 @@ import numpy as np
 import torch as th
 from gymnasium import spaces
 
-from sb3_ext.callbacks.rlhf import RLHFRewardRelabel
 from sb3_ext.rlhf.config import RLHFConfig
+from sb3_ext.rlhf.relabel import RLHFRewardRelabel
 
 
 class RLHFEntropyTemperature(RLHFRewardRelabel):
@@ -68,21 +68,23 @@ class RLHFEntropyTemperature(RLHFRewardRelabel):
         if not isinstance(model.action_space, spaces.Box):
             raise ValueError(f"RLHFEntropyTemperature: expected Box actions, got {model.action_space}")
         if self.base_target_entropy is None:  # a second learn() keeps the first base
-            self.base_target_entropy = float(model.target_entropy)
+            self.base_target_entropy = float(model.target_entropy)  # type: ignore[attr-defined]
             if self.entropy_span is None:
                 self.entropy_span = float(np.prod(model.action_space.shape))
 
     def critic_values(self, observations: np.ndarray, actions: np.ndarray) -> np.ndarray:
         """``min_i Q_i(s, a)`` of the model's critic for env-space ``actions`` (as the log holds them)."""
-        policy = self.model.policy
-        scaled = policy.scale_action(np.clip(actions, self.model.action_space.low, self.model.action_space.high))
+        policy: Any = self.model.policy  # SAC's or TQC's policy: scale_action and a critic
+        space = self.model.action_space
+        assert isinstance(space, spaces.Box)
+        scaled = policy.scale_action(np.clip(actions, space.low, space.high))
         with th.no_grad():
             obs_tensor, _ = policy.obs_to_tensor(observations)
             q_values = policy.critic(obs_tensor, th.as_tensor(scaled, device=policy.device, dtype=th.float32))
         return th.min(th.cat(q_values, dim=1), dim=1).values.cpu().numpy()
 
     def _after_relabel(self, slots: np.ndarray, feedback: np.ndarray, enough: np.ndarray) -> None:
-        if enough.sum() < self.min_pairs:
+        if enough.sum() < self.min_pairs or self.log is None or self.base_target_entropy is None or self.entropy_span is None:
             return
         observations = self.log.observations[slots][enough]
         actions = self.log.actions[slots][enough].reshape(len(observations), -1)
@@ -92,7 +94,8 @@ class RLHFEntropyTemperature(RLHFRewardRelabel):
             return
         agreement = float(np.corrcoef(covered, values)[0, 1])
         self.smoothed_agreement = self.smoothing * self.smoothed_agreement + (1 - self.smoothing) * agreement
-        self.model.target_entropy = float(self.base_target_entropy - self.entropy_span * self.smoothed_agreement)
+        target = float(self.base_target_entropy - self.entropy_span * self.smoothed_agreement)
+        self.model.target_entropy = target  # type: ignore[attr-defined]  # checked in _init_callback
         self.logger.record("rlhf/critic_agreement", agreement)
         self.logger.record("rlhf/smoothed_agreement", self.smoothed_agreement)
-        self.logger.record("train/target_entropy", self.model.target_entropy)
+        self.logger.record("train/target_entropy", target)

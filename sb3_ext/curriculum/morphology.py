@@ -1,56 +1,14 @@
-"""Film-morphology statistics of finished episodes, logged during training and evaluation."""
+"""Film-morphology statistics of LatticeGrowth-v0's finished episodes, logged during training."""
 
 from __future__ import annotations
-
-from collections.abc import Sequence
-from typing import Any
 
 import numpy as np
 from stable_baselines3.common.callbacks import BaseCallback
 
+from sb3_ext.common.episode_info import FinalInfoCollector
+
 #: Episode-end ``info`` keys of LatticeGrowth-v0 that the curriculum reports.
 FINAL_INFO_KEYS: tuple[str, ...] = ("final_roughness", "final_coverage", "mean_ess", "mean_height")
-
-
-class FinalInfoCollector:
-    """Gathers episode-end ``info`` values (and the Monitor's episode reward) per finished episode.
-
-    Call :meth:`add` with a step's ``dones`` and ``infos``. It is also usable as the per-step
-    ``callback`` of :func:`stable_baselines3.common.evaluation.evaluate_policy`.
-
-    :param keys: info keys to collect; a key an episode does not report is skipped for it.
-    """
-
-    def __init__(self, keys: Sequence[str] = FINAL_INFO_KEYS):
-        self.keys = tuple(keys)
-        self.episodes: list[dict[str, float]] = []
-
-    def add(self, dones: Sequence[bool], infos: Sequence[dict[str, Any]]) -> None:
-        """Record every finished episode among ``infos``."""
-        for done, info in zip(dones, infos, strict=False):
-            if done:
-                episode = {key: float(info[key]) for key in self.keys if key in info}
-                if "episode" in info:  # added by stable_baselines3.common.monitor.Monitor
-                    episode["reward"] = float(info["episode"]["r"])
-                self.episodes.append(episode)
-
-    def __call__(self, locals_: dict[str, Any], globals_: dict[str, Any]) -> None:
-        # evaluate_policy calls this once per env per step with `done` and `info` of that env.
-        self.add([locals_["done"]], [locals_["info"]])
-
-    def mean(self, key: str) -> float | None:
-        """Mean of ``key`` over the collected episodes that reported it (None if none did)."""
-        values = [episode[key] for episode in self.episodes if key in episode]
-        return float(np.mean(values)) if values else None
-
-    def std(self, key: str) -> float | None:
-        """Standard deviation of ``key`` over the collected episodes that reported it."""
-        values = [episode[key] for episode in self.episodes if key in episode]
-        return float(np.std(values)) if values else None
-
-    def clear(self) -> None:
-        """Forget the collected episodes."""
-        self.episodes.clear()
 
 
 class MorphologyLogger(BaseCallback):
@@ -68,7 +26,7 @@ class MorphologyLogger(BaseCallback):
 
     def __init__(self, verbose: int = 0):
         super().__init__(verbose=verbose)
-        self.collector = FinalInfoCollector()
+        self.collector = FinalInfoCollector(FINAL_INFO_KEYS)
 
     def _on_step(self) -> bool:
         self.collector.add(self.locals["dones"], self.locals["infos"])

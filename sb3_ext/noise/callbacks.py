@@ -19,7 +19,7 @@ from gymnasium import spaces
 from stable_baselines3.common.callbacks import BaseCallback
 from stable_baselines3.common.noise import VectorizedActionNoise
 
-from sb3_ext.common.noise import (
+from sb3_ext.noise.processes import (
     DecayingNormalActionNoise,
     DecayingOrnsteinUhlenbeckActionNoise,
     ScheduleKind,
@@ -46,7 +46,7 @@ class DecayingNoise(NoiseSigmaLogger):
     """Give an off-policy model a decaying action noise at training start, and log its sigma.
 
     Meant for rl-zoo3 YAML files (see the module docstring); in Python, passing a
-    :class:`~sb3_ext.common.noise.DecayingNormalActionNoise` as ``action_noise`` is simpler.
+    :class:`~sb3_ext.noise.processes.DecayingNormalActionNoise` as ``action_noise`` is simpler.
     The noise is built once: a second ``learn()`` call keeps the decayed process. Leave out
     ``noise_type``/``noise_std`` from the same YAML entry: a model that already has a noise is
     refused rather than silently overridden.

@@ -1,0 +1,188 @@
+"""Hand a trained policy over to a model of another algorithm: recorded transitions and distillation.
+
+Between curriculum stages of different algorithms (PPO -> TD3, PPO -> TwinDQN, ...) weights cannot
+be copied. What carries over instead:
+
+1. **experience**: the finished stage runs its final policy and records the transitions as an
+   offline dataset (:mod:`sb3_ext.data` chunks + manifest, :func:`record_handoff`); an off-policy
+   successor's replay buffer is seeded from it (:func:`~sb3_ext.data.load_chunks`, as
+   :class:`~sb3_ext.callbacks.OfflineSeed` does);
+2. **behaviour**: the successor's actor is fitted to the predecessor's actions on the recorded
+   states for a few epochs (behaviour cloning, :func:`distil`):
+
+   - Box actions, actor-critic off-policy (TD3, DDPG, SAC, DelayedTD3, TQC, ...): mean squared
+     error between the actor's deterministic action and the teacher's, both scaled to [-1, 1]
+     (the actor target is then synced to the actor);
+   - Discrete actions, Q-learning (DQN, TwinDQN, QR-DQN, QuantileDQN): the large-margin loss of
+     DQfD (Hester et al., 2018), ``max_a [Q(s, a) + margin * (a != a_teacher)] - Q(s, a_teacher)``,
+     which makes the teacher's action greedy by a margin without dictating the Q-values' scale
+     (the target network is then synced);
+   - stochastic policies (PPO, A2C, ...): negative log-likelihood of the teacher's action.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import torch as th
+from gymnasium import spaces
+from stable_baselines3.common.base_class import BaseAlgorithm
+from stable_baselines3.common.off_policy_algorithm import OffPolicyAlgorithm
+from stable_baselines3.common.on_policy_algorithm import OnPolicyAlgorithm
+from stable_baselines3.common.vec_env import VecEnv
+from torch.nn import functional as F
+
+from sb3_ext.common.fitting import fit_on_rows
+from sb3_ext.data.reader import iter_chunks, load_chunks
+from sb3_ext.data.writer import ChunkWriter
+
+log = logging.getLogger(__name__)
+
+#: Margin of the DQfD large-margin loss (their value).
+DQFD_MARGIN = 0.8
+
+
+@dataclass
+class HandoffReport:
+    """What a hand-over did: transitions seeded into the replay buffer, distillation losses per
+    epoch, and how often the student then acts as the teacher (the same discrete action, or a
+    scaled continuous action within 0.1) on the recorded states."""
+
+    transitions_seeded: int
+    distillation_losses: list[float] = field(default_factory=list)
+    agreement: float | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready, for run states and summaries."""
+        return {"transitions_seeded": self.transitions_seeded, "distillation_losses": self.distillation_losses,
+                "agreement": self.agreement}
+
+
+def record_handoff(model: BaseAlgorithm, env: VecEnv, directory: str | os.PathLike, n_transitions: int,
+                   env_id: str | None = None) -> dict[str, Any]:
+    """Run ``model``'s stochastic policy in ``env`` and record ``n_transitions`` as a dataset; returns its manifest.
+
+    Stochastic, so that the successor's buffer sees the spread of actions the policy still has,
+    not one deterministic path. An existing dataset in ``directory`` is replaced (a resumed stage
+    records again when it finishes).
+    """
+    n_transitions -= n_transitions % env.num_envs
+    with ChunkWriter(directory, env.observation_space, env.action_space, n_envs=env.num_envs, env_id=env_id,
+                     provenance={"handoff_from": type(model).__name__, "num_timesteps": model.num_timesteps},
+                     overwrite=True) as writer:
+        writer.record(env, model, max(n_transitions, env.num_envs), deterministic=False)
+    return writer.close()  # idempotent: the manifest the context manager wrote
+
+
+def recorded_observations(directory: str | os.PathLike) -> np.ndarray:
+    """Every observation of a recorded dataset, in recording order."""
+    return np.concatenate([chunk["observations"] for chunk in iter_chunks(directory)])
+
+
+def _teacher_actions(teacher: BaseAlgorithm, observations: np.ndarray) -> np.ndarray:
+    actions = [
+        teacher.predict(batch, deterministic=True)[0]
+        for batch in np.array_split(observations, max(1, len(observations) // 4096))
+    ]
+    return np.concatenate(actions)
+
+
+def _q_values(student: BaseAlgorithm, obs: th.Tensor) -> th.Tensor:
+    """Q-values (batch, n_actions) of a value-based student; quantile nets are averaged over quantiles."""
+    policy: Any = student.policy  # the algorithm family (below) decides which methods it has
+    network = getattr(policy, "q_net", None) or getattr(policy, "quantile_net", None)
+    if network is None:
+        raise ValueError(f"handoff: {type(student).__name__} has neither a q_net nor a quantile_net to distil into")
+    values: th.Tensor = network(obs)
+    return values.mean(dim=1) if values.dim() == 3 else values
+
+
+def _sync_targets(student: BaseAlgorithm) -> None:
+    """Copy the distilled networks into their target copies, so that TD targets start from them."""
+    policy: Any = student.policy  # the algorithm family (below) decides which methods it has
+    for online, target in (("actor", "actor_target"), ("q_net", "q_net_target"), ("quantile_net", "quantile_net_target")):
+        if getattr(policy, target, None) is not None:
+            getattr(policy, target).load_state_dict(getattr(policy, online).state_dict())
+
+
+def distil(
+    student: BaseAlgorithm,
+    teacher: BaseAlgorithm,
+    observations: np.ndarray,
+    epochs: int = 5,
+    seed: int | None = None,
+    batch_size: int = 64,
+    learning_rate: float = 1e-3,
+) -> HandoffReport:
+    """Fit ``student``'s policy to ``teacher``'s deterministic actions on ``observations`` (see the module)."""
+    if student.action_space != teacher.action_space:
+        raise ValueError(f"handoff: action spaces differ ({teacher.action_space} -> {student.action_space})")
+    report = HandoffReport(transitions_seeded=0)
+    if epochs == 0 or len(observations) == 0:
+        return report
+    policy: Any = student.policy  # the algorithm family (below) decides which methods it has
+    teacher_actions = _teacher_actions(teacher, observations)
+    discrete = isinstance(student.action_space, spaces.Discrete)
+    if isinstance(student, OffPolicyAlgorithm) and not discrete:
+        targets = policy.scale_action(teacher_actions).astype(np.float32)
+    else:
+        targets = teacher_actions
+
+    def tensor(array: np.ndarray) -> th.Tensor:
+        obs = policy.obs_to_tensor(array)[0]
+        assert isinstance(obs, th.Tensor), "handoff: Dict observations are not supported"
+        return obs
+
+    def loss_of(index: np.ndarray) -> th.Tensor:
+        obs = tensor(observations[index])
+        if isinstance(student, OnPolicyAlgorithm):
+            _, log_prob, _ = policy.evaluate_actions(obs, th.as_tensor(targets[index], device=student.device))
+            return -log_prob.mean()
+        if discrete:
+            q_values = _q_values(student, obs)
+            teacher_action = th.as_tensor(targets[index], device=student.device).long().reshape(-1)
+            margins = DQFD_MARGIN * (1 - F.one_hot(teacher_action, q_values.shape[1]).float())
+            chosen = q_values.gather(1, teacher_action[:, None]).squeeze(1)
+            return ((q_values + margins).max(dim=1).values - chosen).mean()
+        return F.mse_loss(policy._predict(obs, deterministic=True), th.as_tensor(targets[index], device=student.device))
+
+    policy.set_training_mode(True)
+    report.distillation_losses = fit_on_rows(
+        loss_of, policy.parameters(), len(observations), epochs, np.random.default_rng(seed), batch_size, learning_rate
+    )
+    policy.set_training_mode(False)
+    _sync_targets(student)
+    chosen = _teacher_actions(student, observations)
+    if discrete:
+        report.agreement = float(np.mean(chosen.reshape(-1) == teacher_actions.reshape(-1)))
+    elif isinstance(student.action_space, spaces.Box):
+        low, high = student.action_space.low, student.action_space.high
+        gap = 2 * np.abs(chosen - teacher_actions) / (high - low)  # on the [-1, 1] scale
+        report.agreement = float(np.mean(gap.reshape(len(observations), -1).max(axis=1) < 0.1))
+    return report
+
+
+def hand_off(
+    student: BaseAlgorithm, teacher: BaseAlgorithm, dataset: str | os.PathLike, epochs: int = 5, seed: int | None = None
+) -> HandoffReport:
+    """Seed ``student``'s replay buffer from ``dataset`` (off-policy students) and distil ``teacher``
+    into it on the dataset's states. Logged through the ``sb3_ext`` logger."""
+    seeded = 0
+    if isinstance(student, OffPolicyAlgorithm) and student.replay_buffer is not None:
+        seeded = load_chunks(student.replay_buffer, dataset)
+    report = distil(student, teacher, recorded_observations(dataset), epochs=epochs, seed=seed)
+    report.transitions_seeded = seeded
+    log.info(
+        "handoff %s -> %s: %d transitions seeded from %s; distillation loss per epoch %s; agreement %.3f",
+        type(teacher).__name__,
+        type(student).__name__,
+        seeded,
+        dataset,
+        ", ".join(f"{loss:.4f}" for loss in report.distillation_losses),
+        report.agreement if report.agreement is not None else float("nan"),
+    )
+    return report

@@ -1,0 +1,141 @@
+"""Curriculum stages that name their algorithm, and the hand-over between stages of different algorithms."""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+
+import pytest
+import torch
+from curriculum_fakes import one_torch_thread  # noqa: F401 - autouse fixture
+from stable_baselines3 import PPO, TD3
+from test_curriculum_runner import _tiny_configs
+
+from sb3_ext.callbacks import verify
+from sb3_ext.callbacks.manifest import RUN_MANIFEST_NAME
+from sb3_ext.curriculum.cli import main
+from sb3_ext.curriculum.config import ConfigError, stage_config_from_dict
+from sb3_ext.curriculum.presets import apply_preset
+from sb3_ext.curriculum.runner import CurriculumRunner
+from sb3_ext.curriculum.state import RunState
+from sb3_ext.data import read_manifest
+
+TD3_SETTINGS = {"learning_starts": 0, "buffer_size": 2000, "batch_size": 16, "policy_kwargs": {"net_arch": [16]}}
+
+
+def td3_stage(config) -> dict:
+    data = config.to_dict()
+    del data["ppo"]
+    return {**data, "algo": "td3", "td3": dict(TD3_SETTINGS)}
+
+
+def test_a_stage_names_its_algorithm_and_round_trips():
+    ppo_stage = _tiny_configs()[2]
+    config = stage_config_from_dict(td3_stage(ppo_stage), "stage2.yaml")
+    assert config.algo == "td3" and config.ppo is None and config.algo_settings == TD3_SETTINGS
+    assert stage_config_from_dict(config.to_dict(), "again") == config
+    assert "ppo" not in config.to_dict() and config.to_dict()["td3"] == TD3_SETTINGS
+    assert ppo_stage.algo == "ppo" and "algo" not in ppo_stage.to_dict()  # PPO stage files are unchanged
+    # the quick preset's PPO settings are not forced onto a TD3 stage; its budget still applies
+    quick = apply_preset("quick", 2, config)
+    assert quick.algo_settings == TD3_SETTINGS and quick.total_timesteps == 8_192
+
+
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        (
+            lambda d: d["td3"].update(learnig_rate=1e-3),
+            "stage2.yaml: unknown key 'td3.learnig_rate' (TD3 takes no such argument); did you mean 'learning_rate'?",
+        ),
+        (lambda d: d["td3"].update(seed=3), "stage2.yaml: td3.seed: set by the curriculum runner, not by the stage file"),
+        (
+            lambda d: d.update(ppo={"n_steps": 8}),
+            "stage2.yaml: ppo: this stage trains td3; its settings go under 'td3:', not 'ppo:'",
+        ),
+        (lambda d: d.pop("td3"), "stage2.yaml: missing key 'td3' (the settings of algo: td3)"),
+        (lambda d: d.update(algo="td4", td4={}), "stage2.yaml: algo: unknown algorithm 'td4'"),
+        (lambda d: d.update(td3=[1]), "stage2.yaml: td3: expected a mapping of td3 settings"),
+    ],
+)
+def test_bad_algorithm_sections_are_one_line_errors(change, message):
+    data = td3_stage(_tiny_configs()[2])
+    change(data)
+    with pytest.raises(ConfigError) as error:
+        stage_config_from_dict(data, "stage2.yaml")
+    assert message in str(error.value) and "\n" not in str(error.value)
+
+
+def test_sb3_ext_and_contrib_algorithms_are_accepted():
+    base = _tiny_configs()[1].to_dict()
+    del base["ppo"]
+    for algo, settings in (
+        ("twin_dqn", {"target_reduction": "min"}),
+        ("tqc", {"top_quantiles_to_drop_per_net": 1}),
+        ("aux_ppo", {"prior_kl_coef": 0.5, "n_steps": 16}),
+    ):
+        assert stage_config_from_dict({**base, "algo": algo, algo: settings}, algo).algo_settings == settings
+
+
+@pytest.fixture(scope="module")
+def ppo_then_td3(tmp_path_factory):
+    configs = _tiny_configs()
+    configs[2] = stage_config_from_dict(td3_stage(configs[2]), "test")
+    state = RunState(tmp_path_factory.mktemp("mixed") / "run", seed=5, preset=None, configs={1: configs[1], 2: configs[2]})
+    state.run_dir.mkdir()
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    with contextlib.redirect_stdout(io.StringIO()):
+        code = CurriculumRunner(state, progress=False, eval_episodes=1).run([1, 2])
+    torch.set_num_threads(previous)
+    return state, code
+
+
+def test_ppo_stage_hands_over_to_a_td3_stage(ppo_then_td3):
+    state, code = ppo_then_td3
+    assert code == 0
+    records = RunState.load(state.run_dir).records
+    assert records[1].status == records[2].status == "done"
+    # stage 1 recorded its policy's transitions (at most its budget) as a dataset with a manifest
+    dataset = state.stage_dir(1) / "handoff"
+    assert read_manifest(dataset)["n_transitions"] == 64
+    # stage 2 is a TD3 whose buffer was seeded from them and whose actor was distilled for 5 epochs
+    handoff = json.loads((state.stage_dir(2) / "handoff.json").read_text())
+    assert handoff["from_algo"] == "ppo" and handoff["to_algo"] == "td3"
+    assert handoff["transitions_seeded"] == 64 and len(handoff["distillation_losses"]) == 5
+    final = TD3.load(state.final_model(2))
+    assert final.learning_starts == 0 and final.batch_size == 16
+    # a new algorithm counts its own steps from the stage's start
+    assert records[2].start_timesteps == 0 and records[2].end_timesteps >= state.configs[2].total_timesteps
+    for stage in (1, 2):
+        assert verify(state.stage_dir(stage) / RUN_MANIFEST_NAME) == []
+    assert verify(state.run_dir / RUN_MANIFEST_NAME) == []
+
+
+def test_eval_only_and_resume_across_algorithms(ppo_then_td3, tmp_path, capsys):
+    state, _ = ppo_then_td3
+    out = tmp_path / "evals"
+    assert main(["--eval-only", "--checkpoint", str(state.final_model(2)), "--output", str(out), "--eval-episodes", "1"]) == 0
+    (report,) = out.glob("eval_stage2_*.json")
+    assert json.loads(report.read_text())["config"]["algo"] == "td3"
+    # resuming from stage 1's final model hands over to TD3 again
+    assert (
+        main(
+            [
+                "--resume-from",
+                str(state.final_model(1)),
+                "--stage",
+                "2",
+                "--no-progress",
+                "--eval-episodes",
+                "1",
+                "--vec-env",
+                "dummy",
+            ]
+        )
+        == 0
+    )
+    assert RunState.load(state.run_dir).records[2].status == "done"
+    assert isinstance(TD3.load(state.final_model(2)), TD3) and isinstance(PPO.load(state.final_model(1)), PPO)
+    capsys.readouterr()

@@ -1,0 +1,72 @@
+"""read_zoo_entry: an rl-zoo3 YAML entry split into constructor arguments as rl-zoo3 splits it."""
+
+import numpy as np
+import pytest
+import torch as th
+from stable_baselines3.common.noise import NormalActionNoise, OrnsteinUhlenbeckActionNoise
+
+from sb3_ext.zoo.config import HYPERPARAMS_DIR, ZooUsageError, read_zoo_entry, rl_zoo3_hyperparams_file
+
+
+def test_entry_fields_noise_and_policy_kwargs(tmp_path):
+    conf = tmp_path / "td3.yml"
+    conf.write_text(
+        "Pendulum-v1:\n  n_timesteps: 2000\n  policy: MlpPolicy\n  n_envs: 2\n  normalize: true\n"
+        "  noise_type: ornstein-uhlenbeck\n  noise_std: 0.3\n  gamma: 0.9\n"
+        "  policy_kwargs: dict(net_arch=[8], activation_fn=nn.Tanh)\n  env_kwargs: {g: 9.0}\n"
+    )
+    entry = read_zoo_entry("td3", "Pendulum-v1", conf)
+    assert (entry.policy, entry.n_timesteps, entry.n_envs, entry.env_kwargs) == ("MlpPolicy", 2000, 2, {"g": 9.0})
+    assert entry.zoo_settings == {"normalize": True}
+    noise = entry.model_kwargs.pop("action_noise")
+    assert isinstance(noise, OrnsteinUhlenbeckActionNoise)
+    np.testing.assert_allclose(noise._sigma, [0.3])  # one action dimension in Pendulum
+    assert entry.model_kwargs == {"gamma": 0.9, "policy_kwargs": {"net_arch": [8], "activation_fn": th.nn.Tanh}}
+
+
+def test_default_file_is_ours_then_rl_zoo3s():
+    assert read_zoo_entry("reinforce", "CartPole-v1").conf_file == HYPERPARAMS_DIR / "reinforce.yml"
+    dqn = read_zoo_entry("dqn", "CartPole-v1")
+    assert dqn.conf_file == rl_zoo3_hyperparams_file("dqn") and "policy_kwargs" in dqn.model_kwargs
+    td3 = read_zoo_entry("td3", "Pendulum-v1")
+    assert isinstance(td3.model_kwargs["action_noise"], NormalActionNoise)
+
+
+def test_a_missing_entry_is_one_line(tmp_path):
+    conf = tmp_path / "x.yml"
+    conf.write_text("CartPole-v1:\n  gamma: 0.9\n")
+    with pytest.raises(ZooUsageError, match=r"x.yml: no entry for 'Acrobot-v1' \(it has: CartPole-v1\)"):
+        read_zoo_entry("dqn", "Acrobot-v1", conf)
+
+
+def test_lattice_entries_take_their_settings_from_the_stage_file():
+    """ppo.yml / reinforce.yml name the curriculum stage instead of copying its settings."""
+    from sb3_ext.curriculum.config import DEFAULT_CONFIG_DIR, STAGE_FILES, load_stage_config
+
+    stage1 = load_stage_config(DEFAULT_CONFIG_DIR / STAGE_FILES[1])
+    ppo = read_zoo_entry("ppo", "LatticeGrowth-v0")
+    assert ppo.env_kwargs == stage1.environment.env_kwargs()
+    assert (ppo.n_envs, ppo.n_timesteps) == (stage1.n_envs, stage1.total_timesteps)
+    assert ppo.model_kwargs == {
+        "learning_rate": stage1.ppo.learning_rate, "n_steps": stage1.ppo.n_steps, "batch_size": stage1.ppo.batch_size,
+        "n_epochs": stage1.ppo.n_epochs, "gamma": stage1.ppo.gamma, "gae_lambda": stage1.ppo.gae_lambda,
+        "clip_range": stage1.ppo.clip_range, "ent_coef": stage1.ppo.ent_coef, "vf_coef": stage1.ppo.vf_coef,
+        "max_grad_norm": stage1.ppo.max_grad_norm,
+    }  # fmt: skip
+    ess = {"threshold": stage1.ess_threshold, "patience": stage1.ess_patience}
+    assert ppo.zoo_settings["callback"][1] == {"sb3_ext.callbacks.ESSEarlyStopping": ess}
+    # Another algorithm takes the lattice and budget, not the stage's PPO settings or its callbacks.
+    reinforce = read_zoo_entry("reinforce", "LatticeGrowth-v0")
+    assert reinforce.env_kwargs == stage1.environment.env_kwargs() and reinforce.n_envs == stage1.n_envs
+    assert "batch_size" not in reinforce.model_kwargs and reinforce.model_kwargs["n_steps"] == 128
+    assert reinforce.zoo_settings["callback"] == ["sb3_ext.callbacks.MorphologyLogger"]
+
+
+def test_a_setting_given_twice_is_refused(tmp_path):
+    conf = tmp_path / "ppo.yml"
+    conf.write_text("LatticeGrowth-v0:\n  curriculum_stage: 1\n  n_envs: 4\n  n_steps: 64\n")
+    with pytest.raises(ZooUsageError, match=r"n_envs, n_steps come.s. from curriculum stage 1's file"):
+        read_zoo_entry("ppo", "LatticeGrowth-v0", conf)
+    conf.write_text("LatticeGrowth-v0:\n  curriculum_stage: 7\n")
+    with pytest.raises(ZooUsageError, match="curriculum_stage: expected one of \\[1, 2, 3\\], got 7"):
+        read_zoo_entry("ppo", "LatticeGrowth-v0", conf)
