@@ -278,6 +278,8 @@ def load_stage_config(path: str | Path) -> StageConfig:
         raise ConfigError(f"{path}: stage file not found") from None
     except OSError as error:
         raise ConfigError(f"{path}: cannot read stage file ({error.strerror})") from None
+    except UnicodeDecodeError as error:
+        raise ConfigError(f"{path}: not a UTF-8 text file (byte {error.start}: {error.reason})") from None
     try:
         data = yaml.load(text, Loader=_StrictLoader)
     except ConfigError as error:

@@ -13,7 +13,8 @@ import numpy as np
 from gymnasium import spaces
 from stable_baselines3.common.buffers import DictReplayBuffer, NStepReplayBuffer, ReplayBuffer
 
-from sb3_ext.data.format import FIELDS, field_layout, manifest_path, read_manifest, sha256_of
+from sb3_ext.common.atomic import sha256_file
+from sb3_ext.data.format import FIELDS, chunk_path, field_layout, manifest_path, read_manifest
 
 Chunk = dict[str, np.ndarray]
 
@@ -28,10 +29,10 @@ def check_chunk_files(manifest: dict[str, Any], directory: Path, verify: bool = 
     layout = field_layout(manifest["observation_space"], manifest["action_space"])
     paths = []
     for entry in manifest["chunks"]:
-        path = directory / entry["file"]
+        path = chunk_path(directory, entry)
         if not path.is_file():
             raise ValueError(f"{path}: chunk listed in {manifest_path(directory)} is missing")
-        if verify and (digest := sha256_of(path)) != entry["sha256"]:
+        if verify and (digest := sha256_file(path)) != entry["sha256"]:
             raise ValueError(
                 f"{path}: sha256 {digest[:12]}... does not match the manifest's {entry['sha256'][:12]}...; "
                 "the chunk is corrupt or was modified"

@@ -15,15 +15,14 @@ from gymnasium import spaces
 from stable_baselines3.common.vec_env import VecEnv
 
 from sb3_ext import __version__ as sb3_ext_version
+from sb3_ext.common.atomic import atomic_open, sha256_file
 from sb3_ext.data.format import (
     CHUNK_DIR,
     FIELDS,
     FORMAT_VERSION,
-    atomic_write_bytes,
     chunk_name,
     field_layout,
     manifest_path,
-    sha256_of,
     space_to_json,
     write_manifest,
 )
@@ -155,8 +154,9 @@ class ChunkWriter:
         path = self.directory / name
         arrays: dict[str, Any] = {field: staged[: self._filled] for field, staged in self._staging.items()}
         # Uncompressed: reading back is then a plain copy, which is what makes streaming fast.
-        atomic_write_bytes(path, lambda handle: np.savez(handle, **arrays))
-        self._chunks.append({"file": name, "n_transitions": self._filled, "sha256": sha256_of(path)})
+        with atomic_open(path, "wb") as handle:
+            np.savez(handle, **arrays)
+        self._chunks.append({"file": name, "n_transitions": self._filled, "sha256": sha256_file(path)})
         self.n_transitions += self._filled
         self._filled = 0
 

@@ -148,6 +148,27 @@ class QuantileDQN(TwinCriticTraining, QRDQN):
         if _init_setup_model:
             self._setup_model()
 
+    @property
+    def risk_measure(self) -> str:
+        """The risk measure the policy acts with (kept in ``policy_kwargs``, so it is saved with the model)."""
+        return self.policy_kwargs["risk_measure"]
+
+    @property
+    def risk_alpha(self) -> float:
+        """The CVaR level the policy acts with."""
+        return self.policy_kwargs["risk_alpha"]
+
+    def _setup_model(self) -> None:
+        # SB3's ``load(path, risk_measure=..., risk_alpha=...)`` promises that constructor arguments
+        # take effect: it writes them into the instance ``__dict__`` (the properties above hide
+        # such entries) and then calls _setup_model. Move them into policy_kwargs, from which the
+        # policy is built.
+        for key in ("risk_measure", "risk_alpha"):
+            if key in self.__dict__:
+                self.policy_kwargs[key] = self.__dict__.pop(key)
+        check_risk(self.policy_kwargs["risk_measure"], self.policy_kwargs["risk_alpha"])
+        super()._setup_model()
+
     def _loss(self, replay_data: ReplayBufferSamples) -> tuple[th.Tensor, th.Tensor]:
         """
         Quantile-Huber loss of every head against the shared target distribution.
