@@ -26,6 +26,7 @@ from sb3_ext.phase2.evaluation import (
 )
 from sb3_ext.phase2.exact import occupancy, reach_probabilities, solve
 from sb3_ext.zoo.config import HYPERPARAMS_DIR
+import itertools
 
 
 @pytest.fixture(autouse=True, scope="module")
@@ -80,7 +81,7 @@ def test_schedule_stages_beta_ramp_lr_and_epsilon():
         "v_h_e", "x_h", "u_r", "q_r", "v_r"}
     ramp = [cfg.effective_beta_r(t) for t in range(60, 181)]
     assert ramp[:11] == [0.0] * 11 and ramp[-11:] == [8.0] * 11  # 0 before, beta_r after
-    assert all(b <= a for b, a in zip(ramp, ramp[1:]))  # monotone
+    assert all(b <= a for b, a in itertools.pairwise(ramp))  # monotone
     assert cfg.effective_beta_r(120) == pytest.approx(4.0)  # a sigmoid is symmetric about its middle
     sigmoid = 1 / (1 + math.exp(-(6 * 0.25 - 3)))
     lo, hi = 1 / (1 + math.exp(3)), 1 / (1 + math.exp(-3))

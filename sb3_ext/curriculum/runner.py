@@ -157,7 +157,9 @@ class CurriculumRunner:
                     break
         summary = self.write_summary()
         print(format_summary(summary))
-        write_manifest(self.state.run_dir, config=self._configs_dict(), seed=self.state.seed, command=self.command, extra={"kind": "run"})
+        write_manifest(
+            self.state.run_dir, config=self._configs_dict(), seed=self.state.seed, command=self.command, extra={"kind": "run"}
+        )
         if self.stopper.received is not None:
             print(f"stopped by {self.stopper.received.name}; resume with:\n  {self.resume_hint()}")
         return self.stopper.exit_code
@@ -261,7 +263,13 @@ class CurriculumRunner:
             record.train_time += train_time
             record.wall_time += time.perf_counter() - session_start
             self.state.save()
-            write_manifest(stage_dir, config=config.to_dict(), seed=self.state.seed, command=self.command, extra={"stage": stage, "num_timesteps": model.num_timesteps})
+            write_manifest(
+                stage_dir,
+                config=config.to_dict(),
+                seed=self.state.seed,
+                command=self.command,
+                extra={"stage": stage, "num_timesteps": model.num_timesteps},
+            )
             return not interrupted
         finally:
             env.close()
@@ -339,7 +347,10 @@ def _fmt(value: float | None, spec: str) -> str:
 
 def format_summary(summary: dict[str, Any]) -> str:
     """The short table printed at the end of a run."""
-    header = f"{'stage':<6}{'lattice':<11}{'status':<12}{'steps':>9}{'wall':>9}{'steps/s':>9}{'reward':>10}{'W (neutral)':>16}{'coverage':>10}{'ESS':>7}"
+    header = (
+        f"{'stage':<6}{'lattice':<11}{'status':<12}{'steps':>9}{'wall':>9}{'steps/s':>9}"
+        f"{'reward':>10}{'W (neutral)':>16}{'coverage':>10}{'ESS':>7}"
+    )
     lines = [f"run: {summary['run_dir']}", header, "-" * len(header)]
     for stage, row in summary["stages"].items():
         policy, neutral = row["policy"] or {}, row["neutral"] or {}

@@ -135,8 +135,8 @@ def robot_policies(model, sol: ExactSolution) -> dict[str, dict[Any, np.ndarray]
     greedy_learned = np.eye(q_learned.shape[1])[q_learned.argmax(axis=1)]  # predict(deterministic=True)
     n_actions = q_learned.shape[1]
     return {
-        "learned_greedy": dict(zip(states, greedy_learned)),
-        "learned_soft": dict(zip(states, soft_learned)),
+        "learned_greedy": dict(zip(states, greedy_learned, strict=False)),
+        "learned_soft": dict(zip(states, soft_learned, strict=False)),
         "exact_greedy": {s: greedy_probs(q) for s, q in sol.q_r.items()},
         "exact_soft": sol.pi_r,
         "uniform": {s: np.full(n_actions, 1.0 / n_actions) for s in states},

@@ -123,7 +123,7 @@ class SuccessorCache:
             if len(succ):
                 lists.append(succ)
         picks = (np.random.random(len(lists)) * np.array([len(s) for s in lists])).astype(np.int64)
-        return np.array([s[k] for s, k in zip(lists, picks)], dtype=np.int64)
+        return np.array([s[k] for s, k in zip(lists, picks, strict=False)], dtype=np.int64)
 
     def observations(self, ids: np.ndarray, device: th.device | str = "cpu") -> th.Tensor:
         return th.as_tensor(np.stack([self._obs[i] for i in ids]), device=device)

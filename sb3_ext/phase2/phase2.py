@@ -409,7 +409,10 @@ class Phase2(OffPolicyAlgorithm):
         pairs = self.pair_offsets[None, :] + data.goals  # (B, H) flat pair index
         next_states = [world.decode(o) for o in data.next_observations.cpu().numpy()]
         achieved = th.tensor(
-            [[float(self.prior.goal_pairs[j].is_achieved(s)) for j in row] for s, row in zip(next_states, pairs.tolist())],
+            [
+                [float(self.prior.goal_pairs[j].is_achieved(s)) for j in row]
+                for s, row in zip(next_states, pairs.tolist(), strict=False)
+            ],
             device=self.device,
         )
         v_next = self.policy.value("v_h_e", data.next_observations, target=True).gather(1, pairs)
