@@ -58,7 +58,10 @@ def test_resuming_an_older_stage1_checkpoint_supersedes_later_stages(two_stage_r
     _, state = _copy(two_stage_run, tmp_path)
     (state.run_dir / ".summary.json.99.dead.tmp").write_text("left by a killed writer")
     checkpoint = state.stage_dir(1) / "checkpoints" / "checkpoint_32.zip"
-    assert main(["--resume-from", str(checkpoint), "--stage", "1", "--no-progress", "--vec-env", "dummy", "--eval-episodes", "1"]) == 0
+    assert (
+        main(["--resume-from", str(checkpoint), "--stage", "1", "--no-progress", "--vec-env", "dummy", "--eval-episodes", "1"])
+        == 0
+    )
     records = RunState.load(state.run_dir).records
     assert records[1].status == "done" and records[2].status == "superseded" and records[2].result is None
     summary = json.loads((state.run_dir / "summary.json").read_text())
@@ -72,9 +75,16 @@ def test_resuming_an_older_stage1_checkpoint_supersedes_later_stages(two_stage_r
 def test_a_second_session_on_the_same_run_is_refused_until_the_first_dies(two_stage_run, tmp_path, capsys):
     _, state = _copy(two_stage_run, tmp_path)
     holder = subprocess.Popen(
-        [sys.executable, "-c", "import sys, time; from sb3_ext.common.rescue import RunLock; "
-         "RunLock(sys.argv[1]).acquire(); print('held', flush=True); time.sleep(600)", str(state.run_dir)],
-        stdout=subprocess.PIPE, text=True, env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)},
+        [
+            sys.executable,
+            "-c",
+            "import sys, time; from sb3_ext.common.rescue import RunLock; "
+            "RunLock(sys.argv[1]).acquire(); print('held', flush=True); time.sleep(600)",
+            str(state.run_dir),
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)},
     )
     try:
         assert holder.stdout.readline().strip() == "held"
@@ -98,8 +108,24 @@ def test_two_eval_only_runs_in_the_same_second_keep_both_results(two_stage_run, 
 
     monkeypatch.setattr(cli.datetime, "datetime", FrozenClock)
     for _ in range(2):
-        assert main(["--eval-only", "--checkpoint", str(state.final_model(1)), "--output", str(tmp_path / "evals"), "--eval-episodes", "1"]) == 0
-    assert sorted(p.name for p in (tmp_path / "evals").iterdir()) == ["eval_stage1_20260102-030405.json", "eval_stage1_20260102-030405_2.json"]
+        assert (
+            main(
+                [
+                    "--eval-only",
+                    "--checkpoint",
+                    str(state.final_model(1)),
+                    "--output",
+                    str(tmp_path / "evals"),
+                    "--eval-episodes",
+                    "1",
+                ]
+            )
+            == 0
+        )
+    assert sorted(p.name for p in (tmp_path / "evals").iterdir()) == [
+        "eval_stage1_20260102-030405.json",
+        "eval_stage1_20260102-030405_2.json",
+    ]
 
 
 def test_a_truncated_model_is_one_line_for_eval_only_and_resume(two_stage_run, tmp_path, capsys):
@@ -154,8 +180,27 @@ def test_a_checkpoint_folder_failing_mid_run_saves_the_progress_and_marks_the_st
 
     monkeypatch.setattr(artifacts, "atomic_save_model", failing_save)
     output = tmp_path / "runs"
-    code = main(["--config-dir", str(CONFIGS), "--output", str(output), "--no-progress", "--vec-env", "dummy",
-                 "--stage", "1", "--n-envs", "1", "--eval-episodes", "1", "--preset", "quick", "--checkpoint-freq", "16"])
+    code = main(
+        [
+            "--config-dir",
+            str(CONFIGS),
+            "--output",
+            str(output),
+            "--no-progress",
+            "--vec-env",
+            "dummy",
+            "--stage",
+            "1",
+            "--n-envs",
+            "1",
+            "--eval-episodes",
+            "1",
+            "--preset",
+            "quick",
+            "--checkpoint-freq",
+            "16",
+        ]
+    )
     assert code == 1
     logged = capsys.readouterr().err
     assert "Traceback" not in logged
@@ -180,7 +225,10 @@ def test_save_on_exception_saves_any_model_and_reraises(tmp_path):
 
     model = PPO("MlpPolicy", "CartPole-v1", n_steps=32, batch_size=32, n_epochs=1, device="cpu")
     (tmp_path / "a_file").write_text("")
-    with pytest.raises(RuntimeError, match="boom"), save_on_exception(model, tmp_path / "a_file" / "x.zip", tmp_path / "rescue.zip") as rescue:
+    with (
+        pytest.raises(RuntimeError, match="boom"),
+        save_on_exception(model, tmp_path / "a_file" / "x.zip", tmp_path / "rescue.zip") as rescue,
+    ):
         model.learn(200, callback=Explode())
     assert rescue.path == tmp_path / "rescue.zip" and len(rescue.failures) == 1
     assert PPO.load(rescue.path).num_timesteps == 40

@@ -29,7 +29,10 @@ def test_out_of_range_and_unparsable_lines_are_skipped_with_a_warning(tmp_path):
         source.update(filled_log(6, dones_at={0: [2]}))
     skipped = [str(w.message) for w in caught]
     assert len(skipped) == len(BAD_LINES)
-    assert f"{path}:1: skipped malformed feedback line: score: expected a number between -1e+06 and 1e+06, got 1e+300" in skipped[0]
+    assert (
+        f"{path}:1: skipped malformed feedback line: score: expected a number between -1e+06 and 1e+06, got 1e+300"
+        in skipped[0]
+    )
     assert "an integer of 400 digits" in skipped[1]
     assert "nested too deeply" in skipped[3]
     assert all(len(message) < 300 for message in skipped)

@@ -66,7 +66,9 @@ def test_a_chunk_outside_the_dataset_folder_is_refused(tmp_path):
     shutil.copy(directory / "chunks" / "chunk_00000.npz", other / "chunk_00000.npz")
     manifest["chunks"][0]["file"] = "../other/chunks/chunk_00000.npz"  # with that file's real sha256
     _rewrite(directory, manifest)
-    with pytest.raises(ValueError, match=r"chunks\[0\]\.file: '\.\./other/chunks/chunk_00000\.npz' is not inside the dataset folder"):
+    with pytest.raises(
+        ValueError, match=r"chunks\[0\]\.file: '\.\./other/chunks/chunk_00000\.npz' is not inside the dataset folder"
+    ):
         list(iter_chunks(directory))
     manifest["chunks"][0]["file"] = "/etc/passwd"
     _rewrite(directory, manifest)
@@ -88,7 +90,10 @@ def test_a_chunk_outside_the_dataset_folder_is_refused(tmp_path):
         (lambda m: m.update(chunks={"file": "x"}), "chunks: expected a list, got dict"),
         (lambda m: m["chunks"][1].update(sha256=None), r"chunks\[1\]\.sha256: expected 64 lowercase hex digits, got None"),
         (lambda m: m["chunks"][0].update(n_transitions="40"), r"chunks\[0\]\.n_transitions: expected an integer >= 0"),
-        (lambda m: m["observation_space"].update(shape=[1 << 20, 1 << 20]), r"observation_space\.shape: \[1048576, 1048576\] asks for"),
+        (
+            lambda m: m["observation_space"].update(shape=[1 << 20, 1 << 20]),
+            r"observation_space\.shape: \[1048576, 1048576\] asks for",
+        ),
         (lambda m: m["observation_space"].update(dtype="float128x"), r"observation_space\.dtype: expected a numeric dtype"),
         (lambda m: m["action_space"].update(low=[1, 2]), r"action_space\.low: 2 values for shape \[1\]"),
         (lambda m: m.update(action_space=[]), r"action_space: expected a mapping with a 'type'"),

@@ -1,8 +1,8 @@
 """``run_manifest.json``: an audit trail of a training folder, and :func:`verify` to check it later.
 
 Not to be confused with an offline dataset's ``manifest.json`` (:mod:`sb3_ext.data.format`), which
-indexes the dataset's chunks. The run manifest records the configuration, the seed, the command line, the versions of the packages
-that produced the results, and the sha256 and size of every file under the folder. ``verify``
+indexes the dataset's chunks. The run manifest records the configuration, the seed, the command line,
+the versions of the packages that produced the results, and the sha256 and size of every file under the folder. ``verify``
 re-hashes the files and lists every difference, so a result can be traced to exactly the files
 (and settings) that produced it. ``python -m sb3_ext.callbacks.manifest MANIFEST...`` runs it.
 """
@@ -135,7 +135,8 @@ class ManifestExport(BaseCallback):
         self.manifest_path: Path | None = None
 
     def _model_config(self) -> dict[str, Any]:
-        names = ("learning_rate", "n_steps", "batch_size", "n_epochs", "gamma", "gae_lambda", "ent_coef", "vf_coef", "max_grad_norm")
+        names = ("learning_rate", "n_steps", "batch_size", "n_epochs", "gamma", "gae_lambda")
+        names += ("ent_coef", "vf_coef", "max_grad_norm")
         config = {"algorithm": type(self.model).__name__}
         for name in names:
             value = getattr(self.model, name, None)

@@ -14,12 +14,13 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import io
 import json
 import os
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
-from typing import IO, TYPE_CHECKING, Any
+from typing import IO, TYPE_CHECKING, Any, cast
 
 if TYPE_CHECKING:  # importing SB3 (and torch) is not needed to write files
     from stable_baselines3.common.base_class import BaseAlgorithm
@@ -53,7 +54,8 @@ def atomic_open(path: str | os.PathLike, mode: str = "w", exclusive: bool = Fals
     target.parent.mkdir(parents=True, exist_ok=True)
     temporary = _temporary_name(target)
     try:
-        with open(temporary, "x" + mode[1:], **({"encoding": "utf-8"} if mode == "w" else {})) as handle:
+        handle: IO[Any] = open(temporary, "x", encoding="utf-8") if mode == "w" else open(temporary, "xb")
+        with handle:
             yield handle
             handle.flush()
             os.fsync(handle.fileno())
@@ -87,7 +89,7 @@ def atomic_save_model(model: BaseAlgorithm, path: str | os.PathLike) -> Path:
     if target.suffix != ".zip":
         raise ValueError(f"atomic_save_model: path must end in .zip, got {str(target)!r}")
     with atomic_open(target, "wb") as handle:
-        model.save(handle)
+        model.save(cast(io.BufferedIOBase, handle))  # mode "wb" opens a BufferedWriter
     return target
 
 

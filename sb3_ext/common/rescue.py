@@ -65,7 +65,12 @@ def save_on_exception(model: BaseAlgorithm, *paths: str | os.PathLike) -> Iterat
         if rescue.path is not None:
             log.error("training failed at step %d (%s); model saved to %s", model.num_timesteps, error, rescue.path)
         else:
-            log.error("training failed at step %d (%s); the model could not be saved (%s)", model.num_timesteps, error, "; ".join(rescue.failures))
+            log.error(
+                "training failed at step %d (%s); the model could not be saved (%s)",
+                model.num_timesteps,
+                error,
+                "; ".join(rescue.failures),
+            )
         raise
 
 

@@ -48,15 +48,25 @@ def build_parser() -> argparse.ArgumentParser:
         prog=PROG,
         description="Train the three-stage PPO curriculum on LatticeGrowth-v0 (8x8x5 -> 20x20x10 -> 50x50x20).",
     )
-    parser.add_argument("--stage", choices=["1", "2", "3", "all"], help="stage to train (default all); with --resume-from, the last stage to train")
+    parser.add_argument(
+        "--stage",
+        choices=["1", "2", "3", "all"],
+        help="stage to train (default all); with --resume-from, the last stage to train",
+    )
     parser.add_argument("--config-dir", type=Path, help="folder with stage1_small.yaml, stage2_medium.yaml, stage3_large.yaml")
     parser.add_argument("--output", type=Path, help=f"parent folder of the run folders (default {DEFAULT_OUTPUT})")
     parser.add_argument("--seed", type=_non_negative, help="random seed (default 0)")
     parser.add_argument("--resume-from", type=Path, metavar="ZIP", help="continue the run this checkpoint belongs to")
-    parser.add_argument("--eval-only", action="store_true", help="evaluate --checkpoint against the neutral policy, no training")
+    parser.add_argument(
+        "--eval-only", action="store_true", help="evaluate --checkpoint against the neutral policy, no training"
+    )
     parser.add_argument("--checkpoint", type=Path, metavar="ZIP", help="model to evaluate with --eval-only")
     parser.add_argument("--eval-episodes", type=_positive, default=5, help="deterministic episodes per evaluation (default 5)")
-    parser.add_argument("--preset", metavar="NAME", help="a preset of the stage files (their presets: section); 'quick' runs all stages in minutes")
+    parser.add_argument(
+        "--preset",
+        metavar="NAME",
+        help="a preset of the stage files (their presets: section); 'quick' runs all stages in minutes",
+    )
     parser.add_argument("--device", default="cpu", help="torch device (default cpu: the networks are small MLPs)")
     parser.add_argument("--n-envs", type=int, help="override every stage's n_envs")
     parser.add_argument(
@@ -66,11 +76,27 @@ def build_parser() -> argparse.ArgumentParser:
         help="SubprocVecEnv workers (default) or DummyVecEnv in one process (often faster: a step costs ~30 us)",
     )
     parser.add_argument("--progress", action=argparse.BooleanOptionalAction, default=True, help="show SB3's progress bar")
-    parser.add_argument("--config", type=Path, metavar="FILE", help="YAML file of these options (eval_freq: 5000, ...); flags given here win")
-    parser.add_argument("--eval-freq", type=_positive, metavar="STEPS", help="environment steps between evaluations (default: 10 per stage)")
-    parser.add_argument("--checkpoint-freq", type=_positive, metavar="STEPS", help="environment steps between checkpoints (default: 4 per stage)")
-    parser.add_argument("--early-stopping", type=_positive, metavar="EVALS", help="end a stage when more than EVALS evaluations in a row bring no better mean reward")
-    parser.add_argument("--track", action="store_true", help="mirror the run into Weights & Biases (offline; needs the [track] extra)")
+    parser.add_argument(
+        "--config", type=Path, metavar="FILE", help="YAML file of these options (eval_freq: 5000, ...); flags given here win"
+    )
+    parser.add_argument(
+        "--eval-freq", type=_positive, metavar="STEPS", help="environment steps between evaluations (default: 10 per stage)"
+    )
+    parser.add_argument(
+        "--checkpoint-freq",
+        type=_positive,
+        metavar="STEPS",
+        help="environment steps between checkpoints (default: 4 per stage)",
+    )
+    parser.add_argument(
+        "--early-stopping",
+        type=_positive,
+        metavar="EVALS",
+        help="end a stage when more than EVALS evaluations in a row bring no better mean reward",
+    )
+    parser.add_argument(
+        "--track", action="store_true", help="mirror the run into Weights & Biases (offline; needs the [track] extra)"
+    )
     parser.add_argument("--wandb-project", default="sb3-ext-curriculum", help="W&B project name with --track")
     return parser
 
@@ -125,7 +151,11 @@ def _writable_folder(folder: Path, flag: str) -> Path:
 
 def _previous_final(output: Path, stage: int) -> Path | None:
     """The newest run under ``output`` whose stage ``stage`` is done, as its final model's path."""
-    runs = sorted(output.glob("run_*/run_state.json"), key=lambda path: path.stat().st_mtime, reverse=True) if output.is_dir() else []
+    runs = (
+        sorted(output.glob("run_*/run_state.json"), key=lambda path: path.stat().st_mtime, reverse=True)
+        if output.is_dir()
+        else []
+    )
     for state_file in runs:
         try:
             state = RunState.load(state_file.parent)
@@ -156,9 +186,16 @@ def _use_one_torch_thread() -> None:
 def _runner(args: argparse.Namespace, state: RunState) -> CurriculumRunner:
     from sb3_ext.curriculum.runner import CurriculumRunner
 
-    return CurriculumRunner(state, device=args.device, progress=args.progress, eval_episodes=args.eval_episodes,
-                            subprocesses=args.vec_env == "subproc", eval_freq=args.eval_freq,
-                            checkpoint_freq=args.checkpoint_freq, patience=args.early_stopping)
+    return CurriculumRunner(
+        state,
+        device=args.device,
+        progress=args.progress,
+        eval_episodes=args.eval_episodes,
+        subprocesses=args.vec_env == "subproc",
+        eval_freq=args.eval_freq,
+        checkpoint_freq=args.checkpoint_freq,
+        patience=args.early_stopping,
+    )
 
 
 def _run_tracked(args: argparse.Namespace, runner: CurriculumRunner, stages: list[int], **kwargs: Any) -> int:
@@ -168,9 +205,17 @@ def _run_tracked(args: argparse.Namespace, runner: CurriculumRunner, stages: lis
     from sb3_ext.common.tracking import start_tracking
 
     state = runner.state
-    run = start_tracking(state.run_dir, args.wandb_project, name=state.run_dir.name,
-                         config={"seed": state.seed, "preset": state.preset, "stages": stages,
-                                 **{f"stage{stage}": config.to_dict() for stage, config in state.configs.items()}})
+    run = start_tracking(
+        state.run_dir,
+        args.wandb_project,
+        name=state.run_dir.name,
+        config={
+            "seed": state.seed,
+            "preset": state.preset,
+            "stages": stages,
+            **{f"stage{stage}": config.to_dict() for stage, config in state.configs.items()},
+        },
+    )
     try:
         return runner.run(stages, **kwargs)
     finally:
@@ -183,8 +228,11 @@ def _train(args: argparse.Namespace, default_config_dir: Path) -> int:
     if stages[0] > 1:
         # A later stage continues the chain from the previous stage's final model.
         previous = _previous_final(output, stages[0] - 1)
-        command = (f"{PROG} --resume-from {previous} --stage {stages[0]}" if previous is not None
-                   else f"{PROG} --stage all (stage {stages[0]} starts from stage {stages[0] - 1}'s final model; {output} has none)")
+        command = (
+            f"{PROG} --resume-from {previous} --stage {stages[0]}"
+            if previous is not None
+            else f"{PROG} --stage all (stage {stages[0]} starts from stage {stages[0] - 1}'s final model; {output} has none)"
+        )
         raise ConfigError(f"--stage {stages[0]} alone would train from scratch; to continue the curriculum run: {command}")
     configs = _configs(args, default_config_dir)
     _check_device(args.device)
@@ -206,7 +254,7 @@ def _resume(args: argparse.Namespace) -> int:
     if given:
         raise ConfigError(f"--resume-from continues the run with its recorded settings; drop {', '.join(given)}")
     _use_one_torch_thread()
-    from sb3_ext.curriculum.runner import CurriculumRunner, check_model_file, stage_of
+    from sb3_ext.curriculum.runner import check_model_file, stage_of
 
     checkpoint = check_model_file(args.resume_from, "--resume-from")
     run_dir = RunState.find_run_dir(checkpoint)
@@ -219,17 +267,29 @@ def _resume(args: argparse.Namespace) -> int:
     status = state.record(stage).status
     if status == "superseded":
         earlier = max((s for s, r in state.records.items() if s < stage and r.status == "done"), default=1)
-        raise ConfigError(f"--resume-from {checkpoint}: stage {stage} was built on a stage-{stage - 1} model that a later resume replaced; "
-                          f"continue from {state.final_model(earlier)}")
+        raise ConfigError(
+            f"--resume-from {checkpoint}: stage {stage} was built on a stage-{stage - 1} model that a later resume replaced; "
+            f"continue from {state.final_model(earlier)}"
+        )
     if is_final and status != "done":
-        raise ConfigError(f"--resume-from {checkpoint}: stage {stage} is {status}, so this final model is not its result; "
-                          f"resume from {state.stage_dir(stage) / 'checkpoints' / 'latest.zip'}")
+        raise ConfigError(
+            f"--resume-from {checkpoint}: stage {stage} is {status}, so this final model is not its result; "
+            f"resume from {state.stage_dir(stage) / 'checkpoints' / 'latest.zip'}"
+        )
     first = stage + 1 if is_final else stage
     last = 3 if args.stage in (None, "all") else int(args.stage)
     if first > last:
-        raise ConfigError(f"--resume-from {checkpoint}: nothing to train up to stage {last} (this is stage {stage}'s {'final model' if is_final else 'checkpoint'})")
-    print(f"resuming run {run_dir}: stage {stage} {'done, continuing with' if is_final else 'from a mid-stage checkpoint, then'} stages {first}-{last}")
-    return _run_tracked(args, _runner(args, state), list(range(first, last + 1)), init_model=checkpoint, resume_stage=not is_final)
+        raise ConfigError(
+            f"--resume-from {checkpoint}: nothing to train up to stage {last} "
+            f"(this is stage {stage}'s {'final model' if is_final else 'checkpoint'})"
+        )
+    print(
+        f"resuming run {run_dir}: stage {stage} "
+        f"{'done, continuing with' if is_final else 'from a mid-stage checkpoint, then'} stages {first}-{last}"
+    )
+    return _run_tracked(
+        args, _runner(args, state), list(range(first, last + 1)), init_model=checkpoint, resume_stage=not is_final
+    )
 
 
 def _eval_only(args: argparse.Namespace, default_config_dir: Path) -> int:
@@ -257,18 +317,37 @@ def _eval_only(args: argparse.Namespace, default_config_dir: Path) -> int:
         config, source = _configs(args, default_config_dir)[stage], str(args.config_dir or default_config_dir)
     _check_device(args.device)
     output = _writable_folder(Path(args.output or DEFAULT_OUTPUT), "--output")  # before minutes of evaluation
-    model = load_model_file(PPO if config.algo == DEFAULT_ALGO else algorithm_class(config.algo, str(checkpoint)), checkpoint, "--checkpoint", device=args.device)
+    model = load_model_file(
+        PPO if config.algo == DEFAULT_ALGO else algorithm_class(config.algo, str(checkpoint)),
+        checkpoint,
+        "--checkpoint",
+        device=args.device,
+    )
     seed = args.seed if args.seed is not None else 0
     policy = evaluate(model, config, args.eval_episodes, seed=seed)
     neutral = evaluate(NeutralPolicy(), config, args.eval_episodes, seed=seed)
 
     lattice = "x".join(map(str, config.environment.lattice_size))
-    print(f"{checkpoint} on stage {stage} ({lattice}, config from {source}), {args.eval_episodes} deterministic episodes, seed {seed}")
+    print(
+        f"{checkpoint} on stage {stage} ({lattice}, config from {source}), "
+        f"{args.eval_episodes} deterministic episodes, seed {seed}"
+    )
     print(f"{'':<10}{'reward':>12}{'roughness':>12}{'coverage':>10}{'mean ESS':>10}{'height':>9}")
+    WIDTHS = (12, 12, 10, 10, 9)
     for name, result in (("policy", policy), ("neutral", neutral)):
         cells = [result.mean_reward, result.final_roughness, result.final_coverage, result.mean_ess, result.mean_height]
-        print(f"{name:<10}" + "".join(f"{'-' if v is None else format(v, '.4f'):>{w}}" for v, w in zip(cells, (12, 12, 10, 10, 9))))
-    report = {"checkpoint": str(checkpoint), "stage": stage, "config": config.to_dict(), "seed": seed, "policy": policy.to_dict(), "neutral": neutral.to_dict()}
+        print(
+            f"{name:<10}"
+            + "".join(f"{'-' if v is None else format(v, '.4f'):>{w}}" for v, w in zip(cells, WIDTHS, strict=True))
+        )
+    report = {
+        "checkpoint": str(checkpoint),
+        "stage": stage,
+        "config": config.to_dict(),
+        "seed": seed,
+        "policy": policy.to_dict(),
+        "neutral": neutral.to_dict(),
+    }
     base = f"eval_stage{stage}_{datetime.datetime.now().strftime('%Y%m%d-%H%M%S')}"
     for n in itertools.count(1):  # never replace another session's result written in the same second
         path = output / (f"{base}.json" if n == 1 else f"{base}_{n}.json")

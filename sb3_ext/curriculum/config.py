@@ -180,7 +180,8 @@ def _convert(value: Any, annotation: Any, key: str, where: str) -> Any:
         item_types = typing.get_args(annotation)
         if not isinstance(value, list) or len(value) != len(item_types):
             raise ConfigError(f"{where}: {key}: expected a list of {len(item_types)} integers, got {_describe(value)}")
-        return tuple(_convert(item, item_type, f"{key}[{i}]", where) for i, (item, item_type) in enumerate(zip(value, item_types)))
+        pairs = enumerate(zip(value, item_types, strict=False))
+        return tuple(_convert(item, item_type, f"{key}[{i}]", where) for i, (item, item_type) in pairs)
     raise TypeError(f"unsupported annotation {annotation!r} for {key}")  # a schema bug, not user input
 
 
@@ -252,7 +253,8 @@ def check_agents_fit(environment: EnvironmentConfig, where: str) -> None:
     nx, ny, _ = environment.lattice_size
     if environment.n_swarm > nx * ny:
         raise ConfigError(
-            f"{where}: environment.n_swarm: expected at most nx * ny = {nx * ny} agents (one per column), got {environment.n_swarm}"
+            f"{where}: environment.n_swarm: expected at most nx * ny = {nx * ny} agents (one per column), "
+            f"got {environment.n_swarm}"
         )
 
 
@@ -290,7 +292,7 @@ def load_stage_config(path: str | Path) -> StageConfig:
     except UnicodeDecodeError as error:
         raise ConfigError(f"{path}: not a UTF-8 text file (byte {error.start}: {error.reason})") from None
     try:
-        data = yaml.load(text, Loader=_StrictLoader)  # noqa: S506 - a SafeLoader subclass
+        data = yaml.load(text, Loader=_StrictLoader)
     except ConfigError as error:
         raise ConfigError(f"{path}: {error}") from None
     except yaml.YAMLError as error:

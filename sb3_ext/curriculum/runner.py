@@ -48,7 +48,7 @@ from sb3_ext.curriculum.evaluation import evaluate
 from sb3_ext.curriculum.handoff import hand_off, record_handoff
 from sb3_ext.curriculum.interrupt import StopOnSignal
 from sb3_ext.curriculum.morphology import FINAL_INFO_KEYS, MorphologyLogger
-from sb3_ext.curriculum.state import RunState, StageRecord
+from sb3_ext.curriculum.state import RunState
 from sb3_ext.curriculum.transfer import load_for_stage, new_model
 from sb3_ext.envs.lattice.heuristics import NeutralPolicy
 
@@ -104,7 +104,9 @@ def load_model_file(cls: Any, path: Path, flag: str, **kwargs: Any) -> Any:
     try:
         return cls.load(path, **kwargs)
     except (AssertionError, KeyError, ValueError, TypeError, RuntimeError, EOFError, zipfile.BadZipFile) as error:
-        raise ConfigError(f"{flag} {path}: not loadable as a {cls.__name__} model ({type(error).__name__}: {error})".splitlines()[0]) from None
+        raise ConfigError(
+            f"{flag} {path}: not loadable as a {cls.__name__} model ({type(error).__name__}: {error})".splitlines()[0]
+        ) from None
 
 
 def stage_of(path: Path, run_dir: Path) -> int:
@@ -185,7 +187,13 @@ class CurriculumRunner:
                 with contextlib.suppress(OSError):  # the error that stopped training is the one to report
                     summary = self.write_summary()
                     print(format_summary(summary))
-                    write_manifest(self.state.run_dir, config=self._configs_dict(), seed=self.state.seed, command=self.command, extra={"kind": "run"})
+                    write_manifest(
+                        self.state.run_dir,
+                        config=self._configs_dict(),
+                        seed=self.state.seed,
+                        command=self.command,
+                        extra={"kind": "run"},
+                    )
         if self.stopper.received is not None:
             print(f"stopped by {self.stopper.received.name}; resume with:\n  {self.resume_hint()}")
         return self.stopper.exit_code
@@ -194,7 +202,9 @@ class CurriculumRunner:
         """Stages after ``stage`` were built on the model it is about to replace: their results no longer hold."""
         for later, record in self.state.records.items():
             if later > stage and record.status != "pending":
-                log.warning("stage %d: its results were built on the stage-%d model being replaced; marked superseded", later, stage)
+                log.warning(
+                    "stage %d: its results were built on the stage-%d model being replaced; marked superseded", later, stage
+                )
                 record.status, record.result = "superseded", None
 
     def resume_hint(self) -> str:
@@ -278,20 +288,33 @@ class CurriculumRunner:
             else:
                 record.stop_reason = ess.stop_message or None
                 if artifacts.stopped_early_at is not None:
-                    record.stop_reason = (f"early stop at step {artifacts.stopped_early_at}: more than {self.patience} "
-                                          "evaluations without a better mean reward")
+                    record.stop_reason = (
+                        f"early stop at step {artifacts.stopped_early_at}: more than {self.patience} "
+                        "evaluations without a better mean reward"
+                    )
                 atomic_save_model(model, self.state.final_model(stage))
                 record.result = self._final_evaluation(model, config, seed)
                 following = self.state.configs.get(stage + 1)
                 if following is not None and following.algo != config.algo:
                     # The next stage trains another algorithm: it starts from this policy's transitions.
-                    record_handoff(model, env, self.handoff_dataset(stage), min(HANDOFF_TRANSITIONS, config.total_timesteps),
-                                   env_id=self.env_id)
+                    record_handoff(
+                        model,
+                        env,
+                        self.handoff_dataset(stage),
+                        min(HANDOFF_TRANSITIONS, config.total_timesteps),
+                        env_id=self.env_id,
+                    )
                 record.status = "done"
             record.train_time += train_time
             record.wall_time += time.perf_counter() - session_start
             self.state.save()
-            write_manifest(stage_dir, config=config.to_dict(), seed=self.state.seed, command=self.command, extra={"stage": stage, "num_timesteps": model.num_timesteps})
+            write_manifest(
+                stage_dir,
+                config=config.to_dict(),
+                seed=self.state.seed,
+                command=self.command,
+                extra={"stage": stage, "num_timesteps": model.num_timesteps},
+            )
             return not interrupted
         finally:
             env.close()
@@ -310,8 +333,11 @@ class CurriculumRunner:
             record.rescue = str(rescue.path) if rescue.path is not None else None
             with contextlib.suppress(OSError):
                 self.state.save()
-            saved = (f"model at step {model.num_timesteps} saved to {rescue.path}; resume with: {self.resume_hint()}"
-                     if rescue.path is not None else f"the model could not be saved ({'; '.join(rescue.failures)})")
+            saved = (
+                f"model at step {model.num_timesteps} saved to {rescue.path}; resume with: {self.resume_hint()}"
+                if rescue.path is not None
+                else f"the model could not be saved ({'; '.join(rescue.failures)})"
+            )
             raise TrainingFailed(f"training failed ({type(error).__name__}: {error}); {saved}".replace("\n", " ")) from error
 
     def handoff_dataset(self, stage: int) -> Path:
@@ -337,12 +363,22 @@ class CurriculumRunner:
         teacher = algorithm_class(previous.algo, str(start_from)).load(start_from, device=self.device)
         # A new algorithm starts its own step count, so that its schedules (exploration, learning
         # rate) and learning_starts run from this stage's start.
-        model = new_algorithm_model(config.algo, config.algo_settings, env, seed, self.device) if config.algo != DEFAULT_ALGO \
+        model = (
+            new_algorithm_model(config.algo, config.algo_settings, env, seed, self.device)
+            if config.algo != DEFAULT_ALGO
             else new_model(config.ppo, env, seed=seed, device=self.device)
+        )
         report = hand_off(model, teacher, dataset, epochs=HANDOFF_EPOCHS, seed=seed)
-        atomic_write_json(self.state.stage_dir(stage) / "handoff.json",
-                          {"from_stage": previous_stage, "from_algo": previous.algo, "to_algo": config.algo,
-                           "dataset": str(dataset), **report.to_dict()})
+        atomic_write_json(
+            self.state.stage_dir(stage) / "handoff.json",
+            {
+                "from_stage": previous_stage,
+                "from_algo": previous.algo,
+                "to_algo": config.algo,
+                "dataset": str(dataset),
+                **report.to_dict(),
+            },
+        )
         return model
 
     def _final_evaluation(self, model, config: StageConfig, seed: int) -> dict[str, Any]:
@@ -386,7 +422,10 @@ def _fmt(value: float | None, spec: str) -> str:
 
 def format_summary(summary: dict[str, Any]) -> str:
     """The short table printed at the end of a run."""
-    header = f"{'stage':<6}{'lattice':<11}{'status':<12}{'steps':>9}{'wall':>9}{'steps/s':>9}{'reward':>10}{'W (neutral)':>16}{'coverage':>10}{'ESS':>7}"
+    header = (
+        f"{'stage':<6}{'lattice':<11}{'status':<12}{'steps':>9}{'wall':>9}{'steps/s':>9}"
+        f"{'reward':>10}{'W (neutral)':>16}{'coverage':>10}{'ESS':>7}"
+    )
     lines = [f"run: {summary['run_dir']}", header, "-" * len(header)]
     for stage, row in summary["stages"].items():
         policy, neutral = row["policy"] or {}, row["neutral"] or {}

@@ -83,7 +83,10 @@ class RunState:
         path = Path(run_dir) / STATE_NAME
         try:
             data = json.loads(path.read_text(encoding="utf-8"))
-            configs = {int(stage): stage_config_from_dict(config, f"{path} (stage {stage})") for stage, config in data["configs"].items()}
+            configs = {
+                int(stage): stage_config_from_dict(config, f"{path} (stage {stage})")
+                for stage, config in data["configs"].items()
+            }
             records = {int(stage): StageRecord(**record) for stage, record in data["stages"].items()}
             return cls(Path(run_dir), int(data["seed"]), data["preset"], configs, records)
         except FileNotFoundError:

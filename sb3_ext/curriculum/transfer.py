@@ -103,7 +103,9 @@ class CurriculumTransfer(BaseCallback):
         for space in ("observation_space", "action_space"):
             saved, ours = data.get(space), getattr(self.model, space)
             if saved != ours:
-                raise ValueError(f"CurriculumTransfer: {self.load_path} was trained with {space} {saved}, this model has {ours}")
+                raise ValueError(
+                    f"CurriculumTransfer: {self.load_path} was trained with {space} {saved}, this model has {ours}"
+                )
         wanted = ("policy", "policy.optimizer") if self.load_optimizer else ("policy",)
         self.model.set_parameters({name: params[name] for name in wanted}, exact_match=False, device=self.model.device)
         if self.load_optimizer:

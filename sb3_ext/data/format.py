@@ -51,12 +51,18 @@ MANIFEST_KEYS = (
 )
 
 
+def _fixed_shape(space: spaces.Space) -> tuple[int, ...]:
+    if space.shape is None:
+        raise ValueError(f"offline chunks store arrays of one fixed shape; {space} has none")
+    return space.shape
+
+
 def field_layout(observation_space: spaces.Space, action_space: spaces.Space) -> dict[str, tuple[tuple, np.dtype]]:
     """Per-transition shape and dtype of each chunk field (axis 0 of the stored arrays is the transition)."""
     return {
-        "observations": (observation_space.shape, np.dtype(observation_space.dtype)),
-        "next_observations": (observation_space.shape, np.dtype(observation_space.dtype)),
-        "actions": (action_space.shape, np.dtype(action_space.dtype)),
+        "observations": (_fixed_shape(observation_space), np.dtype(observation_space.dtype)),
+        "next_observations": (_fixed_shape(observation_space), np.dtype(observation_space.dtype)),
+        "actions": (_fixed_shape(action_space), np.dtype(action_space.dtype)),
         "rewards": ((), np.dtype(np.float32)),
         "dones": ((), np.dtype(np.bool_)),
         "timeouts": ((), np.dtype(np.bool_)),
@@ -83,7 +89,7 @@ def _bounds_to_json(values: np.ndarray) -> Any:
 
 def _bounds_from_json(encoded: Any, shape: tuple[int, ...], key: str) -> np.ndarray:
     items = encoded if isinstance(encoded, list) else [encoded]
-    if not all(isinstance(v, (int, float)) and not isinstance(v, bool) or v in ("inf", "-inf") for v in items):
+    if not all((isinstance(v, (int, float)) and not isinstance(v, bool)) or v in ("inf", "-inf") for v in items):
         raise ValueError(f"{key}: expected a number, 'inf', '-inf' or a list of them")
     values = np.array(items, dtype=np.float64)
     if values.size == 1:
@@ -138,7 +144,10 @@ def _shape(value: Any, key: str, itemsize: int) -> tuple[int, ...]:
         raise ValueError(f"{key}: expected a list of integers, got {value!r}")
     shape = tuple(_integer(side, f"{key}[{i}]") for i, side in enumerate(value))
     if math.prod(shape) * itemsize > MAX_TRANSITION_BYTES:
-        raise ValueError(f"{key}: {list(shape)} asks for {math.prod(shape) * itemsize} bytes per transition (at most {MAX_TRANSITION_BYTES})")
+        raise ValueError(
+            f"{key}: {list(shape)} asks for {math.prod(shape) * itemsize} bytes per transition "
+            f"(at most {MAX_TRANSITION_BYTES})"
+        )
     return shape
 
 

@@ -47,8 +47,9 @@ class QuantileDQN(TwinCriticTraining, QRDQN):
       lowest ``risk_alpha`` fraction of quantiles. The bootstrap uses the same greedy rule, so the
       learned distribution is that of the risk-averse policy being followed;
     * diagnostics at every update (every ``train()`` call, from its last batch), for the action the
-      policy would choose on the replayed observations: ``risk/mean``, ``risk/cvar`` and ``risk/value_at_risk`` (at ``risk_alpha``) and
-      ``risk/quantile_spread`` (inter-quantile range), plus ``train/q_mean`` and ``train/critic_gap``;
+      policy would choose on the replayed observations: ``risk/mean``, ``risk/cvar`` and
+      ``risk/value_at_risk`` (at ``risk_alpha``) and ``risk/quantile_spread`` (inter-quantile
+      range), plus ``train/q_mean`` and ``train/critic_gap``;
     * ``predict_distribution(obs)``: the quantiles of the return per action.
 
     Takes every argument of sb3-contrib's ``QRDQN`` (same defaults; ``tau < 1`` gives soft target

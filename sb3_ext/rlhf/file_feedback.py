@@ -139,7 +139,9 @@ class FileFeedback(FeedbackSource):
         if len(item) == 4:
             rating = Rating(*item)
             if not log.has_episode(rating.episode):
-                warnings.warn(f"{where}: skipped rating: episode {rating.episode} is not among the recent transitions", stacklevel=4)
+                warnings.warn(
+                    f"{where}: skipped rating: episode {rating.episode} is not among the recent transitions", stacklevel=4
+                )
                 return None
             return rating
         first_span, second_span, prob_first = item

@@ -207,7 +207,7 @@ class LatticeKMC:
     @property
     def event_counts(self) -> dict[str, int]:
         """Events executed since the last reset, by kind (hops split by the landing level)."""
-        return {kind: int(self.counters[c]) for kind, c in zip(EVENT_KINDS, _KIND_COUNTERS)}
+        return {kind: int(self.counters[c]) for kind, c in zip(EVENT_KINDS, _KIND_COUNTERS, strict=False)}
 
     @property
     def mean_height(self) -> float:

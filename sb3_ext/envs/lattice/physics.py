@@ -54,7 +54,11 @@ class SOSPhysics:
         for name, ok in checks.items():
             value = getattr(self, name)
             # numbers.Real takes numpy scalars too (np.float32(600) is not a Python float)
-            if not (isinstance(value, numbers.Real) and not isinstance(value, (bool, np.bool_))) or not math.isfinite(value) or not ok:
+            if (
+                not (isinstance(value, numbers.Real) and not isinstance(value, (bool, np.bool_)))
+                or not math.isfinite(value)
+                or not ok
+            ):
                 raise ValueError(f"{name}: expected a finite number {expected.get(name, '>= 0 (eV)')}, got {value!r}")
             object.__setattr__(self, name, float(value))
 

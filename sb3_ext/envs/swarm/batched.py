@@ -34,7 +34,7 @@ class Swarm2DVecEnv(VecEnv):
     and ``delivered_per_team``.
     """
 
-    metadata = {"render_modes": ["rgb_array"]}
+    metadata = {"render_modes": ["rgb_array"]}  # noqa: RUF012 (a plain attribute in the base class)
 
     def __init__(self, n_copies: int = 1, render_mode: str | None = None, **kwargs) -> None:
         if not isinstance(n_copies, int) or n_copies < 1:
