@@ -35,15 +35,15 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from stable_baselines3 import PPO  # noqa: E402
+from stable_baselines3 import PPO
 
-from sb3_ext.curriculum.config import DEFAULT_CONFIG_DIR, load_stage_configs  # noqa: E402
-from sb3_ext.curriculum.envs import make_training_env  # noqa: E402
-from sb3_ext.curriculum.presets import apply_preset_to_stages, override  # noqa: E402
-from sb3_ext.curriculum.runner import CurriculumRunner, new_run_dir  # noqa: E402
-from sb3_ext.curriculum.state import RunState  # noqa: E402
-from sb3_ext.curriculum.transfer import ppo_kwargs  # noqa: E402
-from sb3_ext.envs.lattice.swarm_env import agents_for  # noqa: E402
+from sb3_ext.curriculum.config import DEFAULT_CONFIG_DIR, load_stage_configs
+from sb3_ext.curriculum.envs import make_training_env
+from sb3_ext.curriculum.presets import apply_preset_to_stages, override
+from sb3_ext.curriculum.runner import CurriculumRunner, new_run_dir
+from sb3_ext.curriculum.state import RunState
+from sb3_ext.curriculum.transfer import ppo_kwargs
+from sb3_ext.envs.lattice.swarm_env import agents_for
 
 CONFIGS = DEFAULT_CONFIG_DIR
 #: What the stage files set for the four-agent setup before the per-column swarm became the default.
@@ -57,7 +57,9 @@ OLD_SETUP: dict[int, dict] = {
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="use the --preset quick budgets")
-    parser.add_argument("--budget-fraction", type=float, default=1.0, help="share of each stage's budget ours runs (<1: projected totals)")
+    parser.add_argument(
+        "--budget-fraction", type=float, default=1.0, help="share of each stage's budget ours runs (<1: projected totals)"
+    )
     parser.add_argument("--sb3-steps", type=int, default=16_384, help="steps plain SB3 PPO runs per stage and VecEnv")
     parser.add_argument("--vec-env", choices=["subproc", "dummy"], default="subproc", help="VecEnv of our run")
     parser.add_argument("--seed", type=int, default=0)
@@ -71,7 +73,11 @@ def main() -> None:
     budgets = {stage: config.total_timesteps for stage, config in configs.items()}
     if args.budget_fraction < 1.0:
         configs = {
-            stage: override(config, {"total_timesteps": max(config.ppo.n_steps * config.n_envs, int(budgets[stage] * args.budget_fraction))}, "--budget-fraction")
+            stage: override(
+                config,
+                {"total_timesteps": max(config.ppo.n_steps * config.n_envs, int(budgets[stage] * args.budget_fraction))},
+                "--budget-fraction",
+            )
             for stage, config in configs.items()
         }
 
@@ -111,7 +117,9 @@ def main() -> None:
             f"{row['train_time_s']:>9.0f}{row['steps_per_s']:>15.0f}{row['steps_per_s'] / agents:>16.1f}"
             f"{sb3_rate[int(stage), True]:>20.0f}{sb3_rate[int(stage), False]:>18.0f}{projected:>13.0f}"
         )
-    print(f"measured: {all_steps} steps in {total:.0f} s ({total / 60:.1f} min) including evaluations, checkpoints and manifests")
+    print(
+        f"measured: {all_steps} steps in {total:.0f} s ({total / 60:.1f} min) including evaluations, checkpoints and manifests"
+    )
     if args.budget_fraction < 1.0:
         print(
             f"PROJECTED (not measured) for the full budgets, {sum(budgets.values())} steps: {projected_total:.0f} s "

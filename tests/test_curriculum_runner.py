@@ -19,7 +19,12 @@ from sb3_ext.curriculum.runner import CurriculumRunner
 from sb3_ext.curriculum.state import RunState
 from sb3_ext.envs.lattice.env import LatticeGrowthEnv
 
-TINY = {"total_timesteps": 64, "n_envs": 1, "environment": {"max_steps": 8}, "ppo": {"n_steps": 16, "batch_size": 16, "n_epochs": 1}}
+TINY = {
+    "total_timesteps": 64,
+    "n_envs": 1,
+    "environment": {"max_steps": 8},
+    "ppo": {"n_steps": 16, "batch_size": 16, "n_epochs": 1},
+}
 # Small lattices keep the test fast; each stage still gets its own size and PPO settings.
 LATTICES = {1: [8, 8, 5], 2: [10, 10, 6], 3: [12, 12, 6]}
 

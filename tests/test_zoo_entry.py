@@ -63,7 +63,7 @@ def test_lattice_entries_take_their_settings_from_the_stage_file():
 def test_a_setting_given_twice_is_refused(tmp_path):
     conf = tmp_path / "ppo.yml"
     conf.write_text("LatticeGrowth-v0:\n  curriculum_stage: 1\n  n_envs: 4\n  n_steps: 64\n")
-    with pytest.raises(ZooUsageError, match="n_envs come.s. from curriculum stage 1's file"):
+    with pytest.raises(ZooUsageError, match=r"n_envs come.s. from curriculum stage 1's file"):
         read_zoo_entry("ppo", "LatticeGrowth-v0", conf)
     conf.write_text("LatticeGrowth-v0:\n  curriculum_stage: 7\n")
     with pytest.raises(ZooUsageError, match="curriculum_stage: expected one of \\[1, 2, 3\\], got 7"):

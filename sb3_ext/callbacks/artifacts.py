@@ -252,7 +252,7 @@ class RunArtifacts(CallbackList):
         # Periodic checkpoints land on multiples of checkpoint_freq, also after a resume.
         self.checkpointing.last_time_trigger = start - start % self.checkpointing.n_steps
 
-        self._log_file = open(self.log_path, "a", encoding="utf-8")  # noqa: SIM115 - closed at training end
+        self._log_file = open(self.log_path, "a", encoding="utf-8")
         self._log_format = HumanOutputFormat(self._log_file)
         self._log_handler = logging.StreamHandler(self._log_file)
         self._log_handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
@@ -299,7 +299,9 @@ class RunArtifacts(CallbackList):
     def _on_new_best(self, locals_: dict[str, Any], globals_: dict[str, Any]) -> bool:
         assert self.evaluation is not None
         self.save_model("best.zip")
-        log.info("new best eval/mean_reward %.4f at step %d -> best.zip", self.evaluation.best_mean_reward, self.model.num_timesteps)
+        log.info(
+            "new best eval/mean_reward %.4f at step %d -> best.zip", self.evaluation.best_mean_reward, self.model.num_timesteps
+        )
         return True
 
     def _after_eval(self, locals_: dict[str, Any], globals_: dict[str, Any]) -> bool:

@@ -105,7 +105,10 @@ def config_for_checkpoint(checkpoint: str | Path, config: StageConfig, source: s
     """
     from stable_baselines3.common.save_util import load_from_zip_file
 
-    data, _, _ = load_from_zip_file(checkpoint, load_data=True, device="cpu", print_system_info=False)
+    try:
+        data, _, _ = load_from_zip_file(checkpoint, load_data=True, device="cpu", print_system_info=False)
+    except Exception as error:  # a damaged archive: one line, as for every other bad input
+        raise ConfigError(f"--checkpoint {checkpoint}: cannot read the saved model ({type(error).__name__}: {error})") from None
     space = (data or {}).get("observation_space")
     shape = None if space is None else tuple(space.shape)
     other_mode = "fixed" if config.environment.per_column else "per_column"
