@@ -27,12 +27,12 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from stable_baselines3 import PPO  # noqa: E402
+from stable_baselines3 import PPO
 
-from sb3_ext.curriculum.config import DEFAULT_CONFIG_DIR, StageConfig, load_stage_configs  # noqa: E402
-from sb3_ext.curriculum.envs import evaluation_config  # noqa: E402
-from sb3_ext.curriculum.evaluation import MIN_ESS, compare  # noqa: E402
-from sb3_ext.curriculum.state import RunState  # noqa: E402
+from sb3_ext.curriculum.config import DEFAULT_CONFIG_DIR, StageConfig, load_stage_configs
+from sb3_ext.curriculum.envs import evaluation_config
+from sb3_ext.curriculum.evaluation import MIN_ESS, compare
+from sb3_ext.curriculum.state import RunState
 
 ZERO_SHOT: tuple[tuple[list[int] | None, float | None], ...] = (([100, 100, 20], None), (None, 550.0), (None, 650.0))
 
@@ -47,7 +47,8 @@ def row(name: str, config: StageConfig, result: dict[str, Any], seconds: float) 
     policy, hand, neutral = result["policy"], result["hand_rule"], result["neutral"]
     return (
         f"{name:<22}{'x'.join(map(str, env.lattice_size)):<11}{env.temperature:>6.0f}{policy['final_roughness']:>9.3f}"
-        f"{hand['final_roughness']:>8.3f} ({hand['gain']:<5g}){neutral['final_roughness']:>10.3f}{-100 * reduction(result):>+9.1f}%"
+        f"{hand['final_roughness']:>8.3f} ({hand['gain']:<5g}){neutral['final_roughness']:>10.3f}"
+        f"{-100 * reduction(result):>+9.1f}%"
         f"{policy['mean_ess']:>7.3f}{hand['mean_ess']:>9.3f}{neutral['mean_height']:>8.2f}{seconds:>8.0f}"
     )
 
@@ -67,7 +68,7 @@ def main() -> None:
         state = RunState.load(args.run)
         configs, models = state.configs, {stage: state.final_model(stage) for stage in (1, 2, 3)}
     else:
-        configs, models = load_stage_configs(DEFAULT_CONFIG_DIR), dict(zip((1, 2, 3), args.models))
+        configs, models = load_stage_configs(DEFAULT_CONFIG_DIR), dict(zip((1, 2, 3), args.models, strict=True))
 
     print(f"load {os.getloadavg()[0]:.2f} on {os.cpu_count()} cores; {args.episodes} episodes per row, seed {args.seed}")
     print(
@@ -93,13 +94,18 @@ def main() -> None:
         r = results[f"stage{stage}"]
         ok = r["policy"]["final_roughness"] < r["hand_rule"]["final_roughness"] and r["policy"]["mean_ess"] >= MIN_ESS
         print(f"  stage {stage}: W below the best hand rule's at mean ESS >= {MIN_ESS}: {'yes' if ok else 'NO'}")
-    print(f"  stage 3 at least 30% below neutral: {'yes' if reduction(results['stage3']) >= 0.3 else 'NO'} ({100 * reduction(results['stage3']):.1f}%)")
+    print(
+        f"  stage 3 at least 30% below neutral: {'yes' if reduction(results['stage3']) >= 0.3 else 'NO'} "
+        f"({100 * reduction(results['stage3']):.1f}%)"
+    )
     fades = reduction(results["stage3"]) < reduction(results["stage1"])
     print(f"  stage 3's reduction >= stage 1's: {'NO' if fades else 'yes'}")
     for name, r in results.items():
         if name.startswith("zero-shot"):
             ok = reduction(r) >= 0.25 and r["policy"]["mean_ess"] >= MIN_ESS
-            print(f"  {name}: >= 25% below neutral at mean ESS >= {MIN_ESS}: {'yes' if ok else 'NO'} ({100 * reduction(r):.1f}%)")
+            print(
+                f"  {name}: >= 25% below neutral at mean ESS >= {MIN_ESS}: {'yes' if ok else 'NO'} ({100 * reduction(r):.1f}%)"
+            )
     args.output.write_text(json.dumps({"models": {s: str(m) for s, m in models.items()}, "results": results}, indent=1))
     print(f"written: {args.output}")
 

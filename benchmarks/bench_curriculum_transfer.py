@@ -100,7 +100,10 @@ def main() -> None:
     best = min(w for curve in curves.values() for _, w in curve)
     target = neutral.final_roughness - 0.5 * (neutral.final_roughness - best)
     print(f"\nstage 2 (20x20x10): {args.steps} steps per arm, eval every {args.eval_every} steps on {args.episodes} episodes")
-    print(f"neutral W {neutral.final_roughness:.3f} at height {neutral.mean_height:.2f}; best reached {best:.3f}; target (halfway) {target:.3f}")
+    print(
+        f"neutral W {neutral.final_roughness:.3f} at height {neutral.mean_height:.2f}; best reached {best:.3f}; "
+        f"target (halfway) {target:.3f}"
+    )
     print(f"{'arm':<24}{'steps to target':>16}{'W at 0':>9}{'final W':>9}{'wall s':>8}")
     for arm, curve in curves.items():
         reached = first_reaching(curve, target)

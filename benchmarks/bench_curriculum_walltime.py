@@ -111,9 +111,14 @@ def main() -> None:
         all_steps += row["steps"]
         projected = row["wall_time_s"] - row["train_time_s"] + row["train_time_s"] / row["steps"] * budgets[int(stage)]
         projected_total += projected
-        agents = agents_for(config.environment.lattice_size, config.environment.agents.density) if config.environment.per_column else 1
+        agents = (
+            agents_for(config.environment.lattice_size, config.environment.agents.density)
+            if config.environment.per_column
+            else 1
+        )
         print(
-            f"{stage:<7}{'x'.join(map(str, row['lattice_size'])):<11}{config.n_envs:>5}{row['steps']:>12}{row['wall_time_s']:>9.0f}"
+            f"{stage:<7}{'x'.join(map(str, row['lattice_size'])):<11}{config.n_envs:>5}"
+            f"{row['steps']:>12}{row['wall_time_s']:>9.0f}"
             f"{row['train_time_s']:>9.0f}{row['steps_per_s']:>15.0f}{row['steps_per_s'] / agents:>16.1f}"
             f"{sb3_rate[int(stage), True]:>20.0f}{sb3_rate[int(stage), False]:>18.0f}{projected:>13.0f}"
         )

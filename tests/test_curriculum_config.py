@@ -72,7 +72,10 @@ def _write_variant(tmp_path: Path, edit) -> Path:
         (lambda d: d["ppo"].update(gamma=1.5), "ppo.gamma: expected in (0, 1]"),
         (lambda d: d.update(total_timesteps=0), "total_timesteps: expected > 0"),
         (lambda d: d.update(environment=[1, 2]), "environment: expected a mapping"),
-        (lambda d: d["environment"]["agents"].update(mode="everywhere"), "environment.agents.mode: expected 'per_column' or 'fixed'"),
+        (
+            lambda d: d["environment"]["agents"].update(mode="everywhere"),
+            "environment.agents.mode: expected 'per_column' or 'fixed'",
+        ),
         (lambda d: d["environment"]["agents"].update(density=1.5), "environment.agents.density: expected in (0, 1]"),
         (lambda d: d["environment"]["agents"].update(mode=1), "environment.agents.mode: expected a string"),
         (lambda d: d["environment"]["agents"].update(n_swarm=65), "environment.agents.n_swarm: expected at most nx * ny = 64"),

@@ -156,7 +156,10 @@ def test_resume_and_eval_only_errors_and_eval_report(three_stage_run, tmp_path, 
     assert main([*argv, "--lattice", "16", "12", "6", "--temperature", "650"]) == 0
     assert "16x12x6 at 650 K" in capsys.readouterr().out
     report = json.loads(max(out_dir.glob("eval_stage1_*.json")).read_text())
-    assert report["config"]["environment"]["lattice_size"] == [16, 12, 6] and report["config"]["environment"]["temperature"] == 650.0
+    assert (
+        report["config"]["environment"]["lattice_size"] == [16, 12, 6]
+        and report["config"]["environment"]["temperature"] == 650.0
+    )
     assert report["config"]["environment"]["n_proposals"] == round(4 * 16 * 12 / 64)  # events per step scale with the area
 
 
@@ -167,7 +170,17 @@ def test_eval_only_refuses_a_policy_with_another_view_before_writing_anything(th
     for stage_file in CONFIGS.glob("*.yaml"):
         (config_dir / stage_file.name).write_text(stage_file.read_text().replace("patch_radius: 2", "patch_radius: 3"))
     output = tmp_path / "out"
-    argv = ["--eval-only", "--checkpoint", str(final), "--stage", "1", "--config-dir", str(config_dir), "--output", str(output)]
+    argv = [
+        "--eval-only",
+        "--checkpoint",
+        str(final),
+        "--stage",
+        "1",
+        "--config-dir",
+        str(config_dir),
+        "--output",
+        str(output),
+    ]
     assert main(argv) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and str(final) in err and "environment.patch_radius=3" in err and "stage1_small.yaml" in err
@@ -176,5 +189,7 @@ def test_eval_only_refuses_a_policy_with_another_view_before_writing_anything(th
     # a checkpoint of the old four-agent setup is evaluated in the mode whose input it reads
     fixed = tmp_path / "fixed.zip"
     PPO("MlpPolicy", LatticeGrowthEnv(), n_steps=16, batch_size=16, device="cpu").save(fixed)
-    assert main(["--eval-only", "--checkpoint", str(fixed), "--stage", "1", "--eval-episodes", "1", "--output", str(output)]) == 0
+    assert (
+        main(["--eval-only", "--checkpoint", str(fixed), "--stage", "1", "--eval-episodes", "1", "--output", str(output)]) == 0
+    )
     assert "agents fixed" in capsys.readouterr().out

@@ -65,7 +65,9 @@ def build_parser() -> argparse.ArgumentParser:
         "--lattice", type=int, nargs=3, metavar=("NX", "NY", "NZ"),
         help="--eval-only on this lattice instead of the stage's (events per step scaled with the area)",
     )  # fmt: skip
-    parser.add_argument("--temperature", type=float, metavar="K", help="--eval-only at this temperature instead of the stage's")
+    parser.add_argument(
+        "--temperature", type=float, metavar="K", help="--eval-only at this temperature instead of the stage's"
+    )
     parser.add_argument("--eval-episodes", type=_positive, default=5, help="deterministic episodes per evaluation (default 5)")
     parser.add_argument(
         "--preset",

@@ -9,6 +9,7 @@ such as ``learnig_rate`` cannot silently fall back to a default.
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import math
 import re
 import types
@@ -378,7 +379,7 @@ def check_chain(configs: dict[int, StageConfig], config_dir: str | Path) -> None
     :raises ConfigError: naming the later stage's file and the first key that differs.
     """
     stages = sorted(configs)
-    for before, after in zip(stages, stages[1:]):
+    for before, after in itertools.pairwise(stages):
         old, new = _view(configs[before]), _view(configs[after])
         for key in new:
             if old.get(key) != new[key]:
@@ -392,9 +393,9 @@ __all__ = [
     "DEFAULT_CONFIG_DIR",
     "STAGE_FILES",
     "AgentsConfig",
-    "LocalRewardConfig",
     "ConfigError",
     "EnvironmentConfig",
+    "LocalRewardConfig",
     "PPOConfig",
     "RewardWeights",
     "StageConfig",

@@ -33,7 +33,9 @@ def create_env(env_id: str, ignore_signals: bool = False, **env_kwargs) -> gym.E
     return gym.make(env_id, **env_kwargs)
 
 
-def make_training_env(config: StageConfig, n_envs: int, seed: int, env_id: str | None = None, subprocesses: bool = True) -> VecEnv:
+def make_training_env(
+    config: StageConfig, n_envs: int, seed: int, env_id: str | None = None, subprocesses: bool = True
+) -> VecEnv:
     """``n_envs`` Monitor-wrapped copies of the stage's environment (``env_id`` overrides the
     stage's own); a ``per_column`` stage's copies are unfolded into one slot per agent.
 
@@ -108,7 +110,9 @@ def config_for_checkpoint(checkpoint: str | Path, config: StageConfig, source: s
     try:
         data, _, _ = load_from_zip_file(checkpoint, load_data=True, device="cpu", print_system_info=False)
     except Exception as error:  # a damaged archive: one line, as for every other bad input
-        raise ConfigError(f"--checkpoint {checkpoint}: cannot read the saved model ({type(error).__name__}: {error})") from None
+        raise ConfigError(
+            f"--checkpoint {checkpoint}: cannot read the saved model ({type(error).__name__}: {error})"
+        ) from None
     space = (data or {}).get("observation_space")
     shape = None if space is None else tuple(space.shape)
     other_mode = "fixed" if config.environment.per_column else "per_column"
@@ -120,5 +124,6 @@ def config_for_checkpoint(checkpoint: str | Path, config: StageConfig, source: s
         f"{checkpoint}: observation_space: the policy reads {shape} values per input, but {source} "
         f"(environment.patch_radius={env.patch_radius}, environment.agents.n_swarm={env.agents.n_swarm}) gives "
         f"{observation_shape(config)} per agent in mode {env.agents.mode!r} and "
-        f"{observation_shape(override(config, {'environment': {'agents': {'mode': other_mode}}}, source))} in mode {other_mode!r}"
+        f"{observation_shape(override(config, {'environment': {'agents': {'mode': other_mode}}}, source))} "
+        f"in mode {other_mode!r}"
     )

@@ -103,7 +103,9 @@ def best_hand_rule(results: dict[str, EvaluationResult]) -> str:
     return max(results, key=lambda gain: results[gain].mean_ess or 0.0)
 
 
-def compare(predictor: PolicyPredictor, config: StageConfig, n_episodes: int, seed: int, env_id: str | None = None) -> dict[str, Any]:
+def compare(
+    predictor: PolicyPredictor, config: StageConfig, n_episodes: int, seed: int, env_id: str | None = None
+) -> dict[str, Any]:
     """The policy, neutral physics and the hand rule (every gain of ``HAND_RULE_GAINS``) on the
     same seeds, at equal thickness. Returns plain dicts: ``policy``, ``neutral``, ``hand_rule``
     (the best gain's result, with its ``gain``) and ``hand_rule_gains``."""

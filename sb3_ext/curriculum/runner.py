@@ -435,7 +435,8 @@ def format_summary(summary: dict[str, Any]) -> str:
             f"{stage:<6}{'x'.join(map(str, row['lattice_size'])):<11}{row['status']:<12}"
             f"{_fmt(row['steps'], 'd'):>10}{row['wall_time_s']:>7.0f}s{_fmt(row['steps_per_s'], '.0f'):>9}"
             f"{_fmt(w_policy, '.3f'):>10}{_fmt(hand.get('final_roughness'), '.3f'):>8}{_fmt(w_neutral, '.3f'):>11}"
-            f"{_fmt(change, '+.1f') + '%':>12}{_fmt(policy.get('mean_ess'), '.3f'):>7}{_fmt(neutral.get('mean_height'), '.2f'):>8}"
+            f"{_fmt(change, '+.1f') + '%':>12}{_fmt(policy.get('mean_ess'), '.3f'):>7}"
+            f"{_fmt(neutral.get('mean_height'), '.2f'):>8}"
         )
         if row["stop_reason"]:
             lines.append(f"      {row['stop_reason']}")

@@ -117,7 +117,9 @@ def event_width_change(heights, nbr, c, s, mean_h, n_cols) -> float:
 
 
 @njit(cache=True)
-def local_rewards(heights, rates, counters, nbr, tree, columns, biases, every_column, roughness_gain, ess_cost, n_events, out) -> None:
+def local_rewards(
+    heights, rates, counters, nbr, tree, columns, biases, every_column, roughness_gain, ess_cost, n_events, out
+) -> None:
     """Each agent's reward term for the step about to run under ``biases`` (module docstring)."""
     n_cols = heights.shape[0]
     total = tree[1]  # no bias is set yet: the physical total rate R
@@ -252,9 +254,13 @@ def agent_swarm_step(
     """
     biases = np.empty_like(local_biases)
     to_absolute_biases(frames, local_biases, biases)
-    local_rewards(heights, rates, counters, nbr, tree, columns, biases, every_column, roughness_gain, ess_cost, n_events, rewards)
+    local_rewards(
+        heights, rates, counters, nbr, tree, columns, biases, every_column, roughness_gain, ess_cost, n_events, rewards
+    )
     set_biases(rates, bexp, tree, columns, biases, geom)
-    done, ess_sum = run_swarm_events(heights, rates, bexp, tree, counters, clock, nbr, geom, phys, columns, n_events, event_rng)
+    done, ess_sum = run_swarm_events(
+        heights, rates, bexp, tree, counters, clock, nbr, geom, phys, columns, n_events, event_rng
+    )
     clear_biases(rates, bexp, tree, columns, geom)
     place_swarm(rates, bexp, tree, geom, swarm_rng, every_column, columns)
     observe_swarm(heights, counters, nbr, geom, columns, frames, radius, episode_fraction, temperature, obs)
