@@ -135,12 +135,12 @@ def _check_environments(configs: dict[int, StageConfig], stages: list[int]) -> N
     """Build each stage's environment once, so that a value it refuses is reported before any run folder exists."""
     import gymnasium as gym
 
-    import sb3_ext  # noqa: F401 - registers LatticeGrowth-v0
-    from sb3_ext.curriculum.envs import ENV_ID
+    import sb3_ext  # noqa: F401 - registers LatticeGrowth-v0 and LatticeSwarm-v0
 
     for stage in stages:
+        environment = configs[stage].environment
         try:
-            gym.make(ENV_ID, **configs[stage].environment.env_kwargs()).close()
+            gym.make(environment.env_id, **environment.env_kwargs()).close()
         except ValueError as error:
             raise ConfigError(f"stage {stage} ({STAGE_FILES[stage]}): environment: {error}") from None
 
