@@ -46,7 +46,7 @@ def row(name: str, config: StageConfig, result: dict[str, Any], seconds: float) 
     env = config.environment
     policy, hand, neutral = result["policy"], result["hand_rule"], result["neutral"]
     return (
-        f"{name:<22}{'x'.join(map(str, env.lattice_size)):<11}{env.temperature:>6.0f}{policy['final_roughness']:>9.3f}"
+        f"{name:<27}{'x'.join(map(str, env.lattice_size)):<11}{env.temperature:>6.0f}{policy['final_roughness']:>9.3f}"
         f"{hand['final_roughness']:>8.3f} ({hand['gain']:<5g}){neutral['final_roughness']:>10.3f}"
         f"{-100 * reduction(result):>+9.1f}%"
         f"{policy['mean_ess']:>7.3f}{hand['mean_ess']:>9.3f}{neutral['mean_height']:>8.2f}{seconds:>8.0f}"
@@ -72,7 +72,7 @@ def main() -> None:
 
     print(f"load {os.getloadavg()[0]:.2f} on {os.cpu_count()} cores; {args.episodes} episodes per row, seed {args.seed}")
     print(
-        f"{'':<22}{'lattice':<11}{'T (K)':>6}{'W policy':>9}{'W hand (gain)':>16}{'W neutral':>10}{'vs neutral':>10}"
+        f"{'':<27}{'lattice':<11}{'T (K)':>6}{'W policy':>9}{'W hand (gain)':>16}{'W neutral':>10}{'vs neutral':>10}"
         f"{'ESS':>7}{'ESS hand':>9}{'height':>8}{'eval s':>8}"
     )
     results: dict[str, Any] = {}
