@@ -153,9 +153,10 @@ class SuccessorCache:
         p_robot = np.zeros((n, n_actions, k_max), dtype=np.float32)
         p_goal = np.zeros((n, n_actions, n_pairs, k_max), dtype=np.float32)
         achieved = np.zeros((n, n_pairs, k_max), dtype=np.float32)
-        for b, (i, t) in enumerate(zip(ids, tables)):
+        for b, (i, t) in enumerate(zip(ids, tables, strict=True)):
             k = len(t.terminal)
             successors[b, :k], terminal[b, :k], p_robot[b, :, :k] = self._successor_value_ids[i], t.terminal, t.p_robot
             p_goal[b, :, :, :k], achieved[b, :, :k] = t.p_goal, t.achieved
         own = np.array([self._own_value_ids[i] for i in ids], dtype=np.int64)
-        return SuccessorBatch(*(th.as_tensor(x, device=device) for x in (own, successors, terminal, p_robot, p_goal, achieved)))
+        arrays = (own, successors, terminal, p_robot, p_goal, achieved)
+        return SuccessorBatch(*(th.as_tensor(x, device=device) for x in arrays))
