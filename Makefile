@@ -34,7 +34,7 @@ docs: $(STAMP)
 
 # Style and types (settings in pyproject.toml: SB3's ruff rules, mypy with untyped deps ignored).
 lint: $(STAMP)
-	$(PY) -m ruff check sb3_ext tests benchmarks experiments
+	$(PY) -m ruff check sb3_ext tests benchmarks experiments docs
 
 type: $(STAMP)
 	$(PY) -m mypy sb3_ext

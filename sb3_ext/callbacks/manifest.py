@@ -135,9 +135,9 @@ class ManifestExport(BaseCallback):
         self.manifest_path: Path | None = None
 
     def _model_config(self) -> dict[str, Any]:
-        names = ("learning_rate", "n_steps", "batch_size", "n_epochs", "gamma", "gae_lambda")
-        names += ("ent_coef", "vf_coef", "max_grad_norm")
-        config = {"algorithm": type(self.model).__name__}
+        names: tuple[str, ...] = ("learning_rate", "n_steps", "batch_size", "n_epochs", "gamma", "gae_lambda", "ent_coef")
+        names += ("vf_coef", "max_grad_norm")
+        config: dict[str, Any] = {"algorithm": type(self.model).__name__}
         for name in names:
             value = getattr(self.model, name, None)
             if isinstance(value, (int, float)):

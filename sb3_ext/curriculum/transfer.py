@@ -100,6 +100,8 @@ class CurriculumTransfer(BaseCallback):
         if not self.load_path.is_file():
             raise ValueError(f"CurriculumTransfer: load_path {str(self.load_path)!r} is not a file")
         data, params, _ = load_from_zip_file(self.load_path, device=self.model.device)
+        if data is None:
+            raise ValueError(f"CurriculumTransfer: {str(self.load_path)!r} holds no model data")
         for space in ("observation_space", "action_space"):
             saved, ours = data.get(space), getattr(self.model, space)
             if saved != ours:

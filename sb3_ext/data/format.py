@@ -175,11 +175,11 @@ def space_from_json(description: Any, key: str = "space") -> spaces.Space:
                 raise ValueError(f"{key}.nvec: expected positive integers, got {list(nvec)}")
             return spaces.MultiDiscrete(list(nvec), dtype=dtype)
         if kind == "MultiBinary":
-            n = description.get("n")
-            sides = _shape(n if isinstance(n, list) else [n], f"{key}.n", 1)
+            n_spec = description.get("n")
+            sides = _shape(n_spec if isinstance(n_spec, list) else [n_spec], f"{key}.n", 1)
             if not sides or min(sides) < 1:
-                raise ValueError(f"{key}.n: expected positive integers, got {n!r}")
-            return spaces.MultiBinary(list(sides) if isinstance(n, list) else sides[0])
+                raise ValueError(f"{key}.n: expected positive integers, got {n_spec!r}")
+            return spaces.MultiBinary(list(sides) if isinstance(n_spec, list) else sides[0])
     except (TypeError, OverflowError, AssertionError) as error:  # gymnasium's own checks
         raise ValueError(f"{key}: not a valid {kind} space ({error})") from None
     raise ValueError(f"{key}.type: expected 'Box', 'Discrete', 'MultiDiscrete' or 'MultiBinary', got {kind!r}")

@@ -98,7 +98,7 @@ class Swarm2DVecEnv(VecEnv):
         pass
 
     def get_attr(self, attr_name: str, indices: VecEnvIndices = None) -> list[Any]:
-        return [getattr(self, attr_name)] * len(self._get_indices(indices))
+        return [getattr(self, attr_name)] * len(list(self._get_indices(indices)))
 
     def set_attr(self, attr_name: str, value: Any, indices: VecEnvIndices = None) -> None:
         raise AttributeError(f"swarm2d: copies share their parameters, {attr_name!r} cannot be set per copy")
@@ -107,4 +107,4 @@ class Swarm2DVecEnv(VecEnv):
         raise AttributeError(f"swarm2d: copies have no methods of their own (asked for {method_name!r})")
 
     def env_is_wrapped(self, wrapper_class: type, indices: VecEnvIndices = None) -> list[bool]:
-        return [False] * len(self._get_indices(indices))
+        return [False] * len(list(self._get_indices(indices)))
