@@ -6,11 +6,11 @@ AssistGrid-v0's "rock" map (horizon 6). Every ``--eval-every`` steps the model i
 exact on the states the exact soft AND the exact greedy robot visit with probability >= 1%, and
 every goal's reach probability under the learned greedy robot within 0.05 of the exact greedy
 robots'; the clock is paused while checking, so the time to that point is pure training time.
-Afterwards the robot is rolled out with the human pursuing the far end of the corridor
-(reachable only once the rock is pushed aside and the robot steps back out of the doorway).
-SB3's DQN trains side by side on the same env and budget with the env's reward (a human
-reaching its goal) as the throughput and behaviour yardstick, and the actor-learner mode
-(2 actors) is timed on the first seed. The full run ends with ablations of design choices.
+Afterwards the robot is rolled out with the human pursuing the far end of the corridor (reachable
+only once the rock is pushed aside and the robot steps back out of the doorway). SB3's DQN trains
+side by side on the same env and budget with the env's reward (a human reaching its goal) as the
+throughput and behaviour yardstick, and the actor-learner mode (2 actors) is timed on the first
+seed. The full run ends with ablations of design choices.
 
     python benchmarks/bench_phase2_rock.py            # 3 seeds, 20k steps (docs/phase2.md)
     python benchmarks/bench_phase2_rock.py --quick    # 2 seeds, 6k steps
