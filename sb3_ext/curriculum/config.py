@@ -242,9 +242,20 @@ def stage_config_from_dict(data: Any, where: str = "<dict>") -> StageConfig:
     if not isinstance(presets, dict) or not all(isinstance(v, dict) and "presets" not in v for v in presets.values()):
         raise ConfigError(f"{where}: presets: expected a mapping of preset name -> mapping of overrides")
     config = _stage_config_without_presets(dict(data), where)
+    check_agents_fit(config.environment, where)
     for name, overrides in presets.items():
         stage_config_from_dict(merge(data, preset_overrides(overrides, config.algo)), f"{where}: presets.{name}")
     return dataclasses.replace(config, presets={str(name): dict(overrides) for name, overrides in presets.items()})
+
+
+def check_agents_fit(environment: EnvironmentConfig, where: str) -> None:
+    """Refuse a lattice with fewer columns than agents when the file is read, not when the env is built."""
+    nx, ny, _ = environment.lattice_size
+    if environment.n_swarm > nx * ny:
+        raise ConfigError(
+            f"{where}: environment.n_swarm: expected at most nx * ny = {nx * ny} agents (one per column), "
+            f"got {environment.n_swarm}"
+        )
 
 
 def _stage_config_without_presets(data: dict[str, Any], where: str) -> StageConfig:
