@@ -101,7 +101,7 @@ class CurriculumTransfer(BaseCallback):
             raise ValueError(f"CurriculumTransfer: load_path {str(self.load_path)!r} is not a file")
         data, params, _ = load_from_zip_file(self.load_path, device=self.model.device)
         for space in ("observation_space", "action_space"):
-            saved, ours = data.get(space), getattr(self.model, space)
+            saved, ours = (data or {}).get(space), getattr(self.model, space)
             if saved != ours:
                 raise ValueError(f"CurriculumTransfer: {self.load_path} was trained with {space} {saved}, this model has {ours}")
         wanted = ("policy", "policy.optimizer") if self.load_optimizer else ("policy",)

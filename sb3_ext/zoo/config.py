@@ -181,7 +181,7 @@ def read_zoo_entry(algo: str, env_id: str, conf_file: str | Path | None = None) 
         # rl-zoo3 evaluates this string (e.g. "dict(net_arch=[64, 64], activation_fn=nn.ReLU)").
         kwargs["policy_kwargs"] = eval(kwargs["policy_kwargs"], {"dict": dict, "nn": th.nn, "th": th})  # noqa: S307
     if noise_type is not None:
-        n_actions = int(np.prod(gym.make(env_id, **env_kwargs).action_space.shape))
+        n_actions = int(np.prod(gym.make(env_id, **env_kwargs).action_space.shape or ()))
         noise_class = {"normal": NormalActionNoise, "ornstein-uhlenbeck": OrnsteinUhlenbeckActionNoise}.get(noise_type)
         if noise_class is None:
             raise ZooUsageError(f"{path}: entry {env_id!r}: noise_type {noise_type!r}, expected 'normal' or 'ornstein-uhlenbeck'")
