@@ -180,7 +180,8 @@ def _convert(value: Any, annotation: Any, key: str, where: str) -> Any:
         item_types = typing.get_args(annotation)
         if not isinstance(value, list) or len(value) != len(item_types):
             raise ConfigError(f"{where}: {key}: expected a list of {len(item_types)} integers, got {_describe(value)}")
-        return tuple(_convert(item, item_type, f"{key}[{i}]", where) for i, (item, item_type) in enumerate(zip(value, item_types)))
+        pairs = enumerate(zip(value, item_types, strict=False))
+        return tuple(_convert(item, item_type, f"{key}[{i}]", where) for i, (item, item_type) in pairs)
     raise TypeError(f"unsupported annotation {annotation!r} for {key}")  # a schema bug, not user input
 
 
@@ -241,9 +242,20 @@ def stage_config_from_dict(data: Any, where: str = "<dict>") -> StageConfig:
     if not isinstance(presets, dict) or not all(isinstance(v, dict) and "presets" not in v for v in presets.values()):
         raise ConfigError(f"{where}: presets: expected a mapping of preset name -> mapping of overrides")
     config = _stage_config_without_presets(dict(data), where)
+    check_agents_fit(config.environment, where)
     for name, overrides in presets.items():
         stage_config_from_dict(merge(data, preset_overrides(overrides, config.algo)), f"{where}: presets.{name}")
     return dataclasses.replace(config, presets={str(name): dict(overrides) for name, overrides in presets.items()})
+
+
+def check_agents_fit(environment: EnvironmentConfig, where: str) -> None:
+    """Refuse a lattice with fewer columns than agents when the file is read, not when the env is built."""
+    nx, ny, _ = environment.lattice_size
+    if environment.n_swarm > nx * ny:
+        raise ConfigError(
+            f"{where}: environment.n_swarm: expected at most nx * ny = {nx * ny} agents (one per column), "
+            f"got {environment.n_swarm}"
+        )
 
 
 def _stage_config_without_presets(data: dict[str, Any], where: str) -> StageConfig:
@@ -277,8 +289,10 @@ def load_stage_config(path: str | Path) -> StageConfig:
         raise ConfigError(f"{path}: stage file not found") from None
     except OSError as error:
         raise ConfigError(f"{path}: cannot read stage file ({error.strerror})") from None
+    except UnicodeDecodeError as error:
+        raise ConfigError(f"{path}: not a UTF-8 text file (byte {error.start}: {error.reason})") from None
     try:
-        data = yaml.load(text, Loader=_StrictLoader)  # noqa: S506 - a SafeLoader subclass
+        data = yaml.load(text, Loader=_StrictLoader)
     except ConfigError as error:
         raise ConfigError(f"{path}: {error}") from None
     except yaml.YAMLError as error:

@@ -1,8 +1,8 @@
 """Where hyperparameters come from, and the checks that turn bad ones into one clear line.
 
 Our YAML files ship inside the package (``sb3_ext/hyperparams/``, package data, as rl-zoo3 ships
-its own), one per algorithm key, in rl-zoo3's format. For algorithm keys that rl-zoo3 also ships (``ppo``, ``dqn``, ...) our file
-holds only our environments; any other environment falls back to rl-zoo3's own file, so
+its own), one per algorithm key, in rl-zoo3's format. For algorithm keys that rl-zoo3 also ships
+(``ppo``, ``dqn``, ...) our file holds only our environments; any other environment falls back to rl-zoo3's own file, so
 ``sb3-ext-train --algo ppo --env CartPole-v1`` trains with the zoo's tuned settings.
 """
 
@@ -130,16 +130,16 @@ def read_zoo_entry(algo: str, env_id: str, conf_file: str | Path | None = None) 
     zoo_settings = {key: kwargs.pop(key) for key in sorted(ZOO_KEYS & set(kwargs))}
     if isinstance(kwargs.get("policy_kwargs"), str):
         # rl-zoo3 evaluates this string (e.g. "dict(net_arch=[64, 64], activation_fn=nn.ReLU)").
-        kwargs["policy_kwargs"] = eval(kwargs["policy_kwargs"], {"dict": dict, "nn": th.nn, "th": th})  # noqa: S307
+        kwargs["policy_kwargs"] = eval(kwargs["policy_kwargs"], {"dict": dict, "nn": th.nn, "th": th})
     if noise_type is not None:
         n_actions = int(np.prod(gym.make(env_id, **env_kwargs).action_space.shape or ()))
         noise_class = {"normal": NormalActionNoise, "ornstein-uhlenbeck": OrnsteinUhlenbeckActionNoise}.get(noise_type)
         if noise_class is None:
-            raise ZooUsageError(f"{path}: entry {env_id!r}: noise_type {noise_type!r}, expected 'normal' or 'ornstein-uhlenbeck'")
+            raise ZooUsageError(
+                f"{path}: entry {env_id!r}: noise_type {noise_type!r}, expected 'normal' or 'ornstein-uhlenbeck'"
+            )
         kwargs["action_noise"] = noise_class(np.zeros(n_actions), float(noise_std) * np.ones(n_actions))
-    return ZooEntry(
-        path, policy, None if n_timesteps is None else int(n_timesteps), n_envs, env_kwargs, kwargs, zoo_settings
-    )
+    return ZooEntry(path, policy, None if n_timesteps is None else int(n_timesteps), n_envs, env_kwargs, kwargs, zoo_settings)
 
 
 def check_entry_exists(conf_file: str, env_id: str, is_atari: bool) -> None:
@@ -171,7 +171,7 @@ def check_hyperparameter_names(
         # rl-zoo3 evaluates policy_kwargs strings but hands env_kwargs to the env constructor as is.
         source = "--hyperparams" if "env_kwargs" in overridden else f"{conf_file}: entry {env_id!r}"
         raise ZooUsageError(f"{source}: env_kwargs must be a mapping (YAML 'key: value' lines), not a string")
-    parameters = inspect.signature(algorithm_class.__init__).parameters
+    parameters = inspect.signature(algorithm_class).parameters
     if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters.values()):
         return  # the class forwards **kwargs: it checks names itself
     accepted = (set(parameters) - {"self", "env"}) | ZOO_KEYS
