@@ -105,6 +105,27 @@ class SB3ExtExperimentManager(ExperimentManager):
             env = evaluation_view(env, self._policy)
         return env
 
+    def _agents_per_copy(self) -> int:
+        """Agent slots per env copy for a multi-agent algorithm (each slot is one timestep), else 1."""
+        entry = ZOO_ALGORITHMS.get(self.algo)
+        if entry is None or not entry.multi_agent:
+            return 1
+        env = self.create_envs(1, no_log=True)
+        try:
+            return len(env.get_attr("agent_names")[0]) if env.has_attr("agent_names") else 1
+        finally:
+            env.close()
+
+    def create_callbacks(self) -> None:
+        # rl-zoo3 turns --eval-freq / --save-freq (timesteps) into callback calls by dividing by
+        # n_envs; a multi-agent step advances num_timesteps by n_envs * agents, so divide by the
+        # agents as well (floor(floor(f / a) / n) = floor(f / (a n))).
+        agents = self._agents_per_copy()
+        if agents > 1:
+            self.eval_freq = max(self.eval_freq // agents, 1) if self.eval_freq > 0 else self.eval_freq
+            self.save_freq = max(self.save_freq // agents, 1) if self.save_freq > 0 else self.save_freq
+        super().create_callbacks()
+
     def load_trial(
         self, storage: str, study_name: str, trial_id: int | None = None, convert: bool = True
     ) -> dict[str, Any]:
@@ -122,7 +143,16 @@ class SB3ExtExperimentManager(ExperimentManager):
 
     def objective(self, trial: optuna.Trial) -> float:
         trial.set_user_attr("worker", f"{socket.gethostname()}:{os.getpid()}")
-        return super().objective(trial)
+        # rl-zoo3 evaluates a trial every n_timesteps / n_evaluations // n_envs callback calls; with
+        # agent slots a call is n_envs * agents timesteps, so ask for agents times more evaluations
+        # to get the n_evaluations the user asked for (read only inside objective, restored after).
+        agents = self._agents_per_copy()
+        asked = self.n_evaluations
+        self.n_evaluations = asked * agents
+        try:
+            return super().objective(trial)
+        finally:
+            self.n_evaluations = asked
 
     def hyperparameters_optimization(self) -> None:
         assert self.storage is not None and self.study_name is not None  # set in __init__
