@@ -6,7 +6,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test test-slow bench docs clean
+.PHONY: demo test test-slow bench docs lint type clean
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -31,6 +31,13 @@ bench: $(STAMP)
 # a page missing from the navigation) fails the build.
 docs: $(STAMP)
 	$(PY) -m mkdocs build --strict
+
+# Style and types (settings in pyproject.toml: SB3's ruff rules, mypy with untyped deps ignored).
+lint: $(STAMP)
+	$(PY) -m ruff check sb3_ext tests benchmarks experiments docs
+
+type: $(STAMP)
+	$(PY) -m mypy sb3_ext
 
 clean:
 	rm -rf $(VENV) site

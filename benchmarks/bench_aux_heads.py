@@ -93,7 +93,10 @@ def main() -> None:
             print(f"seed {seed}: " + "; ".join(cells), flush=True)
     for name in variants:
         steps = [s or args.budget for s in reached[name]]
-        print(f"{name}: median {np.median(steps):.0f} live steps, reached on {sum(s is not None for s in reached[name])}/{len(steps)}")
+        print(
+            f"{name}: median {np.median(steps):.0f} live steps, "
+            f"reached on {sum(s is not None for s in reached[name])}/{len(steps)}"
+        )
 
 
 if __name__ == "__main__":

@@ -32,16 +32,16 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from stable_baselines3 import PPO  # noqa: E402
+from stable_baselines3 import PPO
 
-from sb3_ext.curriculum.config import DEFAULT_CONFIG_DIR, load_stage_configs  # noqa: E402
-from sb3_ext.curriculum.envs import make_training_env  # noqa: E402
-from sb3_ext.curriculum.evaluation import evaluate  # noqa: E402
-from sb3_ext.curriculum.presets import apply_preset_to_stages  # noqa: E402
-from sb3_ext.curriculum.runner import CurriculumRunner, new_run_dir  # noqa: E402
-from sb3_ext.curriculum.state import RunState  # noqa: E402
-from sb3_ext.curriculum.transfer import ppo_kwargs  # noqa: E402
-from sb3_ext.envs.lattice.heuristics import NeutralPolicy, ValleyDownhillPolicy  # noqa: E402
+from sb3_ext.curriculum.config import DEFAULT_CONFIG_DIR, load_stage_configs
+from sb3_ext.curriculum.envs import make_training_env
+from sb3_ext.curriculum.evaluation import evaluate
+from sb3_ext.curriculum.presets import apply_preset_to_stages
+from sb3_ext.curriculum.runner import CurriculumRunner, new_run_dir
+from sb3_ext.curriculum.state import RunState
+from sb3_ext.curriculum.transfer import ppo_kwargs
+from sb3_ext.envs.lattice.heuristics import NeutralPolicy, ValleyDownhillPolicy
 
 CONFIGS = DEFAULT_CONFIG_DIR
 
@@ -87,7 +87,10 @@ def main() -> None:
     neutral = results["neutral (exact KMC)"]
     budget = config.total_timesteps
     print(f"\nstage 1 (8x8x5, 600 K), {budget} training steps per policy, {args.episodes} evaluation episodes (same seeds)")
-    print(f"{'policy':<28}{'W':>8}{'W/neutral':>11}{'height':>8}{'h/neutral':>11}{'coverage':>10}{'ESS':>7}{'reward':>9}{'train s':>9}")
+    print(
+        f"{'policy':<28}{'W':>8}{'W/neutral':>11}{'height':>8}{'h/neutral':>11}"
+        f"{'coverage':>10}{'ESS':>7}{'reward':>9}{'train s':>9}"
+    )
     for name, result in results.items():
         seconds = rows[name][1]
         print(

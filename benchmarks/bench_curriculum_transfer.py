@@ -26,19 +26,21 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from sb3_ext.curriculum.config import DEFAULT_CONFIG_DIR, StageConfig, load_stage_configs  # noqa: E402
-from sb3_ext.curriculum.envs import make_training_env  # noqa: E402
-from sb3_ext.curriculum.evaluation import evaluate  # noqa: E402
-from sb3_ext.curriculum.presets import apply_preset_to_stages  # noqa: E402
-from sb3_ext.curriculum.runner import CurriculumRunner, new_run_dir  # noqa: E402
-from sb3_ext.curriculum.state import RunState  # noqa: E402
-from sb3_ext.curriculum.transfer import load_for_stage, new_model  # noqa: E402
-from sb3_ext.envs.lattice.heuristics import NeutralPolicy  # noqa: E402
+from sb3_ext.curriculum.config import DEFAULT_CONFIG_DIR, StageConfig, load_stage_configs
+from sb3_ext.curriculum.envs import make_training_env
+from sb3_ext.curriculum.evaluation import evaluate
+from sb3_ext.curriculum.presets import apply_preset_to_stages
+from sb3_ext.curriculum.runner import CurriculumRunner, new_run_dir
+from sb3_ext.curriculum.state import RunState
+from sb3_ext.curriculum.transfer import load_for_stage, new_model
+from sb3_ext.envs.lattice.heuristics import NeutralPolicy
 
 CONFIGS = DEFAULT_CONFIG_DIR
 
 
-def learning_curve(model, config: StageConfig, steps: int, eval_every: int, episodes: int, seed: int) -> list[tuple[int, float]]:
+def learning_curve(
+    model, config: StageConfig, steps: int, eval_every: int, episodes: int, seed: int
+) -> list[tuple[int, float]]:
     """(steps trained on stage 2, mean deterministic eval reward), starting with the untrained point."""
     start = model.num_timesteps
     curve = [(0, evaluate(model, config, episodes, seed=seed).mean_reward)]
@@ -97,9 +99,12 @@ def main() -> None:
     print(f"{'arm':<24}{'steps to target':>16}{'reward at 0':>13}{'final reward':>14}{'wall s':>8}")
     for arm, curve in curves.items():
         reached = first_reaching(curve, target)
-        print(f"{arm:<24}{'not reached' if reached is None else reached:>16}{curve[0][1]:>13.2f}{curve[-1][1]:>14.2f}{times[arm]:>8.0f}")
+        print(
+            f"{arm:<24}{'not reached' if reached is None else reached:>16}"
+            f"{curve[0][1]:>13.2f}{curve[-1][1]:>14.2f}{times[arm]:>8.0f}"
+        )
     print("\ncurves (steps: transfer / scratch):")
-    for (step, with_transfer), (_, scratch) in zip(curves["transfer from stage 1"], curves["from scratch"]):
+    for (step, with_transfer), (_, scratch) in zip(curves["transfer from stage 1"], curves["from scratch"], strict=False):
         print(f"  {step:>8}: {with_transfer:8.2f} / {scratch:8.2f}")
 
 

@@ -31,14 +31,14 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from stable_baselines3 import PPO  # noqa: E402
+from stable_baselines3 import PPO
 
-from sb3_ext.curriculum.config import DEFAULT_CONFIG_DIR, load_stage_configs  # noqa: E402
-from sb3_ext.curriculum.envs import make_training_env  # noqa: E402
-from sb3_ext.curriculum.presets import apply_preset_to_stages, override  # noqa: E402
-from sb3_ext.curriculum.runner import CurriculumRunner, new_run_dir  # noqa: E402
-from sb3_ext.curriculum.state import RunState  # noqa: E402
-from sb3_ext.curriculum.transfer import ppo_kwargs  # noqa: E402
+from sb3_ext.curriculum.config import DEFAULT_CONFIG_DIR, load_stage_configs
+from sb3_ext.curriculum.envs import make_training_env
+from sb3_ext.curriculum.presets import apply_preset_to_stages, override
+from sb3_ext.curriculum.runner import CurriculumRunner, new_run_dir
+from sb3_ext.curriculum.state import RunState
+from sb3_ext.curriculum.transfer import ppo_kwargs
 
 CONFIGS = DEFAULT_CONFIG_DIR
 
@@ -46,7 +46,9 @@ CONFIGS = DEFAULT_CONFIG_DIR
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="use the --preset quick budgets")
-    parser.add_argument("--budget-fraction", type=float, default=1.0, help="share of each stage's budget ours runs (<1: projected totals)")
+    parser.add_argument(
+        "--budget-fraction", type=float, default=1.0, help="share of each stage's budget ours runs (<1: projected totals)"
+    )
     parser.add_argument("--sb3-fraction", type=float, default=0.1, help="share of each stage's budget SB3 runs")
     parser.add_argument("--vec-env", choices=["subproc", "dummy"], default="subproc", help="VecEnv of our run")
     parser.add_argument("--seed", type=int, default=0)
@@ -60,7 +62,11 @@ def main() -> None:
     budgets = {stage: config.total_timesteps for stage, config in configs.items()}
     if args.budget_fraction < 1.0:
         configs = {
-            stage: override(config, {"total_timesteps": max(config.ppo.n_steps * config.n_envs, int(budgets[stage] * args.budget_fraction))}, "--budget-fraction")
+            stage: override(
+                config,
+                {"total_timesteps": max(config.ppo.n_steps * config.n_envs, int(budgets[stage] * args.budget_fraction))},
+                "--budget-fraction",
+            )
             for stage, config in configs.items()
         }
 
@@ -83,7 +89,10 @@ def main() -> None:
 
     ours_subproc = args.vec_env == "subproc"
     print(f"\ncurriculum {'(quick preset)' if args.quick else '(full budgets)'}, ours with {args.vec_env}: {state.run_dir}")
-    print(f"{'stage':<7}{'lattice':<11}{'envs':>5}{'steps':>10}{'wall s':>9}{'train s':>9}{'ours steps/s':>14}{'SB3 subproc':>13}{'SB3 dummy':>11}{'ratio':>7}{'projected s':>13}")
+    print(
+        f"{'stage':<7}{'lattice':<11}{'envs':>5}{'steps':>10}{'wall s':>9}{'train s':>9}{'ours steps/s':>14}"
+        f"{'SB3 subproc':>13}{'SB3 dummy':>11}{'ratio':>7}{'projected s':>13}"
+    )
     all_steps, projected_total = 0, 0.0
     for stage, row in summary["stages"].items():
         config = configs[int(stage)]
@@ -91,11 +100,15 @@ def main() -> None:
         projected = row["wall_time_s"] - row["train_time_s"] + row["train_time_s"] / row["steps"] * budgets[int(stage)]
         projected_total += projected
         print(
-            f"{stage:<7}{'x'.join(map(str, row['lattice_size'])):<11}{config.n_envs:>5}{row['steps']:>10}{row['wall_time_s']:>9.0f}"
-            f"{row['train_time_s']:>9.0f}{row['steps_per_s']:>14.0f}{sb3_rate[int(stage), True]:>13.0f}{sb3_rate[int(stage), False]:>11.0f}"
+            f"{stage:<7}{'x'.join(map(str, row['lattice_size'])):<11}{config.n_envs:>5}"
+            f"{row['steps']:>10}{row['wall_time_s']:>9.0f}"
+            f"{row['train_time_s']:>9.0f}{row['steps_per_s']:>14.0f}"
+            f"{sb3_rate[int(stage), True]:>13.0f}{sb3_rate[int(stage), False]:>11.0f}"
             f"{row['steps_per_s'] / sb3_rate[int(stage), ours_subproc]:>7.2f}{projected:>13.0f}"
         )
-    print(f"measured: {all_steps} steps in {total:.0f} s ({total / 60:.1f} min) including evaluations, checkpoints and manifests")
+    print(
+        f"measured: {all_steps} steps in {total:.0f} s ({total / 60:.1f} min) including evaluations, checkpoints and manifests"
+    )
     if args.budget_fraction < 1.0:
         print(
             f"PROJECTED (not measured) for the full budgets, {sum(budgets.values())} steps: {projected_total:.0f} s "

@@ -139,18 +139,27 @@ def main() -> None:
             results[name] = {}
             for seed in range(args.seeds):
                 row = results[name][seed] = run_task(name, seed, Path(root))
-                cells = [f"{v}: {row[v]['reached_at'] if row[v]['reached_at'] is not None else 'no (' + format(row[v]['curve'][-1][1], '.0f') + ')'}"
-                         for v in ("cold (zoo)", "cold (same)", "handoff")]
+                cells = [
+                    f"{v}: {row[v]['reached_at']}" if row[v]["reached_at"] is not None
+                    else f"{v}: no ({row[v]['curve'][-1][1]:.0f})"
+                    for v in ("cold (zoo)", "cold (same)", "handoff")
+                ]  # fmt: skip
                 start_return = row["handoff"]["curve"][0][1]
-                print(f"seed {seed}: PPO teacher {row['teacher_return']:.0f}; handoff at step 0: {start_return:.0f}; "
-                      + "; ".join(cells), flush=True)
+                print(
+                    f"seed {seed}: PPO teacher {row['teacher_return']:.0f}; handoff at step 0: {start_return:.0f}; "
+                    + "; ".join(cells),
+                    flush=True,
+                )
                 if args.json:
                     args.json.write_text(json.dumps(results, indent=1))
             for variant in ("cold (zoo)", "cold (same)", "handoff"):
                 steps = [row[variant]["reached_at"] or task["budget"] for row in results[name].values()]
                 hits = sum(row[variant]["reached_at"] is not None for row in results[name].values())
-                print(f"   {variant}: median {np.median(steps):.0f} steps, reached on {hits}/{len(steps)} "
-                      f"(misses counted as the budget)", flush=True)
+                print(
+                    f"   {variant}: median {np.median(steps):.0f} steps, reached on {hits}/{len(steps)} "
+                    f"(misses counted as the budget)",
+                    flush=True,
+                )
 
 
 if __name__ == "__main__":

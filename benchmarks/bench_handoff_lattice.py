@@ -52,7 +52,7 @@ def run(root: Path, name: str, configs: dict[int, Any], seed: int, eval_freq: in
 
 def curve(state: RunState, stage: int) -> list[tuple[int, float]]:
     evaluations = json.loads((state.stage_dir(stage) / "metrics.json").read_text())["eval/mean_reward"]
-    return list(zip(evaluations["steps"], evaluations["values"]))
+    return list(zip(evaluations["steps"], evaluations["values"], strict=False))
 
 
 def main() -> None:

@@ -40,7 +40,7 @@ class NumpyRecomputeKMC:
         # neighbour heights towards +x, -x, +y, -y
         neighbours = [np.roll(h, -1, 0), np.roll(h, 1, 0), np.roll(h, -1, 1), np.roll(h, 1, 1)]
         n_bonds = sum((nb >= h).astype(np.int64) for nb in neighbours)
-        out = np.empty(h.shape + (5,))
+        out = np.empty((*h.shape, 5))
         for d, nb in enumerate(neighbours):
             hop = self.table[2 * n_bonds + (nb + 1 < h)]
             hop[(h == 0) | (nb >= self.nz)] = 0.0
@@ -106,11 +106,18 @@ def main() -> None:
         rows.append((size, ours, plain, w_ours, w_plain))
 
     print(f"KMC events per CPU-second on one core, films grown from flat to nz/2 monolayers ({physics.temperature:.0f} K)")
-    print(f"{'lattice':>10} | {'numba (ours)':>13} | {'numpy recompute':>15} | {'speed-up':>8} | {'W ours':>6} | {'W numpy':>7}")
+    print(
+        f"{'lattice':>10} | {'numba (ours)':>13} | {'numpy recompute':>15} | {'speed-up':>8} | {'W ours':>6} | {'W numpy':>7}"
+    )
     for (nx, ny, nz), ours, plain, w_ours, w_plain in rows:
-        print(f"{f'{nx}x{ny}x{nz}':>10} | {ours:13,.0f} | {plain:15,.0f} | {ours / plain:7.0f}x | {w_ours:6.3f} | {w_plain:7.3f}")
+        print(
+            f"{f'{nx}x{ny}x{nz}':>10} | {ours:13,.0f} | {plain:15,.0f} | {ours / plain:7.0f}x | {w_ours:6.3f} | {w_plain:7.3f}"
+        )
     slowdown = rows[0][1] / rows[-1][1]
-    print(f"numba 8x8x5 / 50x50x20 events/s: {slowdown:.2f} (target <= 1.5); slowest numba: {min(r[1] for r in rows):,.0f}/s (target >= 500,000)")
+    print(
+        f"numba 8x8x5 / 50x50x20 events/s: {slowdown:.2f} (target <= 1.5); "
+        f"slowest numba: {min(r[1] for r in rows):,.0f}/s (target >= 500,000)"
+    )
 
 
 if __name__ == "__main__":

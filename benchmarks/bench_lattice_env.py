@@ -132,7 +132,8 @@ def main() -> None:
                 f"{stats[:, 2].mean():8.3f} | {stats[:, 3].mean():8.2f}"
             )
         change = heuristic[:, 0].mean() / neutral[:, 0].mean() - 1
-        print(f"{'':>8} | roughness change {change:+.1%} at {heuristic[:, 1].mean() / neutral[:, 1].mean() - 1:+.1%} thickness")
+        thickness = heuristic[:, 1].mean() / neutral[:, 1].mean() - 1
+        print(f"{'':>8} | roughness change {change:+.1%} at {thickness:+.1%} thickness")
 
 
 if __name__ == "__main__":

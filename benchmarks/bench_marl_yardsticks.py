@@ -29,7 +29,7 @@ from __future__ import annotations
 import argparse
 import time
 from dataclasses import dataclass
-from typing import Callable
+from collections.abc import Callable
 
 import numpy as np
 import torch as th
@@ -147,9 +147,18 @@ def evaluate(task: Task, act: Callable[[np.ndarray], np.ndarray], joint_observat
     scores: list[float] = []
     while len(scores) < task.eval_episodes:
         obs, _, dones, infos = env.step(act(obs))
-        scores += [task.score(info["episode"]) for done, info in zip(dones, infos) if done and "episode" in info]
+        scores += [task.score(info["episode"]) for done, info in zip(dones, infos, strict=False) if done and "episode" in info]
     env.close()
     return float(np.mean(scores[: task.eval_episodes]))
+
+
+def uniform_policy(space, rng: np.random.Generator) -> Callable[[np.ndarray], np.ndarray]:
+    """Uniformly random actions for every row of a batch of observations."""
+
+    def act(obs: np.ndarray) -> np.ndarray:
+        return rng.uniform(space.low, space.high, (len(obs), *space.shape)).astype(space.dtype)
+
+    return act
 
 
 def run(task: Task, seeds: list[int], agent_steps: int, n_copies: int) -> dict[str, tuple[list[float], float]]:
@@ -160,20 +169,14 @@ def run(task: Task, seeds: list[int], agent_steps: int, n_copies: int) -> dict[s
         for seed in seeds:
             env = task.make_env(n_copies, seed, contender.joint_observation)
             if contender.build is None:
-                rng = np.random.default_rng(seed)
-                space = env.action_space
-
-                def uniform(obs: np.ndarray) -> np.ndarray:
-                    return rng.uniform(space.low, space.high, (len(obs), *space.shape)).astype(space.dtype)
-
-                scores.append(evaluate(task, uniform, False, seed))
+                scores.append(evaluate(task, uniform_policy(env.action_space, np.random.default_rng(seed)), False, seed))
                 cpu.append(0.0)
                 continue
             model = contender.build(env, seed)
             start = time.process_time()
             model.learn(agent_steps)
             cpu.append(time.process_time() - start)
-            scores.append(evaluate(task, lambda obs: model.predict(obs, deterministic=True)[0],
+            scores.append(evaluate(task, lambda obs, model=model: model.predict(obs, deterministic=True)[0],
                                    contender.joint_observation, seed))  # fmt: skip
             print(f"  {task.name} | {contender.name} | seed {seed}: {scores[-1]:.2f} ({cpu[-1]:.0f} CPU s)", flush=True)
         results[contender.name] = (scores, float(np.mean(cpu)))

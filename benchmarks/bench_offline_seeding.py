@@ -107,7 +107,7 @@ def main() -> None:
         return f"{name}: median {np.median(values):.0f} steps, reached on {hits}/{len(values)}"
 
     print("; ".join(summary(name) for name in reached) + f" (misses counted as the {budget}-step budget)")
-    fewer = sum((s or budget + 1) < (z or budget + 1) for s, z in zip(reached["seeded"], reached["zoo"]))
+    fewer = sum((s or budget + 1) < (z or budget + 1) for s, z in zip(reached["seeded"], reached["zoo"], strict=False))
     print(f"seeded reached -200 in fewer online steps than unseeded zoo TD3 on {fewer}/{len(seeds)} seeds")
 
 

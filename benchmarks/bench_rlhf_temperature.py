@@ -63,14 +63,19 @@ def main() -> None:
         for name in rows:
             callback_class = RLHFRewardRelabel if name == "relabel" else RLHFEntropyTemperature
             callback = callback_class(sources=[ScriptedFeedback(gentle)], feedback_weight=1.0, window=1000)
-            model = SAC("MlpPolicy", "Pendulum-v1", seed=seed, **{**SETTINGS, "policy_kwargs": dict(SETTINGS["policy_kwargs"])})
+            model = SAC(
+                "MlpPolicy", "Pendulum-v1", seed=seed, **{**SETTINGS, "policy_kwargs": dict(SETTINGS["policy_kwargs"])}
+            )
             model.learn(args.budget, callback=callback)
             env_return, torque = evaluate(model, seed)
             coefficient = float(th.exp(model.log_ent_coef.detach()))
             rows[name].append((env_return, torque))
-            print(f"seed {seed} {name:<12}: env return {env_return:8.1f}, mean |torque| {torque:.3f}, "
-                  f"target entropy {model.target_entropy:.2f}, ent_coef {coefficient:.4f}, "
-                  f"agreement {model.logger.name_to_value.get('rlhf/smoothed_agreement', float('nan')):.3f}", flush=True)
+            print(
+                f"seed {seed} {name:<12}: env return {env_return:8.1f}, mean |torque| {torque:.3f}, "
+                f"target entropy {model.target_entropy:.2f}, ent_coef {coefficient:.4f}, "
+                f"agreement {model.logger.name_to_value.get('rlhf/smoothed_agreement', float('nan')):.3f}",
+                flush=True,
+            )
     for name, values in rows.items():
         returns, torques = np.array(values).T
         print(f"{name}: env return {returns.mean():.1f} (min {returns.min():.1f}), mean |torque| {torques.mean():.3f}")

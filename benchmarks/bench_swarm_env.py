@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import argparse
 import time
-from typing import Callable
+from collections.abc import Callable
 
 import numpy as np
 import supersuit
@@ -45,7 +45,7 @@ def parallel_env_stepper(rng: np.random.Generator) -> tuple[Callable[[int], None
     env = swarm2d_v0.parallel_env()
     env.reset(seed=0)
     actions = rng.uniform(-1, 1, size=(256, len(env.possible_agents), 3)).astype(np.float32)
-    dicts = [dict(zip(env.possible_agents, a)) for a in actions]
+    dicts = [dict(zip(env.possible_agents, a, strict=False)) for a in actions]
 
     def step(n: int) -> None:
         for i in range(n):

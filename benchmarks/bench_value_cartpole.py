@@ -10,8 +10,8 @@ and keeps the best evaluation's weights (as rl-zoo3's EvalCallback keeps best_mo
 policy and that best checkpoint are then each evaluated afresh on --final-episodes episodes.
 
 Throughput (measured first, as it is short): environment steps per second of CPU time in learn(),
-once the replay buffer has passed learning_starts. The models take turns, --chunk steps each, for --rounds rounds, and the median
-chunk is reported, so that load from other jobs on a shared machine hits every algorithm alike.
+once the replay buffer has passed learning_starts. The models take turns, --chunk steps each, for --rounds rounds,
+and the median chunk is reported, so that load from other jobs on a shared machine hits every algorithm alike.
 Ablation rows (one critic; one critic without double Q) show what the twin heads and double Q cost.
 
     nice -n 10 python benchmarks/bench_value_cartpole.py             # 5 seeds, 50k steps
@@ -127,18 +127,22 @@ def mean_std(values: list[float]) -> str:
 def print_learning_table(results: dict[str, list[dict[str, Any]]], final_episodes: int) -> None:
     n_seeds = len(next(iter(results.values())))
     print(f"\nAfter {n_seeds} seed(s):\n")
-    print(f"| algorithm | final policy ({final_episodes} episodes), mean ± std over seeds | seeds with final >= 475 "
-          f"| best checkpoint ({final_episodes} episodes), mean ± std | seeds with best >= 475 "
-          "| seeds that reached 475 (periodic eval) | steps to first reach 475, per seed |")
+    print(
+        f"| algorithm | final policy ({final_episodes} episodes), mean ± std over seeds | seeds with final >= 475 "
+        f"| best checkpoint ({final_episodes} episodes), mean ± std | seeds with best >= 475 "
+        "| seeds that reached 475 (periodic eval) | steps to first reach 475, per seed |"
+    )
     print("|---|---|---|---|---|---|---|")
     for name, rows in results.items():
         finals = [r["final"] for r in rows]
         bests = [r["best"] for r in rows]
         firsts = [r["first"] for r in rows]
-        print(f"| {name} | {mean_std(finals)} | {sum(f >= 475 for f in finals)}/{len(rows)} "
-              f"| {mean_std(bests)} | {sum(b >= 475 for b in bests)}/{len(rows)} "
-              f"| {sum(f is not None for f in firsts)}/{len(rows)} | {', '.join(str(f) if f else 'never' for f in firsts)} |",
-              flush=True)
+        print(
+            f"| {name} | {mean_std(finals)} | {sum(f >= 475 for f in finals)}/{len(rows)} "
+            f"| {mean_std(bests)} | {sum(b >= 475 for b in bests)}/{len(rows)} "
+            f"| {sum(f is not None for f in firsts)}/{len(rows)} | {', '.join(str(f) if f else 'never' for f in firsts)} |",
+            flush=True,
+        )
 
 
 def main() -> None:
@@ -166,7 +170,9 @@ def main() -> None:
         if ours in args.algos:
             variants[f"{ours}, n_critics=1"] = (ours, dict(n_critics=1))
             variants[f"{ours}, n_critics=1, double_q=False"] = (ours, dict(n_critics=1, double_q=False))
-    models = {label: make_model(algo, zoo, args.n_quantiles, 0, **dict(options)) for label, (algo, options) in variants.items()}
+    models = {
+        label: make_model(algo, zoo, args.n_quantiles, 0, **dict(options)) for label, (algo, options) in variants.items()
+    }
     speed = throughput(models, args)
     print("\n| model | steps/s (CPU) | ratio to the algorithm it extends |")
     print("|---|---|---|")
@@ -182,8 +188,11 @@ def main() -> None:
             for name in args.algos:
                 result = learning_run(make_model(name, zoo, args.n_quantiles, seed), seed, args)
                 results[name].append(result)
-                print(f"  seed {seed} {name:12s} final {result['final']:6.1f}  best checkpoint {result['best']:6.1f}  "
-                      f"first >= 475 at {result['first']}", flush=True)
+                print(
+                    f"  seed {seed} {name:12s} final {result['final']:6.1f}  best checkpoint {result['best']:6.1f}  "
+                    f"first >= 475 at {result['first']}",
+                    flush=True,
+                )
             # A table after every seed: a run stopped early still leaves the summary of the seeds it finished.
             print_learning_table(results, args.final_episodes)
 

@@ -9,7 +9,7 @@ from pathlib import Path
 # Run from a checkout without installing: make the repository root importable.
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from sb3_ext.curriculum.cli import main  # noqa: E402
+from sb3_ext.curriculum.cli import main
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -2,8 +2,8 @@
 
 No physics: "roughness" grows by noise and shrinks with the mean action, ESS falls with the
 action's size (or cycles through ``ess_cycle``). ``signal_at_step`` makes the env send a
-signal to its own process at that step, which exercises the real signal path in-process. It lets the callback and runner tests control the
-figures the callbacks must log, and run in milliseconds.
+signal to its own process at that step, which exercises the real signal path in-process. It lets
+the callback and runner tests control the figures the callbacks must log, and run in milliseconds.
 """
 
 from __future__ import annotations
@@ -84,7 +84,14 @@ class FakeLatticeEnv(gym.Env):
         self._ess_sum += ess
         coverage = min(1.0, self._step / 4)
         reward = -(self._roughness - previous) - 0.3 * self._roughness - 0.1 * max(0.0, 0.5 - ess)
-        info = {"ess": ess, "roughness": self._roughness, "coverage": coverage, "time": float(self._step), "n_events": 4 * self._step, "mean_height": 0.5 * self._step}
+        info = {
+            "ess": ess,
+            "roughness": self._roughness,
+            "coverage": coverage,
+            "time": float(self._step),
+            "n_events": 4 * self._step,
+            "mean_height": 0.5 * self._step,
+        }
         truncated = self._step >= self.max_steps
         if truncated:
             info.update(final_roughness=self._roughness, final_coverage=coverage, mean_ess=self._ess_sum / self._step)

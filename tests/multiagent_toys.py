@@ -20,21 +20,21 @@ class CountdownEnv(ParallelEnv):
     Observation: (step, agent index). Reward of agent i: ``i + 10 * action`` (Discrete(2)).
     ``teams`` (optional) gives every agent a team, read by the SB3 adapter."""
 
-    metadata = {"name": "countdown"}
+    metadata = {"name": "countdown"}  # noqa: RUF012 (a plain attribute in the base class)
 
     def __init__(self, length: int = 3, terminating: tuple[str, ...] = (), teams: tuple[int, ...] | None = None):
         n_agents = 3 if teams is None else len(teams)
         self.possible_agents = ["a", "b", "c", "d", "e", "f"][:n_agents]
         self.length, self.terminating = length, terminating
         if teams is not None:
-            self.agent_teams = dict(zip(self.possible_agents, teams))
+            self.agent_teams = dict(zip(self.possible_agents, teams, strict=False))
         self.agents: list[str] = []
 
-    @functools.lru_cache(maxsize=None)  # noqa: B019  (PettingZoo wants the same space object)
+    @functools.cache  # noqa: B019  (PettingZoo wants the same space object)
     def observation_space(self, agent):
         return spaces.Box(0, 100, (2,), np.float32)
 
-    @functools.lru_cache(maxsize=None)  # noqa: B019
+    @functools.cache  # noqa: B019
     def action_space(self, agent):
         return spaces.Discrete(2)
 
@@ -95,7 +95,7 @@ def spread_summed_return(act, n_episodes: int = 50, seed: int = 1000) -> float:
     obs, returns = env.reset(), []
     while len(returns) < n_episodes:
         obs, _, dones, infos = env.step(act(obs))
-        returns += [info["episode"]["r"] for done, info in zip(dones, infos) if done and "episode" in info]
+        returns += [info["episode"]["r"] for done, info in zip(dones, infos, strict=False) if done and "episode" in info]
     return float(np.mean(returns[:n_episodes]))
 
 

@@ -21,7 +21,7 @@ def rollout(env, seed, actions):
     obs, info = env.reset(seed=seed)
     trace = [obs]
     for a in actions:
-        obs, reward, terminated, truncated, info = env.step(a)
+        obs, _reward, terminated, _truncated, info = env.step(a)
         trace.append(obs)
         if terminated:
             break
@@ -41,7 +41,7 @@ def test_episode_ends_at_the_horizon_and_is_reproducible():
 
 def test_humans_follow_the_prior_and_report_their_goals():
     env = gym.make("AssistGrid-v0", map_name="line", max_steps=3, beta_h=50.0, epsilon_h=0.0)
-    far = [i for i, g in enumerate(env.unwrapped.goals[0]) if g.cells == frozenset({(1, 3)})][0]
+    far = next(i for i, g in enumerate(env.unwrapped.goals[0]) if g.cells == frozenset({(1, 3)}))
     for seed in range(20):
         _, info = env.reset(seed=seed)
         if info["goals"] == (far,):

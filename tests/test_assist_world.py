@@ -53,7 +53,7 @@ def test_goal_specs():
         make_goals(g, [[(0, 0)]])
     with pytest.raises(ValueError, match="2 goal lists for 1 humans"):
         make_goals(g, [[(0, 3)], [(0, 2)]])
-    with pytest.raises(ValueError, match="weight -1.0 must be > 0"):
+    with pytest.raises(ValueError, match=r"weight -1\.0 must be > 0"):
         make_goals(g, [[{"cells": (0, 3), "weight": -1}]])
 
 

@@ -88,7 +88,8 @@ def test_dynamics_and_offline_values_are_learnt_and_metrics_reach_metrics_json(a
     def train(offline_value_coef: float, save_dir) -> dict:
         model = algorithm("MlpPolicy", make_vec_env("CartPole-v1", n_envs=2, seed=1), offline_data=expert_chunks,
                           offline_value_coef=offline_value_coef, n_steps=n_steps, prior_epochs=2, seed=1)
-        model.learn(128 * 2 * 12, callback=RunArtifacts(str(save_dir), checkpoint_freq=10**9), log_interval=max(1, 128 // n_steps))
+        artifacts = RunArtifacts(str(save_dir), checkpoint_freq=10**9)
+        model.learn(128 * 2 * 12, callback=artifacts, log_interval=max(1, 128 // n_steps))
         return json.loads((save_dir / "metrics.json").read_text())
 
     metrics = train(0.5, tmp_path / "with")
@@ -117,7 +118,7 @@ def test_without_offline_data_only_the_dynamics_head_trains_and_the_model_round_
 
 def test_mismatched_dataset_is_refused_with_its_path(expert_chunks):
     model = AuxPPO("MlpPolicy", "Pendulum-v1", offline_data=expert_chunks, n_steps=64, seed=0)
-    with pytest.raises(ValueError, match="cartpole-expert.*observation space"):
+    with pytest.raises(ValueError, match=r"cartpole-expert.*observation space"):
         model.learn(64)
 
 

@@ -81,7 +81,9 @@ def test_resuming_in_the_same_folder_continues_the_files(tmp_path):
     assert artifacts.evaluation.best_mean_reward == max(every_eval)
     replaced = metrics["eval/mean_reward"]["values"][1] > max(first["eval/mean_reward"]["values"])
     best_model = PPO.load(tmp_path / "checkpoints" / "best.zip")
-    assert best_model.num_timesteps == (64 if replaced else first["eval/mean_reward"]["steps"][int(np.argmax(first["eval/mean_reward"]["values"]))])
+    assert best_model.num_timesteps == (
+        64 if replaced else first["eval/mean_reward"]["steps"][int(np.argmax(first["eval/mean_reward"]["values"]))]
+    )
     log = (tmp_path / "logs" / "training.log").read_text()
     assert log.count("training starts") == 2 and "training starts at step 32" in log
 
@@ -101,7 +103,7 @@ def test_a_failed_write_leaves_the_previous_file_and_no_temporary(tmp_path, monk
         atomic_save_model(model, target)
     assert target.read_bytes() == before
     assert os.listdir(tmp_path) == ["latest.zip"]
-    with pytest.raises(ValueError, match="must end in .zip"):
+    with pytest.raises(ValueError, match=r"must end in \.zip"):
         atomic_save_model(model, tmp_path / "model")
     atomic_write_text(tmp_path / "note.txt", "done")
     assert (tmp_path / "note.txt").read_text() == "done"
@@ -137,7 +139,10 @@ def test_default_panels_draw_any_sb3_model(tmp_path, algo):
 
 def test_panels_from_yaml_data_and_alternative_keys(tmp_path):
     history = {"b": {"steps": [1, 2], "values": [3.0, 4.0]}, "c": {"steps": [1], "values": [1.0]}}
-    panels = [{"title": "first logged of a|b", "lines": [["a|b", "a or b"]]}, {"title": "c", "lines": [["c", "c"], ["d", "d"]]}]
+    panels = [
+        {"title": "first logged of a|b", "lines": [["a|b", "a or b"]]},
+        {"title": "c", "lines": [["c", "c"], ["d", "d"]]},
+    ]
     artifacts = RunArtifacts(str(tmp_path), panels=panels)
     assert artifacts.panels[0] == CurvePanel("first logged of a|b", (("a|b", "a or b"),))
     figure = plot_training_curves(history, tmp_path / "curves.png", artifacts.panels)

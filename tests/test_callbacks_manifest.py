@@ -27,7 +27,12 @@ def test_manifest_lists_every_file_with_independent_hashes(tmp_path):
     assert set(manifest["files"]) == {"logs/training.log", "model.zip"}  # not itself, not temporaries
     blob = bytes(range(256)) * 10
     assert manifest["files"]["model.zip"] == {"sha256": hashlib.sha256(blob).hexdigest(), "size": len(blob)}
-    assert (manifest["seed"], manifest["config"], manifest["command"], manifest["stage"]) == (3, {"lr": 1e-4}, "train --stage 1", 1)
+    assert (manifest["seed"], manifest["config"], manifest["command"], manifest["stage"]) == (
+        3,
+        {"lr": 1e-4},
+        "train --stage 1",
+        1,
+    )
     assert {"python", "sb3-ext", "stable-baselines3", "torch", "gymnasium", "numpy"} <= set(manifest["versions"])
     assert verify(path) == []
 

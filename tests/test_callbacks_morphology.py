@@ -26,8 +26,16 @@ def _step(callback, dones, infos):
 def test_records_means_of_finished_episodes_only():
     model, callback = _attached_logger()
     running = {"ess": 0.9, "roughness": 5.0, "coverage": 0.1}  # not finished: must be ignored
-    _step(callback, [True, False], [{"final_roughness": 0.6, "final_coverage": 0.5, "mean_height": 2.0, "episode": {"r": -3.0, "l": 7}}, running])
-    _step(callback, [False, True], [running, {"final_roughness": 0.2, "final_coverage": 1.0, "mean_height": 4.0, "episode": {"r": -1.0, "l": 7}}])
+    _step(
+        callback,
+        [True, False],
+        [{"final_roughness": 0.6, "final_coverage": 0.5, "mean_height": 2.0, "episode": {"r": -3.0, "l": 7}}, running],
+    )
+    _step(
+        callback,
+        [False, True],
+        [running, {"final_roughness": 0.2, "final_coverage": 1.0, "mean_height": 4.0, "episode": {"r": -1.0, "l": 7}}],
+    )
     _step(callback, [True, False], [{"final_roughness": 0.4, "final_coverage": 0.0, "episode": {"r": -2.0, "l": 7}}, running])
     callback.on_rollout_end()
     values = model.logger.name_to_value
@@ -41,7 +49,11 @@ def test_records_means_of_finished_episodes_only():
 
 def test_nothing_recorded_without_finished_episodes_and_collector_is_cleared():
     model, callback = _attached_logger()
-    _step(callback, [True, True], [{"final_roughness": 1.0, "final_coverage": 1.0}, {"final_roughness": 3.0, "final_coverage": 1.0}])
+    _step(
+        callback,
+        [True, True],
+        [{"final_roughness": 1.0, "final_coverage": 1.0}, {"final_roughness": 3.0, "final_coverage": 1.0}],
+    )
     callback.on_rollout_end()
     model.logger.dump(0)
     _step(callback, [False, False], [{}, {}])
@@ -53,7 +65,7 @@ def test_nothing_recorded_without_finished_episodes_and_collector_is_cleared():
 
 
 def test_env_without_morphology_is_reported():
-    model, callback = _attached_logger()
+    _model, callback = _attached_logger()
     _step(callback, [True, False], [{"episode": {"r": 1.0, "l": 1}}, {}])
     with pytest.raises(ValueError, match="no 'final_roughness'"):
         callback.on_rollout_end()

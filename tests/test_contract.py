@@ -90,8 +90,8 @@ class HalvedDictObservation(gym.ObservationWrapper):
 class DictAgents(ParallelEnv):
     """Two agents that observe a Dict: multi-agent algorithms must refuse it by name."""
 
-    metadata = {"name": "dict_agents"}
-    possible_agents = ["a", "b"]
+    metadata = {"name": "dict_agents"}  # noqa: RUF012 (a plain attribute in the base class)
+    possible_agents = ["a", "b"]  # noqa: RUF012 (a plain attribute in the base class)
 
     def observation_space(self, agent):
         return spaces.Dict({"x": spaces.Box(-1, 1, (2,), np.float32)})
@@ -434,5 +434,5 @@ def test_the_zoo_names_a_misspelt_hyperparameter(algo):
     from sb3_ext.zoo.config import ZooUsageError, check_hyperparameter_names
 
     check_hyperparameter_names({"learning_rate": 1e-3, "policy": "MlpPolicy"}, algo, "algo.yml", "Env-v0")
-    with pytest.raises(ZooUsageError, match="unknown hyperparameter 'learning_rat'.*did you mean 'learning_rate'"):
+    with pytest.raises(ZooUsageError, match=r"unknown hyperparameter 'learning_rat'.*did you mean 'learning_rate'"):
         check_hyperparameter_names({"learning_rat": 1e-3}, algo, "algo.yml", "Env-v0")

@@ -42,14 +42,23 @@ def test_a_stage_names_its_algorithm_and_round_trips():
     assert quick.algo_settings == TD3_SETTINGS and quick.total_timesteps == 8_192
 
 
-@pytest.mark.parametrize("change, message", [
-    (lambda d: d["td3"].update(learnig_rate=1e-3), "stage2.yaml: unknown key 'td3.learnig_rate' (TD3 takes no such argument); did you mean 'learning_rate'?"),
-    (lambda d: d["td3"].update(seed=3), "stage2.yaml: td3.seed: set by the curriculum runner, not by the stage file"),
-    (lambda d: d.update(ppo={"n_steps": 8}), "stage2.yaml: ppo: this stage trains td3; its settings go under 'td3:', not 'ppo:'"),
-    (lambda d: d.pop("td3"), "stage2.yaml: missing key 'td3' (the settings of algo: td3)"),
-    (lambda d: d.update(algo="td4", td4={}), "stage2.yaml: algo: unknown algorithm 'td4'"),
-    (lambda d: d.update(td3=[1]), "stage2.yaml: td3: expected a mapping of td3 settings"),
-])
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        (
+            lambda d: d["td3"].update(learnig_rate=1e-3),
+            "stage2.yaml: unknown key 'td3.learnig_rate' (TD3 takes no such argument); did you mean 'learning_rate'?",
+        ),
+        (lambda d: d["td3"].update(seed=3), "stage2.yaml: td3.seed: set by the curriculum runner, not by the stage file"),
+        (
+            lambda d: d.update(ppo={"n_steps": 8}),
+            "stage2.yaml: ppo: this stage trains td3; its settings go under 'td3:', not 'ppo:'",
+        ),
+        (lambda d: d.pop("td3"), "stage2.yaml: missing key 'td3' (the settings of algo: td3)"),
+        (lambda d: d.update(algo="td4", td4={}), "stage2.yaml: algo: unknown algorithm 'td4'"),
+        (lambda d: d.update(td3=[1]), "stage2.yaml: td3: expected a mapping of td3 settings"),
+    ],
+)
 def test_bad_algorithm_sections_are_one_line_errors(change, message):
     data = td3_stage(_tiny_configs()[2])
     change(data)
@@ -61,8 +70,11 @@ def test_bad_algorithm_sections_are_one_line_errors(change, message):
 def test_sb3_ext_and_contrib_algorithms_are_accepted():
     base = _tiny_configs()[1].to_dict()
     del base["ppo"]
-    for algo, settings in (("twin_dqn", {"target_reduction": "min"}), ("tqc", {"top_quantiles_to_drop_per_net": 1}),
-                           ("aux_ppo", {"prior_kl_coef": 0.5, "n_steps": 16})):
+    for algo, settings in (
+        ("twin_dqn", {"target_reduction": "min"}),
+        ("tqc", {"top_quantiles_to_drop_per_net": 1}),
+        ("aux_ppo", {"prior_kl_coef": 0.5, "n_steps": 16}),
+    ):
         assert stage_config_from_dict({**base, "algo": algo, algo: settings}, algo).algo_settings == settings
 
 
@@ -108,8 +120,22 @@ def test_eval_only_and_resume_across_algorithms(ppo_then_td3, tmp_path, capsys):
     (report,) = out.glob("eval_stage2_*.json")
     assert json.loads(report.read_text())["config"]["algo"] == "td3"
     # resuming from stage 1's final model hands over to TD3 again
-    assert main(["--resume-from", str(state.final_model(1)), "--stage", "2", "--no-progress", "--eval-episodes", "1",
-                 "--vec-env", "dummy"]) == 0
+    assert (
+        main(
+            [
+                "--resume-from",
+                str(state.final_model(1)),
+                "--stage",
+                "2",
+                "--no-progress",
+                "--eval-episodes",
+                "1",
+                "--vec-env",
+                "dummy",
+            ]
+        )
+        == 0
+    )
     assert RunState.load(state.run_dir).records[2].status == "done"
     assert isinstance(TD3.load(state.final_model(2)), TD3) and isinstance(PPO.load(state.final_model(1)), PPO)
     capsys.readouterr()

@@ -6,7 +6,7 @@ import pytest
 import yaml
 
 from sb3_ext.curriculum.config import DEFAULT_CONFIG_DIR, ConfigError, load_stage_config, load_stage_configs
-from sb3_ext.curriculum.presets import PRESETS, apply_preset, override
+from sb3_ext.curriculum.presets import apply_preset, override
 
 CONFIGS = DEFAULT_CONFIG_DIR
 
@@ -29,7 +29,12 @@ def test_shipped_stage_files_have_the_issue_values():
         env = config.environment
         assert (env.temperature, env.deposition_rate, env.n_swarm) == (600.0, 1.0, 4)
         weights = env.reward_weights
-        assert (weights.roughness_weight, weights.coverage_weight, weights.ratio_weight, weights.ess_weight) == (-1.0, 0.5, -0.3, -0.1)
+        assert (weights.roughness_weight, weights.coverage_weight, weights.ratio_weight, weights.ess_weight) == (
+            -1.0,
+            0.5,
+            -0.3,
+            -0.1,
+        )
         ppo = config.ppo
         assert (ppo.n_steps, ppo.batch_size, ppo.n_epochs) == (n_steps, 64, 10)
         assert (ppo.gamma, ppo.gae_lambda, ppo.clip_range, ppo.vf_coef, ppo.max_grad_norm) == (0.99, 0.95, 0.2, 0.5, 0.5)
@@ -50,7 +55,10 @@ def _write_variant(tmp_path: Path, edit) -> Path:
     [
         (lambda d: d["ppo"].update(learnig_rate=1e-3), "unknown key 'ppo.learnig_rate'"),
         (lambda d: d.update(extra=1), "unknown key 'extra'"),
-        (lambda d: d["environment"]["reward_weights"].update(speed_weight=1.0), "unknown key 'environment.reward_weights.speed_weight'"),
+        (
+            lambda d: d["environment"]["reward_weights"].update(speed_weight=1.0),
+            "unknown key 'environment.reward_weights.speed_weight'",
+        ),
         (lambda d: d["ppo"].pop("gamma"), "missing key 'ppo.gamma'"),
         (lambda d: d["ppo"].update(n_steps="2048"), "ppo.n_steps: expected an integer, got str '2048'"),
         (lambda d: d["ppo"].update(n_steps=2048.0), "ppo.n_steps: expected an integer, got float 2048.0"),
@@ -82,7 +90,7 @@ def test_yaml_problems_are_reported_with_the_file(tmp_path):
     broken.write_text("environment: [1, 2\nppo: {}\n")
     with pytest.raises(ConfigError, match=r"broken.yaml: invalid YAML at line \d+"):
         load_stage_config(broken)
-    with pytest.raises(ConfigError, match="missing.yaml: stage file not found"):
+    with pytest.raises(ConfigError, match=r"missing\.yaml: stage file not found"):
         load_stage_config(tmp_path / "missing.yaml")
 
 
@@ -97,12 +105,22 @@ def test_exponent_floats_without_a_dot_are_numbers(tmp_path):
 
 def test_presets_and_overrides_are_validated_like_files():
     configs = load_stage_configs(CONFIGS)
-    for name in PRESETS:
-        for stage, config in configs.items():
+    for stage, config in configs.items():
+        assert set(config.presets) == {"quick"}  # the presets live in the stage files
+        for name in config.presets:
             quick = apply_preset(name, stage, config)
             assert quick.total_timesteps < config.total_timesteps
             assert quick.environment.lattice_size == config.environment.lattice_size
     with pytest.raises(ConfigError, match=r"--n-envs: n_envs: expected > 0, got 0"):
         override(configs[1], {"n_envs": 0}, "--n-envs")
-    with pytest.raises(ConfigError, match="unknown preset 'slow'"):
+    with pytest.raises(ConfigError, match=r"unknown preset 'slow' for stage 1 .its stage file has: quick."):
         apply_preset("slow", 1, configs[1])
+
+
+def test_a_bad_preset_fails_when_its_file_is_read(tmp_path):
+    text = (CONFIGS / "stage1_small.yaml").read_text().replace("total_timesteps: 49_152", "total_timesteps: 0")
+    path = tmp_path / "stage1_small.yaml"
+    path.write_text(text)
+    with pytest.raises(ConfigError, match=r"stage1_small.yaml: presets.quick: total_timesteps: expected > 0, got 0"):
+        load_stage_config(path)
+    assert load_stage_config(CONFIGS / "stage1_small.yaml").presets["quick"]["total_timesteps"] == 49_152

@@ -29,7 +29,7 @@ def _neutral_observations(config, n_steps=300):
     env = LatticeGrowthEnv(**config.environment.env_kwargs())
     obs, _ = env.reset(seed=7)
     observations = []
-    for step in range(n_steps):
+    for _ in range(n_steps):
         observations.append(obs)
         obs, _, terminated, truncated, _ = env.step(np.zeros(env.action_space.shape, dtype=np.float32))
         if terminated or truncated:

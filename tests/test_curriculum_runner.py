@@ -19,7 +19,12 @@ from sb3_ext.curriculum.state import RunState
 
 from test_curriculum_cli import CONFIGS
 
-TINY = {"total_timesteps": 64, "n_envs": 1, "environment": {"max_steps": 8}, "ppo": {"n_steps": 16, "batch_size": 16, "n_epochs": 1}}
+TINY = {
+    "total_timesteps": 64,
+    "n_envs": 1,
+    "environment": {"max_steps": 8},
+    "ppo": {"n_steps": 16, "batch_size": 16, "n_epochs": 1},
+}
 # Small lattices keep the test fast; each stage still gets its own size and PPO settings.
 LATTICES = {1: [8, 8, 5], 2: [10, 10, 6], 3: [12, 12, 6]}
 
@@ -28,7 +33,11 @@ def _tiny_configs(changes=None):
     changes = changes or {}
     configs = load_stage_configs(CONFIGS)
     return {
-        stage: override(config, {**TINY, "environment": {**TINY["environment"], "lattice_size": LATTICES[stage]}, **changes.get(stage, {})}, "test")
+        stage: override(
+            config,
+            {**TINY, "environment": {**TINY["environment"], "lattice_size": LATTICES[stage]}, **changes.get(stage, {})},
+            "test",
+        )
         for stage, config in configs.items()
     }
 

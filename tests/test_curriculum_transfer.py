@@ -11,8 +11,30 @@ from sb3_ext.curriculum.config import PPOConfig
 from sb3_ext.curriculum.transfer import load_for_stage, new_model
 from sb3_ext.envs.lattice.env import LatticeGrowthEnv
 
-STAGE1 = PPOConfig(learning_rate=3e-4, n_steps=32, batch_size=16, n_epochs=2, gamma=0.99, gae_lambda=0.95, clip_range=0.2, ent_coef=0.01, vf_coef=0.5, max_grad_norm=0.5)
-STAGE2 = PPOConfig(learning_rate=1e-4, n_steps=16, batch_size=8, n_epochs=3, gamma=0.95, gae_lambda=0.9, clip_range=0.1, ent_coef=0.005, vf_coef=0.25, max_grad_norm=0.3)
+STAGE1 = PPOConfig(
+    learning_rate=3e-4,
+    n_steps=32,
+    batch_size=16,
+    n_epochs=2,
+    gamma=0.99,
+    gae_lambda=0.95,
+    clip_range=0.2,
+    ent_coef=0.01,
+    vf_coef=0.5,
+    max_grad_norm=0.5,
+)
+STAGE2 = PPOConfig(
+    learning_rate=1e-4,
+    n_steps=16,
+    batch_size=8,
+    n_epochs=3,
+    gamma=0.95,
+    gae_lambda=0.9,
+    clip_range=0.1,
+    ent_coef=0.005,
+    vf_coef=0.25,
+    max_grad_norm=0.3,
+)
 
 
 def _env(n_envs):

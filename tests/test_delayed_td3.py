@@ -33,7 +33,7 @@ def test_updates_are_exactly_sb3_td3():
     # Built and trained one after the other: the seed is applied to the global RNGs at construction.
     ours = DelayedTD3("MlpPolicy", "Pendulum-v1", **small()).learn(150)
     theirs = TD3("MlpPolicy", "Pendulum-v1", **small()).learn(150)
-    for mine, reference in zip(ours.policy.state_dict().values(), theirs.policy.state_dict().values()):
+    for mine, reference in zip(ours.policy.state_dict().values(), theirs.policy.state_dict().values(), strict=False):
         th.testing.assert_close(mine, reference, rtol=0, atol=0)
     # 100 gradient steps, actor and targets every policy_delay=2 of them.
     assert (ours.critic_updates, ours.actor_updates) == (100, 50)

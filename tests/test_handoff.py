@@ -59,7 +59,7 @@ def recorded(tmp_path_factory):
 
 
 def test_record_handoff_writes_a_dataset_with_manifest(recorded):
-    teacher, directory, manifest = recorded["Pendulum-v1"]
+    _teacher, directory, manifest = recorded["Pendulum-v1"]
     assert read_manifest(directory)["n_transitions"] == manifest["n_transitions"] == 2000
     assert manifest["provenance"]["handoff_from"] == "ScriptedTeacher"
     assert recorded_observations(directory).shape == (2000, 3)
@@ -97,11 +97,11 @@ def test_hand_off_seeds_the_buffer_and_syncs_the_target_networks(recorded):
     report = hand_off(student, teacher, directory, epochs=2, seed=0)
     assert report.transitions_seeded == manifest["n_transitions"] == student.replay_buffer.size()
     np.testing.assert_allclose(student.replay_buffer.observations[:2000, 0], recorded_observations(directory))
-    for online, target in zip(student.actor.parameters(), student.actor_target.parameters()):
+    for online, target in zip(student.actor.parameters(), student.actor_target.parameters(), strict=False):
         assert th.equal(online, target)
     dqn = TwinDQN("MlpPolicy", "CartPole-v1", policy_kwargs=dict(SMALL), seed=1)
     hand_off(dqn, recorded["CartPole-v1"][0], recorded["CartPole-v1"][1], epochs=1)
-    for online, target in zip(dqn.q_net.parameters(), dqn.q_net_target.parameters()):
+    for online, target in zip(dqn.q_net.parameters(), dqn.q_net_target.parameters(), strict=False):
         assert th.equal(online, target)
 
 

@@ -45,7 +45,7 @@ def exact_stationary(states, rates_of) -> np.ndarray:
     for s, k in index.items():
         h = np.array(s).reshape(SIDE, SIDE)
         rates = rates_of(h)
-        for x, y, d in zip(*np.nonzero(rates[:, :, :4])):
+        for x, y, d in zip(*np.nonzero(rates[:, :, :4]), strict=False):
             moved = h.copy()
             dx, dy = DIRECTIONS[d]
             moved[x, y] -= 1
@@ -63,7 +63,7 @@ def step_down_only_rates(h: np.ndarray) -> np.ndarray:
     """The rule this replaced, for contrast: ``e_es`` charged on step-down hops only."""
     rates = reference_rates(h, NZ, **CLOSED)
     kt = K_B * CLOSED["temperature"]
-    for x, y, d in zip(*np.nonzero(rates[:, :, :4])):
+    for x, y, d in zip(*np.nonzero(rates[:, :, :4]), strict=False):
         dx, dy = DIRECTIONS[d]
         if h[(x + dx) % SIDE, (y + dy) % SIDE] + 1 > h[x, y]:  # a climb: the old rule charged no barrier
             rates[x, y, d] *= np.exp(CLOSED["e_es"] / kt)

@@ -10,6 +10,7 @@ from scipy import stats
 from sb3_ext.envs.lattice.engine import LatticeKMC
 from sb3_ext.envs.lattice.physics import SOSPhysics
 from tests.lattice_reference import bias_grid, enumerated_ess, reference_rates
+import itertools
 
 # Softer barriers than the defaults: free and bonded hops, step-downs and deposition then all have
 # comparable probabilities, so the tests exercise every kind of event on a tiny lattice.
@@ -157,7 +158,7 @@ def test_biased_step_ess_matches_enumeration_and_is_the_mean_over_events():
     for scale in (0.0, 0.5, 1.0, 2.0):
         probe = copy.deepcopy(engine)
         scaled.append(probe.biased_step(columns, scale * biases, 1)[1])
-    assert scaled[0] == 1.0 and all(a > b for a, b in zip(scaled, scaled[1:]))
+    assert scaled[0] == 1.0 and all(a > b for a, b in itertools.pairwise(scaled))
 
 
 def test_run_until_stops_exactly_at_the_time_with_poisson_depositions():
@@ -191,7 +192,9 @@ def test_bad_sizes_name_the_argument(kwargs, name):
         LatticeKMC(**kwargs)
 
 
-@pytest.mark.parametrize("field, value", [("temperature", 0.0), ("deposition_rate", -1.0), ("nu", -1.0), ("e_n", float("nan"))])
+@pytest.mark.parametrize(
+    "field, value", [("temperature", 0.0), ("deposition_rate", -1.0), ("nu", -1.0), ("e_n", float("nan"))]
+)
 def test_bad_physics_names_the_field(field, value):
     with pytest.raises(ValueError, match=field):
         SOSPhysics(**{field: value})

@@ -20,6 +20,7 @@ from sb3_ext.envs.lattice.env import LatticeGrowthEnv
 from sb3_ext.envs.lattice.heuristics import neutral_action, valley_downhill_action
 from sb3_ext.envs.lattice.swarm import split_observation
 from tests.lattice_reference import bias_grid, enumerated_ess, reference_rates
+import itertools
 
 STAGE_SIZES = ([8, 8, 5], [20, 20, 10], [50, 50, 20])
 STEP_KEYS = {"ess", "roughness", "coverage", "time", "n_events", "mean_height", "n_depositions"}
@@ -113,7 +114,7 @@ def test_agents_observe_their_patch_in_their_own_frame():
 
 
 def test_step_ess_matches_enumeration_and_falls_with_bias_scale():
-    env, obs = rough_env(3)
+    env, _obs = rough_env(3)
     action = np.random.default_rng(0).uniform(-1, 1, size=env.action_space.shape).astype(np.float32)
 
     ess_by_scale = []
@@ -127,13 +128,13 @@ def test_step_ess_matches_enumeration_and_falls_with_bias_scale():
         assert info["ess"] == pytest.approx(expected, rel=1e-10)
         ess_by_scale.append(info["ess"])
     assert ess_by_scale[0] == 1.0
-    assert all(a > b for a, b in zip(ess_by_scale, ess_by_scale[1:]))
+    assert all(a > b for a, b in itertools.pairwise(ess_by_scale))
 
 
 def test_biases_act_on_the_events_of_the_agents_frames():
     """A step's events follow P ~ rate * exp(bias) with the local action mapped through the frames:
     frequencies over many one-event steps from the same state match the enumerated P."""
-    env, obs = rough_env(5)
+    env, _obs = rough_env(5)
     assert any(list(frame) != [0, 1, 2, 3] for frame in env.agent_frames)
     action = np.tile(np.array([1.0, -1.0, 0.5, -0.5, 0.3], dtype=np.float32), env.n_swarm)
     heights = env.engine.heights
@@ -172,12 +173,12 @@ def test_agents_stand_on_distinct_active_columns():
 def test_reward_follows_the_weights_on_independently_computed_morphology():
     weights = {"roughness_weight": -2.0, "coverage_weight": 3.0, "ratio_weight": -0.7, "ess_weight": -5.0}
     env = LatticeGrowthEnv(reward_weights=weights, n_proposals=8, max_steps=50)
-    obs, _ = env.reset(seed=1)
+    env.reset(seed=1)
     rng = np.random.default_rng(1)
     h = env.engine.heights
     for _ in range(50):
         action = rng.uniform(-1, 1, size=env.action_space.shape).astype(np.float32)
-        obs, reward, terminated, truncated, info = env.step(action)
+        _obs, reward, terminated, truncated, info = env.step(action)
         h_new = env.engine.heights
         w0, w1 = h.std(), h_new.std()
         c0, c1 = (h > 0).mean(), (h_new > 0).mean()
@@ -260,7 +261,7 @@ def test_dummy_and_subproc_vec_envs_give_the_same_rollout():
         obs = vec.reset()
         out = [obs]
         for _ in range(20):
-            obs, rewards, dones, infos = vec.step(valley_downhill_action(obs))
+            obs, rewards, _dones, infos = vec.step(valley_downhill_action(obs))
             # DummyVecEnv keeps rewards in a float32 buffer, SubprocVecEnv passes float64 on
             out += [obs, rewards[:, None].astype(np.float32), np.array([[i["ess"]] for i in infos])]
         vec.close()

@@ -110,7 +110,7 @@ def test_joint_buffer_keeps_env_copies_together():
     sample = buffer.sample(64)
     assert sample.observations.shape == (64, n_agents, 2) and sample.rewards.shape == (64, n_agents)
     for obs, actions, rewards, next_obs, dones in zip(
-        sample.observations, sample.actions, sample.rewards, sample.next_observations, sample.dones
+        sample.observations, sample.actions, sample.rewards, sample.next_observations, sample.dones, strict=False
     ):
         assert len(set(obs[:, 0].tolist())) == 1 and len(set(obs[:, 1].tolist())) == 1  # one step, one copy
         assert actions[:, 0].tolist() == [0, 1, 2, 3]

@@ -112,7 +112,7 @@ def test_streaming_into_a_buffer_with_more_envs_than_recorded(tmp_path):
 def test_nstep_buffer_needs_the_recorded_env_count(tmp_path):
     write_dataset(tmp_path / "v1", random_transitions(20))
     buffer = NStepReplayBuffer(60, OBS_SPACE, ACTION_SPACE, n_envs=2, n_steps=3, gamma=0.9)
-    with pytest.raises(ValueError, match="recorded with n_envs=1.*n_envs=2"):
+    with pytest.raises(ValueError, match=r"recorded with n_envs=1.*n_envs=2"):
         load_chunks(buffer, tmp_path / "v1")
     assert buffer.pos == 0
 
@@ -292,7 +292,7 @@ def test_every_off_policy_buffer_is_seeded_and_trains(random_datasets, algo, env
     model.set_logger(Logger(folder=None, output_formats=[]))
     before = [parameter.detach().clone() for parameter in model.policy.parameters()]
     model.train(gradient_steps=2, batch_size=16)  # samples only the 96 offline rows
-    assert any(not th.equal(old, new) for old, new in zip(before, model.policy.parameters()))
+    assert any(not th.equal(old, new) for old, new in zip(before, model.policy.parameters(), strict=False))
 
 
 def test_chunk_recorder_stores_what_the_replay_buffer_stores(tmp_path):

@@ -70,7 +70,7 @@ def _enumerated_successors(prior, state, robot_action, fixed_goal=None):
     per_human = [
         prior.action_probs(state, fixed_goal) if fixed_goal is not None and h == fixed_goal.human
         else sum(w * prior.action_probs(state, g) for w, g in
-                 zip(prior.pair_weights[prior.pair_human == h], prior.goals[h]))
+                 zip(prior.pair_weights[prior.pair_human == h], prior.goals[h], strict=False))
         for h in range(world.n_humans)
     ]
     out = {}

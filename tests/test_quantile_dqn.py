@@ -41,7 +41,7 @@ def test_bad_risk_options_name_the_culprit():
         check_risk("var", 0.5)
     with pytest.raises(ValueError, match="risk_alpha=0"):
         check_risk("cvar", 0)
-    with pytest.raises(ValueError, match="risk_alpha=1.5"):
+    with pytest.raises(ValueError, match=r"risk_alpha=1\.5"):
         QuantileDQN("MlpPolicy", "CartPole-v1", risk_measure="cvar", risk_alpha=1.5)
     with pytest.raises(ValueError, match=r"policy_kwargs\['risk_measure'\]"):
         QuantileDQN("MlpPolicy", "CartPole-v1", policy_kwargs=dict(risk_measure="cvar"))

@@ -42,7 +42,7 @@ def test_matches_sb3_contrib_loss_and_gradients(n_critics, shared_target):
     assert ours.item() == pytest.approx(reference.item(), rel=1e-12)
     ours_grads = th.autograd.grad(ours, (current, target))
     reference_grads = th.autograd.grad(reference, (current, target))
-    for mine, theirs in zip(ours_grads, reference_grads):
+    for mine, theirs in zip(ours_grads, reference_grads, strict=False):
         assert mine.shape == theirs.shape
         assert th.allclose(mine, theirs, rtol=1e-12, atol=1e-15)
 

@@ -53,7 +53,7 @@ def sgd_model(env: gym.Env, baseline: str | None, n_steps: int) -> REINFORCE:
 def fill_one_step_episodes(model: REINFORCE, actions: list, rewards: list[float]) -> None:
     buffer = model.rollout_buffer
     buffer.reset()
-    for action, reward in zip(actions, rewards):
+    for action, reward in zip(actions, rewards, strict=False):
         buffer.add(np.zeros((1, 1)), np.array([action]), np.array([reward]), np.ones(1), th.zeros(1), th.zeros(1))
     buffer.compute_returns_and_advantage(th.zeros(1), np.array([True]))
 
@@ -138,8 +138,10 @@ def test_without_a_value_baseline_the_value_head_stays_zero():
 def test_api_defaults_and_bad_input():
     assert inspect.signature(REINFORCE.learn).parameters["tb_log_name"].default == "REINFORCE"
     defaults = inspect.signature(REINFORCE.__init__).parameters
-    assert all(p.default is not inspect.Parameter.empty for name, p in defaults.items() if name not in ("self", "policy", "env"))
-    with pytest.raises(ValueError, match="baseline.*'median'"):
+    assert all(
+        p.default is not inspect.Parameter.empty for name, p in defaults.items() if name not in ("self", "policy", "env")
+    )
+    with pytest.raises(ValueError, match=r"baseline.*'median'"):
         REINFORCE("MlpPolicy", "CartPole-v1", baseline="median")
     model = REINFORCE("MlpPolicy", "CartPole-v1", _init_setup_model=False)
     assert not hasattr(model, "policy") or model.policy is None

@@ -113,7 +113,7 @@ def test_aggregation_matches_brute_force_on_random_ratings():
         ratings.append(Rating(int(rng.integers(0, 11)), start, end, float(rng.integers(-5, 6))))
     for method, combine in (("mean", np.mean), ("median", np.median)):
         values, counts = aggregate_ratings(ratings, episodes, steps, method)
-        for i, (episode, step) in enumerate(zip(episodes, steps)):
+        for i, (episode, step) in enumerate(zip(episodes, steps, strict=False)):
             scores = [r.score for r in ratings if r.episode == episode and r.start <= step < r.end]
             assert counts[i] == len(scores)
             assert values[i] == pytest.approx(combine(scores) if scores else 0.0)
@@ -143,8 +143,16 @@ def test_file_feedback_follows_appends_rewrites_and_skips_bad_lines(tmp_path):
     assert any(f"{path}:4: skipped malformed feedback line: end" in m for m in messages)
     assert source.ratings == [Rating(0, 0, 3, -1.0), Rating(1, 2, 4, 2.0)]
 
-    preference = '{"first": {"episode": 0, "start": 0, "end": 2}, "second": {"episode": 1, "start": 1, "end": 3}, "preferred": "second"}\n'
-    write(path, preference + '{"first": {"episode": 7, "start": 0, "end": 2}, "second": {"episode": 1, "start": 0, "end": 1}, "preferred": "first"}\n')
+    preference = (
+        '{"first": {"episode": 0, "start": 0, "end": 2}, "second": {"episode": 1, "start": 1, "end": 3}, '
+        '"preferred": "second"}\n'
+    )
+    write(
+        path,
+        preference
+        + '{"first": {"episode": 7, "start": 0, "end": 2}, "second": {"episode": 1, "start": 0, "end": 1}, '
+        '"preferred": "first"}\n',
+    )
     with pytest.warns(UserWarning, match=f"{path}:6: skipped preference"):
         source.update(log)
     (kept,) = source.preferences

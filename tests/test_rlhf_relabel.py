@@ -145,7 +145,9 @@ def test_on_policy_returns_are_recomputed_from_relabelled_rewards(algo):
     feedback[:2] = 0.0  # outside the window of the last 6 positions
     np.testing.assert_allclose(seen["rewards"], seen["observations"][..., 0] + WEIGHT * feedback, atol=1e-6)
     # Returns as SB3 computes them from these rewards, with the rollout's last values and dones.
-    reference = RolloutBuffer(8, env.observation_space, env.action_space, gamma=model.gamma, gae_lambda=model.gae_lambda, n_envs=2)
+    reference = RolloutBuffer(
+        8, env.observation_space, env.action_space, gamma=model.gamma, gae_lambda=model.gae_lambda, n_envs=2
+    )
     reference.rewards, reference.values, reference.episode_starts = seen["rewards"], seen["values"], seen["episode_starts"]
     with th.no_grad():
         last_values = model.policy.predict_values(model.policy.obs_to_tensor(model._last_obs)[0])
@@ -198,8 +200,17 @@ def centre_rater(obs, action, next_obs):
 
 def train_cartpole(callback) -> tuple[float, float]:
     """PPO (rl-zoo3's CartPole settings, constant rates), then mean |x| and length of deterministic episodes."""
-    model = PPO("MlpPolicy", make_vec_env("CartPole-v1", n_envs=8, seed=0), n_steps=32, batch_size=256,
-                gae_lambda=0.8, gamma=0.98, n_epochs=20, learning_rate=1e-3, seed=0)
+    model = PPO(
+        "MlpPolicy",
+        make_vec_env("CartPole-v1", n_envs=8, seed=0),
+        n_steps=32,
+        batch_size=256,
+        gae_lambda=0.8,
+        gamma=0.98,
+        n_epochs=20,
+        learning_rate=1e-3,
+        seed=0,
+    )
     model.learn(CARTPOLE_STEPS, callback=callback)
     env = make_vec_env("CartPole-v1", n_envs=1, seed=1000)
     positions, lengths = [], []

@@ -1,9 +1,9 @@
 """Zips saved by an earlier layout of the package still load and act as they did.
 
 The fixtures were written by ``python tests/test_saved_models_load.py [NAME...]`` with the code of
-commit 0efefad (the decaying-noise one with 9c8d17c), before modules moved (multi-agent plumbing out of ``envs/swarm``, critic heads into
-``common``, lattice callbacks into the curriculum). A saved zip names the classes it pickled by
-their import path, so this test fails if an old path stops resolving.
+commit 0efefad (the decaying-noise one with 9c8d17c), before modules moved (multi-agent plumbing out
+of ``envs/swarm``, critic heads into ``common``, lattice callbacks into the curriculum). A saved zip
+names the classes it pickled by their import path, so this test fails if an old path stops resolving.
 """
 
 from __future__ import annotations
@@ -37,14 +37,22 @@ def make_models():
             "MlpPolicy", gym.make("Swarm2D-v0", **swarm), n_steps=8, batch_size=16, policy_kwargs=tiny, seed=0
         ),
         "MAAC": sb3_ext.MAAC(
-            "MlpPolicy", gym.make("Swarm2D-v0", **swarm), learning_starts=16, batch_size=8,
-            policy_kwargs=dict(net_arch=[8], critic_hidden_dim=8), seed=0,
-        ),  # fmt: skip
+            "MlpPolicy",
+            gym.make("Swarm2D-v0", **swarm),
+            learning_starts=16,
+            batch_size=8,
+            policy_kwargs=dict(net_arch=[8], critic_hidden_dim=8),
+            seed=0,
+        ),
         # The zip pickles the noise object itself, by its import path.
         "DelayedTD3-decaying-noise": sb3_ext.DelayedTD3(
-            "MlpPolicy", "Pendulum-v1", learning_starts=32, policy_kwargs=tiny, seed=0,
+            "MlpPolicy",
+            "Pendulum-v1",
+            learning_starts=32,
+            policy_kwargs=tiny,
+            seed=0,
             action_noise=sb3_ext.DecayingNormalActionNoise(np.zeros(1), 0.5, final_sigma=0.1, decay_steps=100),
-        ),  # fmt: skip
+        ),
     }
 
 

@@ -144,7 +144,7 @@ def test_a_resource_takes_at_most_two_carriers():
 def test_delivery_rewards_the_whole_team_and_respawns_the_resource():
     world = make_world(num_teams=2, agents_per_team=2, num_resources=1, num_heavy=1)
     hive = world.hive_pos[0]
-    start = hive + [world.config.hive_radius + 0.005, 0.0]  # just outside team 0's hive
+    start = hive + np.array([world.config.hive_radius + 0.005, 0.0])  # just outside team 0's hive
     world.res_pos[0, 0] = start
     world.pos[0, :2] = start
     world.holding[0, :2] = 0
@@ -160,7 +160,7 @@ def test_delivery_rewards_the_whole_team_and_respawns_the_resource():
 def test_without_respawn_the_last_delivery_terminates():
     world = make_world(num_teams=1, agents_per_team=1, num_resources=1, num_heavy=0, respawn=False)
     hive = world.hive_pos[0]
-    world.res_pos[0, 0] = world.pos[0, 0] = hive + [0.05, 0.0]
+    world.res_pos[0, 0] = world.pos[0, 0] = hive + np.array([0.05, 0.0])
     world.holding[0, 0] = 0
     assert not world.terminated()[0]
     world.step(act(world, a0=(-1, 0, 1)))
@@ -172,7 +172,7 @@ def test_progress_shaping_is_the_decrease_of_the_load_distance():
     world = make_world(num_teams=1, agents_per_team=1, num_resources=1, num_heavy=0,
                        reward_weights={"progress": weight})  # fmt: skip
     hive = world.hive_pos[0]
-    world.res_pos[0, 0] = world.pos[0, 0] = hive + [0.4, 0.0]
+    world.res_pos[0, 0] = world.pos[0, 0] = hive + np.array([0.4, 0.0])
     world.holding[0, 0] = 0
     before = np.linalg.norm(world.res_pos[0, 0] - hive)
     rewards = world.step(act(world, a0=(-1, 0, 1)))
@@ -271,8 +271,9 @@ def numpy_observations(world: Swarm2DWorld) -> np.ndarray:
     obs[..., OWN_FEATURES : OWN_FEATURES + k * AGENT_FEATURES] = feats.reshape(b, n, -1)
     m = min(c.n_resource_neighbours, c.num_resources)
     owner = owner.reshape(b, -1)
-    table = np.stack([*np.moveaxis(world.res_pos / c.arena_size, 2, 0), np.broadcast_to(world.weight > 1, (b, c.num_resources)),
-                      owner, owner >= 0, world.active], axis=2).astype(float)  # fmt: skip
+    heavy = np.broadcast_to(world.weight > 1, (b, c.num_resources))
+    table = np.stack([*np.moveaxis(world.res_pos / c.arena_size, 2, 0), heavy, owner, owner >= 0, world.active], axis=2)
+    table = table.astype(float)
     distance = ((world.res_pos[:, None] - world.pos[:, :, None]) ** 2).sum(axis=3)
     distance[~np.broadcast_to(world.active[:, None, :], distance.shape)] = np.inf
     feats = table[copies, np.argsort(distance, axis=2)[..., :m]]

@@ -22,9 +22,9 @@ def test_team_envs_see_their_slots_of_the_same_episodes():
         actions = rng.uniform(-1, 1, size=(16, 3)).astype(np.float32)
         team0.step_async(actions[split.slots[0]])  # one thread: both submit, then both collect
         team1.step_async(actions[split.slots[1]])
-        obs0, rewards0, dones0, infos0 = team0.step_wait()
-        obs1, rewards1, dones1, infos1 = team1.step_wait()
-        full, rewards, dones, infos = reference.step(actions)
+        obs0, _rewards0, dones0, _infos0 = team0.step_wait()
+        obs1, rewards1, _dones1, _infos1 = team1.step_wait()
+        full, rewards, dones, _infos = reference.step(actions)
         np.testing.assert_array_equal(obs0, full[split.slots[0]])
         np.testing.assert_array_equal(obs1, full[split.slots[1]])
         np.testing.assert_array_equal(rewards1, rewards[split.slots[1]])

@@ -48,7 +48,7 @@ def test_swarm_fast_path_truncates_with_terminal_observations():
     assert obs.shape == (24, venv.observation_space.shape[0]) and venv.agent_teams == (0,) * 4 + (1,) * 4
     for _ in range(4):
         last = obs
-        obs, rewards, dones, infos = venv.step(np.zeros((24, 3)))
+        obs, _rewards, dones, infos = venv.step(np.zeros((24, 3)))
     assert dones.all() and all(info["TimeLimit.truncated"] for info in infos)
     for slot in range(24):
         # Zero thrust: only the velocity features decay, so the last observation is close to the

@@ -125,7 +125,9 @@ def test_bad_options_name_the_culprit():
 
 @pytest.mark.parametrize("share_trunk", [True, False])
 def test_heads_are_independent_outputs(share_trunk):
-    heads = CriticHeads(features_dim=3, out_dim=2, net_arch=[8], activation_fn=th.nn.ReLU, n_critics=3, share_trunk=share_trunk)
+    heads = CriticHeads(
+        features_dim=3, out_dim=2, net_arch=[8], activation_fn=th.nn.ReLU, n_critics=3, share_trunk=share_trunk
+    )
     out = heads(th.randn(5, 3))
     assert out.shape == (5, 3, 2)
     # Different initialisations: the heads disagree (the min over them is not a no-op).
@@ -134,8 +136,15 @@ def test_heads_are_independent_outputs(share_trunk):
 
 LOGGED = {
     TwinDQN: ("train/loss", "train/q_mean", "train/critic_gap"),
-    QuantileDQN: ("train/loss", "train/q_mean", "train/critic_gap", "risk/mean", "risk/cvar", "risk/value_at_risk",
-                  "risk/quantile_spread"),
+    QuantileDQN: (
+        "train/loss",
+        "train/q_mean",
+        "train/critic_gap",
+        "risk/mean",
+        "risk/cvar",
+        "risk/value_at_risk",
+        "risk/quantile_spread",
+    ),
 }
 
 
@@ -161,11 +170,22 @@ def test_logs_every_update(algo):
 
 def test_learns_cartpole_better_than_untrained():
     """A short run with rl-zoo3-like settings beats the untrained policy of the same seed."""
+
     def make(seed: int) -> TwinDQN:
         return TwinDQN(
-            "MlpPolicy", "CartPole-v1", learning_rate=2.3e-3, batch_size=64, learning_starts=500, gamma=0.99,
-            target_update_interval=10, train_freq=64, gradient_steps=32, exploration_fraction=0.3,
-            exploration_final_eps=0.04, policy_kwargs=dict(net_arch=[64, 64]), seed=seed,
+            "MlpPolicy",
+            "CartPole-v1",
+            learning_rate=2.3e-3,
+            batch_size=64,
+            learning_starts=500,
+            gamma=0.99,
+            target_update_interval=10,
+            train_freq=64,
+            gradient_steps=32,
+            exploration_fraction=0.3,
+            exploration_final_eps=0.04,
+            policy_kwargs=dict(net_arch=[64, 64]),
+            seed=seed,
         )
 
     model = make(1)

@@ -253,7 +253,7 @@ def test_zoo_hyperparameters_build_a_model(algo, key):
     assert {"CartPole-v1", "Acrobot-v1"} <= set(entries)
     for env_id, entry in entries.items():
         kwargs = {k: v for k, v in entry.items() if k not in ("n_timesteps", "policy")}
-        kwargs["policy_kwargs"] = eval(kwargs.get("policy_kwargs", "{}"), {"__builtins__": {}, "dict": dict})  # noqa: S307
+        kwargs["policy_kwargs"] = eval(kwargs.get("policy_kwargs", "{}"), {"__builtins__": {}, "dict": dict})
         kwargs["buffer_size"] = 10  # build quickly; the value itself is checked by the zoo, not here
         model = algo(entry["policy"], env_id, **kwargs)
         assert model.learning_rate == entry["learning_rate"]

@@ -35,7 +35,9 @@ def installed(tmp_path_factory: pytest.TempPathFactory) -> Path:
         shutil.copy2(REPO / name, source / name)
     shutil.copytree(REPO / "sb3_ext", source / "sb3_ext", ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
     pip = [sys.executable, "-m", "pip", "--disable-pip-version-check", "--no-input", "--quiet"]
-    subprocess.run([*pip, "wheel", "--no-deps", "--no-build-isolation", "-w", str(root / "dist"), str(source)], check=True, cwd=root)
+    subprocess.run(
+        [*pip, "wheel", "--no-deps", "--no-build-isolation", "-w", str(root / "dist"), str(source)], check=True, cwd=root
+    )
     (wheel,) = (root / "dist").glob("sb3_ext-*.whl")
     target = root / "site"
     subprocess.run([*pip, "install", "--no-deps", "--target", str(target), str(wheel)], check=True, cwd=root)
@@ -64,7 +66,9 @@ def test_the_wheel_holds_the_configs_and_imports_from_the_install(installed: Pat
     assert stages == "[1, 2, 3]"
 
 
-def test_every_algorithm_trains_through_the_installed_zoo_cli_and_the_curriculum_finds_its_stages(installed: Path, tmp_path: Path) -> None:
+def test_every_algorithm_trains_through_the_installed_zoo_cli_and_the_curriculum_finds_its_stages(
+    installed: Path, tmp_path: Path
+) -> None:
     def train(key: str) -> tuple[str, str, subprocess.CompletedProcess]:
         env_id = next(iter(load_hyperparams_file(HYPERPARAMS_DIR / f"{key}.yml")))
         folder = tmp_path / key

@@ -66,7 +66,7 @@ def runs(tmp_path_factory):
     """Train every algorithm, then load every model in one fresh process."""
     root = tmp_path_factory.mktemp("zoo_runs")
     with ThreadPoolExecutor(max_workers=2) as pool:
-        trained = dict(zip(KEYS, pool.map(lambda key: run_python(train_arguments(key), cwd=root), KEYS)))
+        trained = dict(zip(KEYS, pool.map(lambda key: run_python(train_arguments(key), cwd=root), KEYS), strict=False))
     paths = {key: str(saved_model(root, key)) for key in KEYS if saved_model(root, key).is_file()}
     loaded = run_python(["-c", LOAD_ALL, json.dumps(paths)], cwd=root)
     return root, trained, loaded

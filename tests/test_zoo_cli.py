@@ -85,16 +85,37 @@ def test_conf_file_defaults_to_ours_and_falls_back_to_rl_zoo3():
 @pytest.mark.parametrize(
     ("argv", "message"),
     [
-        (["--algo", "ppo", "--env", "CartPol-v1"], "--env 'CartPol-v1': not a registered environment id; did you mean 'CartPole-v1'?"),
-        (["--algo", "ppo", "--env", "CartPole-v1", "-params", "n_step:8"], "--hyperparams: unknown hyperparameter 'n_step' for PPO; did you mean 'n_steps'?"),
-        (["--algo", "ppo", "--env", "CartPole-v1", "--conf-file", "missing.yml"], "missing.yml: hyperparameter file not found"),
+        (
+            ["--algo", "ppo", "--env", "CartPol-v1"],
+            "--env 'CartPol-v1': not a registered environment id; did you mean 'CartPole-v1'?",
+        ),
+        (
+            ["--algo", "ppo", "--env", "CartPole-v1", "-params", "n_step:8"],
+            "--hyperparams: unknown hyperparameter 'n_step' for PPO; did you mean 'n_steps'?",
+        ),
+        (
+            ["--algo", "ppo", "--env", "CartPole-v1", "--conf-file", "missing.yml"],
+            "missing.yml: hyperparameter file not found",
+        ),
         (["--algo", "ppo", "--env", "CartPole-v1", "--conf-file", "broken.yml"], "broken.yml: invalid YAML at line 2"),
-        (["--algo", "ppo", "--env", "Pendulum-v1", "--conf-file", "other.yml"], "other.yml: no entry for 'Pendulum-v1' (it has: CartPole-v1)"),
-        (["--algo", "ppo", "--env", "CartPole-v1", "--conf-file", "other.yml"], "other.yml: entry 'CartPole-v1': unknown hyperparameter 'learning_rat' for PPO; did you mean 'learning_rate'?"),
-        (["--algo", "ppo", "-optimize", "--storage", "study.db"], "--storage 'study.db': expected a journal file ending in '.log' or a database URL"),
+        (
+            ["--algo", "ppo", "--env", "Pendulum-v1", "--conf-file", "other.yml"],
+            "other.yml: no entry for 'Pendulum-v1' (it has: CartPole-v1)",
+        ),
+        (
+            ["--algo", "ppo", "--env", "CartPole-v1", "--conf-file", "other.yml"],
+            "other.yml: entry 'CartPole-v1': unknown hyperparameter 'learning_rat' for PPO; did you mean 'learning_rate'?",
+        ),
+        (
+            ["--algo", "ppo", "-optimize", "--storage", "study.db"],
+            "--storage 'study.db': expected a journal file ending in '.log' or a database URL",
+        ),
         (["--algo", "ppo", "--trial-id", "3"], "--trial-id needs --storage and --study-name"),
         (["--algo", "ppo", "-params", "env_kwargs:'x'"], "--hyperparams: env_kwargs must be a mapping"),
-        (["--algo", "ppo", "--storage", "s.log", "--study-name", "none", "--trial-id", "0"], "--study-name 'none': no such study in s.log"),
+        (
+            ["--algo", "ppo", "--storage", "s.log", "--study-name", "none", "--trial-id", "0"],
+            "--study-name 'none': no such study in s.log",
+        ),
     ],
 )  # fmt: skip
 def test_bad_input_is_one_line_and_exit_2(argv, message, tmp_path, monkeypatch, capsys):

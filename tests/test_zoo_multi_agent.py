@@ -30,7 +30,7 @@ def test_view_shows_training_slots_to_the_model_and_copies_to_the_loop(joint_obs
     np.testing.assert_array_equal(view.reset(), slots.reset())
     actions = np.random.default_rng(0).uniform(-1, 1, (slots.num_envs, 3)).astype(np.float32)
     view_obs, view_rewards, view_dones, _ = view.step(actions)
-    slot_obs, slot_rewards, slot_dones, _ = slots.step(actions)
+    slot_obs, slot_rewards, _slot_dones, _ = slots.step(actions)
     np.testing.assert_array_equal(view_obs, slot_obs)
     np.testing.assert_allclose(view_rewards, slot_rewards.reshape(2, -1).sum(axis=1), rtol=1e-6)
     assert view.num_envs == 2 and view_dones.shape == (2,)

@@ -136,7 +136,7 @@ ZOO_TEST_CASES: dict[str, tuple[str, list[str]]] = {
         "MountainCarContinuous-v0",
         ["-params", "learning_starts:64", "buffer_size:1000", "batch_size:32",
          "--env-kwargs", "max_episode_steps:50", "--log-interval", "1"],
-    ),  # fmt: skip
+    ),
     "twin_dqn": ("CartPole-v1", ["-params", "learning_starts:64", "buffer_size:1000", "train_freq:4", "gradient_steps:1"]),
     "quantile_dqn": ("CartPole-v1", ["-params", "learning_starts:64", "buffer_size:1000", "train_freq:4", "gradient_steps:1"]),
     "maac": ("Swarm2D-v0", ["-params", "learning_starts:64", "buffer_size:1000", "batch_size:32", "train_freq:8"]),

@@ -115,7 +115,9 @@ class AuxiliaryHeadsMixin(OnPolicyAlgorithm):
     def _setup_model(self) -> None:
         super()._setup_model()
         if not isinstance(self.policy, AuxiliaryActorCriticPolicy):
-            raise ValueError(f"{type(self).__name__}: the policy must be an AuxiliaryActorCriticPolicy, got {type(self.policy).__name__}")
+            raise ValueError(
+                f"{type(self).__name__}: the policy must be an AuxiliaryActorCriticPolicy, got {type(self.policy).__name__}"
+            )
         # Its own Adam, not the policy's optimizer: the offline value loss has large gradients (returns
         # of a good policy), and in a shared second-moment estimate they would shrink the algorithm's
         # own value steps. Its state is not saved; a loaded model starts it afresh.

@@ -67,7 +67,9 @@ class AuxiliaryActorCriticPolicy(ActorCriticPolicy):
         self.aux_net_arch = [64, 64] if aux_net_arch is None else list(aux_net_arch)
         super().__init__(*args, **kwargs)
         if isinstance(self.observation_space, spaces.Dict):
-            raise ValueError(f"AuxiliaryActorCriticPolicy: Dict observation spaces are not supported, got {self.observation_space}")
+            raise ValueError(
+                f"AuxiliaryActorCriticPolicy: Dict observation spaces are not supported, got {self.observation_space}"
+            )
         if isinstance(self.action_dist, StateDependentNoiseDistribution):
             raise ValueError("AuxiliaryActorCriticPolicy: use_sde=True is not supported")
 
@@ -76,8 +78,12 @@ class AuxiliaryActorCriticPolicy(ActorCriticPolicy):
         # Built here, before ActorCriticPolicy._build creates the optimizer over self.parameters().
         obs_width = spaces.flatdim(self.observation_space)
         self.dynamics_head = nn.Sequential(
-            *create_mlp(self.mlp_extractor.latent_dim_pi + action_width(self.action_space), obs_width + 1,
-                        self.aux_net_arch, self.activation_fn)
+            *create_mlp(
+                self.mlp_extractor.latent_dim_pi + action_width(self.action_space),
+                obs_width + 1,
+                self.aux_net_arch,
+                self.activation_fn,
+            )
         )
         self.prior_dist: Distribution = make_proba_distribution(self.action_space)
         self.prior_net: nn.Module

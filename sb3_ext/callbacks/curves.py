@@ -170,7 +170,7 @@ def plot_training_curves(
     # Fixed margins: a layout engine would re-measure every label, which dominates the cost.
     figure.subplots_adjust(left=0.07, right=0.98, bottom=0.08, top=0.95, hspace=0.35, wspace=0.22)
     all_axes = np.atleast_1d(figure.subplots(rows, 2)).ravel()
-    for axes, panel in zip(all_axes, panels):
+    for axes, panel in zip(all_axes, panels, strict=False):
         _draw_panel(axes, metrics, panel, window)
     for axes in all_axes[len(panels) :]:
         axes.set_visible(False)

@@ -1,8 +1,8 @@
 """``run_manifest.json``: an audit trail of a training folder, and :func:`verify` to check it later.
 
 Not to be confused with an offline dataset's ``manifest.json`` (:mod:`sb3_ext.data.format`), which
-indexes the dataset's chunks. The run manifest records the configuration, the seed, the command line, the versions of the packages
-that produced the results, and the sha256 and size of every file under the folder. ``verify``
+indexes the dataset's chunks. The run manifest records the configuration, the seed, the command line,
+the versions of the packages that produced the results, and the sha256 and size of every file under the folder. ``verify``
 re-hashes the files and lists every difference, so a result can be traced to exactly the files
 (and settings) that produced it. ``python -m sb3_ext.callbacks.manifest MANIFEST...`` runs it.
 """
@@ -10,7 +10,6 @@ re-hashes the files and lists every difference, so a result can be traced to exa
 from __future__ import annotations
 
 import datetime
-import hashlib
 import importlib.metadata
 import json
 import platform
@@ -21,24 +20,13 @@ from typing import Any
 
 from stable_baselines3.common.callbacks import BaseCallback
 
-from sb3_ext.common.atomic import atomic_write_json
+from sb3_ext.common.atomic import atomic_write_json, is_temporary, sha256_file
 
 #: File name of a run manifest (earlier versions wrote ``manifest.json``; ``verify`` reads either).
 RUN_MANIFEST_NAME = "run_manifest.json"
 
 #: Distributions whose versions are recorded (those not installed are reported as such).
 RECORDED_PACKAGES = ("stable-baselines3", "sb3-contrib", "torch", "gymnasium", "numpy", "numba", "rl-zoo3")
-
-_CHUNK = 1 << 20
-
-
-def sha256_file(path: str | Path) -> str:
-    """Hex sha256 of a file, read in 1 MiB chunks."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        while chunk := handle.read(_CHUNK):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def package_versions() -> dict[str, str]:
@@ -54,17 +42,12 @@ def package_versions() -> dict[str, str]:
     return versions
 
 
-def _is_temporary(path: Path) -> bool:
-    # atomic_open's temporary files: ".<name>.<random>.tmp"
-    return path.name.startswith(".") and path.name.endswith(".tmp")
-
-
 def hash_tree(directory: str | Path, skip: Path | None = None) -> dict[str, dict[str, Any]]:
     """sha256 and size of every file under ``directory`` (relative POSIX paths, sorted)."""
     directory = Path(directory)
     files = {}
     for path in sorted(p for p in directory.rglob("*") if p.is_file()):
-        if path == skip or _is_temporary(path):
+        if path == skip or is_temporary(path):
             continue
         files[path.relative_to(directory).as_posix()] = {"sha256": sha256_file(path), "size": path.stat().st_size}
     return files
@@ -152,8 +135,9 @@ class ManifestExport(BaseCallback):
         self.manifest_path: Path | None = None
 
     def _model_config(self) -> dict[str, Any]:
-        names = ("learning_rate", "n_steps", "batch_size", "n_epochs", "gamma", "gae_lambda", "ent_coef", "vf_coef", "max_grad_norm")
-        config = {"algorithm": type(self.model).__name__}
+        names: tuple[str, ...] = ("learning_rate", "n_steps", "batch_size", "n_epochs", "gamma", "gae_lambda", "ent_coef")
+        names += ("vf_coef", "max_grad_norm")
+        config: dict[str, Any] = {"algorithm": type(self.model).__name__}
         for name in names:
             value = getattr(self.model, name, None)
             if isinstance(value, (int, float)):

@@ -24,7 +24,7 @@ class FinalInfoCollector:
 
     def add(self, dones: Sequence[bool], infos: Sequence[dict[str, Any]]) -> None:
         """Record every finished episode among ``infos``."""
-        for done, info in zip(dones, infos):
+        for done, info in zip(dones, infos, strict=False):
             if done:
                 episode = {key: float(info[key]) for key in self.keys if key in info}
                 if "episode" in info:  # added by stable_baselines3.common.monitor.Monitor

@@ -19,7 +19,9 @@ def _long_options(parser: argparse.ArgumentParser) -> dict[str, argparse.Action]
     return options
 
 
-def options_file_arguments(path: str | Path, parser: argparse.ArgumentParser, exclude: tuple[str, ...] = ("config", "help")) -> list[str]:
+def options_file_arguments(
+    path: str | Path, parser: argparse.ArgumentParser, exclude: tuple[str, ...] = ("config", "help")
+) -> list[str]:
     """The command-line tokens a YAML options file stands for.
 
     Keys are long option names, with ``-`` or ``_`` (``eval-freq: 5000`` or ``eval_freq: 5000``);

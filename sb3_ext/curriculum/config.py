@@ -114,12 +114,16 @@ class StageConfig:
     ppo: PPOConfig | None = None
     algo: str = field(default=DEFAULT_ALGO, metadata={"from_file": False})
     algo_settings: dict[str, Any] = field(default_factory=dict, metadata={"from_file": False})
+    #: ``presets:`` of the file: name -> overrides in the stage-file layout (``--preset NAME``).
+    presets: dict[str, dict[str, Any]] = field(default_factory=dict, metadata={"from_file": False})
 
     def to_dict(self) -> dict[str, Any]:
         """Plain nested dict in the stage-file layout (lists, not tuples), e.g. for JSON."""
         data = dataclasses.asdict(self)
         data["environment"]["lattice_size"] = list(self.environment.lattice_size)
         del data["algo"], data["algo_settings"]
+        if not self.presets:
+            del data["presets"]
         if self.algo != DEFAULT_ALGO:
             del data["ppo"]
             data["algo"], data[self.algo] = self.algo, dict(self.algo_settings)
@@ -176,7 +180,8 @@ def _convert(value: Any, annotation: Any, key: str, where: str) -> Any:
         item_types = typing.get_args(annotation)
         if not isinstance(value, list) or len(value) != len(item_types):
             raise ConfigError(f"{where}: {key}: expected a list of {len(item_types)} integers, got {_describe(value)}")
-        return tuple(_convert(item, item_type, f"{key}[{i}]", where) for i, (item, item_type) in enumerate(zip(value, item_types)))
+        pairs = enumerate(zip(value, item_types, strict=False))
+        return tuple(_convert(item, item_type, f"{key}[{i}]", where) for i, (item, item_type) in pairs)
     raise TypeError(f"unsupported annotation {annotation!r} for {key}")  # a schema bug, not user input
 
 
@@ -206,14 +211,54 @@ def _build(cls: type, data: Any, prefix: str, where: str) -> Any:
     return cls(**values)
 
 
+def merge(base: dict[str, Any], overrides: dict[str, Any]) -> dict[str, Any]:
+    """Recursively merge ``overrides`` into a copy of ``base`` (mappings merge, other values replace)."""
+    merged = dict(base)
+    for key, value in overrides.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = merge(merged[key], value)
+        else:
+            merged[key] = value
+    return merged
+
+
+def preset_overrides(overrides: dict[str, Any], algo: str) -> dict[str, Any]:
+    """A preset's overrides for a stage training ``algo``: its ``ppo:`` part applies to PPO stages only."""
+    return overrides if algo == DEFAULT_ALGO else {key: value for key, value in overrides.items() if key != "ppo"}
+
+
 def stage_config_from_dict(data: Any, where: str = "<dict>") -> StageConfig:
     """Validate a parsed stage file (nested dict) and return its :class:`StageConfig`.
+
+    The optional ``presets:`` section maps a preset name to overrides in the same layout; each
+    preset is checked here by applying it, so a bad one fails when the file is read.
 
     :param where: name of the source used in error messages (usually the file path).
     """
     if not isinstance(data, dict):
         raise ConfigError(f"{where}: the top level: expected a mapping, got {_describe(data)}")
     data = dict(data)
+    presets = data.pop("presets", {})
+    if not isinstance(presets, dict) or not all(isinstance(v, dict) and "presets" not in v for v in presets.values()):
+        raise ConfigError(f"{where}: presets: expected a mapping of preset name -> mapping of overrides")
+    config = _stage_config_without_presets(dict(data), where)
+    check_agents_fit(config.environment, where)
+    for name, overrides in presets.items():
+        stage_config_from_dict(merge(data, preset_overrides(overrides, config.algo)), f"{where}: presets.{name}")
+    return dataclasses.replace(config, presets={str(name): dict(overrides) for name, overrides in presets.items()})
+
+
+def check_agents_fit(environment: EnvironmentConfig, where: str) -> None:
+    """Refuse a lattice with fewer columns than agents when the file is read, not when the env is built."""
+    nx, ny, _ = environment.lattice_size
+    if environment.n_swarm > nx * ny:
+        raise ConfigError(
+            f"{where}: environment.n_swarm: expected at most nx * ny = {nx * ny} agents (one per column), "
+            f"got {environment.n_swarm}"
+        )
+
+
+def _stage_config_without_presets(data: dict[str, Any], where: str) -> StageConfig:
     algo = data.pop("algo", DEFAULT_ALGO)
     if not isinstance(algo, str):
         raise ConfigError(f"{where}: algo: expected an algorithm name, got {_describe(algo)}")
@@ -244,8 +289,10 @@ def load_stage_config(path: str | Path) -> StageConfig:
         raise ConfigError(f"{path}: stage file not found") from None
     except OSError as error:
         raise ConfigError(f"{path}: cannot read stage file ({error.strerror})") from None
+    except UnicodeDecodeError as error:
+        raise ConfigError(f"{path}: not a UTF-8 text file (byte {error.start}: {error.reason})") from None
     try:
-        data = yaml.load(text, Loader=_StrictLoader)  # noqa: S506 - a SafeLoader subclass
+        data = yaml.load(text, Loader=_StrictLoader)
     except ConfigError as error:
         raise ConfigError(f"{path}: {error}") from None
     except yaml.YAMLError as error:
@@ -274,5 +321,7 @@ __all__ = [
     "StageConfig",
     "load_stage_config",
     "load_stage_configs",
+    "merge",
+    "preset_overrides",
     "stage_config_from_dict",
 ]

@@ -84,7 +84,10 @@ def recorded_observations(directory: str | os.PathLike) -> np.ndarray:
 
 
 def _teacher_actions(teacher: BaseAlgorithm, observations: np.ndarray) -> np.ndarray:
-    actions = [teacher.predict(batch, deterministic=True)[0] for batch in np.array_split(observations, max(1, len(observations) // 4096))]
+    actions = [
+        teacher.predict(batch, deterministic=True)[0]
+        for batch in np.array_split(observations, max(1, len(observations) // 4096))
+    ]
     return np.concatenate(actions)
 
 
@@ -106,8 +109,15 @@ def _sync_targets(student: BaseAlgorithm) -> None:
             getattr(policy, target).load_state_dict(getattr(policy, online).state_dict())
 
 
-def distil(student: BaseAlgorithm, teacher: BaseAlgorithm, observations: np.ndarray, epochs: int = 5,
-           seed: int | None = None, batch_size: int = 64, learning_rate: float = 1e-3) -> HandoffReport:
+def distil(
+    student: BaseAlgorithm,
+    teacher: BaseAlgorithm,
+    observations: np.ndarray,
+    epochs: int = 5,
+    seed: int | None = None,
+    batch_size: int = 64,
+    learning_rate: float = 1e-3,
+) -> HandoffReport:
     """Fit ``student``'s policy to ``teacher``'s deterministic actions on ``observations`` (see the module)."""
     if student.action_space != teacher.action_space:
         raise ValueError(f"handoff: action spaces differ ({teacher.action_space} -> {student.action_space})")
@@ -141,8 +151,9 @@ def distil(student: BaseAlgorithm, teacher: BaseAlgorithm, observations: np.ndar
         return F.mse_loss(policy._predict(obs, deterministic=True), th.as_tensor(targets[index], device=student.device))
 
     policy.set_training_mode(True)
-    report.distillation_losses = fit_on_rows(loss_of, policy.parameters(), len(observations), epochs,
-                                             np.random.default_rng(seed), batch_size, learning_rate)
+    report.distillation_losses = fit_on_rows(
+        loss_of, policy.parameters(), len(observations), epochs, np.random.default_rng(seed), batch_size, learning_rate
+    )
     policy.set_training_mode(False)
     _sync_targets(student)
     chosen = _teacher_actions(student, observations)
@@ -155,8 +166,9 @@ def distil(student: BaseAlgorithm, teacher: BaseAlgorithm, observations: np.ndar
     return report
 
 
-def hand_off(student: BaseAlgorithm, teacher: BaseAlgorithm, dataset: str | os.PathLike, epochs: int = 5,
-             seed: int | None = None) -> HandoffReport:
+def hand_off(
+    student: BaseAlgorithm, teacher: BaseAlgorithm, dataset: str | os.PathLike, epochs: int = 5, seed: int | None = None
+) -> HandoffReport:
     """Seed ``student``'s replay buffer from ``dataset`` (off-policy students) and distil ``teacher``
     into it on the dataset's states. Logged through the ``sb3_ext`` logger."""
     seeded = 0
@@ -164,8 +176,13 @@ def hand_off(student: BaseAlgorithm, teacher: BaseAlgorithm, dataset: str | os.P
         seeded = load_chunks(student.replay_buffer, dataset)
     report = distil(student, teacher, recorded_observations(dataset), epochs=epochs, seed=seed)
     report.transitions_seeded = seeded
-    log.info("handoff %s -> %s: %d transitions seeded from %s; distillation loss per epoch %s; agreement %.3f",
-             type(teacher).__name__, type(student).__name__, seeded, dataset,
-             ", ".join(f"{loss:.4f}" for loss in report.distillation_losses),
-             report.agreement if report.agreement is not None else float("nan"))
+    log.info(
+        "handoff %s -> %s: %d transitions seeded from %s; distillation loss per epoch %s; agreement %.3f",
+        type(teacher).__name__,
+        type(student).__name__,
+        seeded,
+        dataset,
+        ", ".join(f"{loss:.4f}" for loss in report.distillation_losses),
+        report.agreement if report.agreement is not None else float("nan"),
+    )
     return report

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import logging
 import signal
+from collections.abc import Callable
 from types import FrameType
+from typing import Any
 
 from stable_baselines3.common.callbacks import BaseCallback
 
@@ -12,6 +14,9 @@ log = logging.getLogger(__name__)
 
 #: Conventional exit status of a process stopped by a signal: 128 + signal number.
 EXIT_CODES = {signal.SIGINT: 130, signal.SIGTERM: 143}
+
+#: What ``signal.signal`` accepts and returns as a handler.
+Handler = Callable[[int, FrameType | None], Any] | int | signal.Handlers | None
 
 
 class StopOnSignal(BaseCallback):
@@ -26,7 +31,7 @@ class StopOnSignal(BaseCallback):
     def __init__(self) -> None:
         super().__init__()
         self.received: signal.Signals | None = None
-        self._previous: dict[signal.Signals, object] = {}
+        self._previous: dict[signal.Signals, Handler] = {}
 
     def __enter__(self) -> StopOnSignal:
         for signum in EXIT_CODES:
@@ -42,7 +47,9 @@ class StopOnSignal(BaseCallback):
         if self.received is not None:
             raise KeyboardInterrupt
         self.received = signal.Signals(signum)
-        log.warning("%s received: stopping after the current step and saving latest.zip (send it again to abort)", self.received.name)
+        log.warning(
+            "%s received: stopping after the current step and saving latest.zip (send it again to abort)", self.received.name
+        )
 
     @property
     def exit_code(self) -> int:

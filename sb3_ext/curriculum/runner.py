@@ -16,6 +16,7 @@ Layout of a run (``<output>/run_<timestamp>/``)::
 
 from __future__ import annotations
 
+import contextlib
 import datetime
 import logging
 import re
@@ -31,7 +32,8 @@ from stable_baselines3.common.logger import configure
 
 from sb3_ext.callbacks.artifacts import RunArtifacts
 from sb3_ext.callbacks.manifest import write_manifest
-from sb3_ext.common.atomic import atomic_save_model, atomic_write_json
+from sb3_ext.common.atomic import atomic_save_model, atomic_write_json, remove_temporaries
+from sb3_ext.common.rescue import RunLock, TrainingFailed, save_on_exception
 from sb3_ext.curriculum.algorithms import (
     DEFAULT_ALGO,
     algorithm_class,
@@ -83,7 +85,28 @@ def check_model_file(path: str | Path, flag: str) -> Path:
         raise ConfigError(f"{flag} {path}: file not found")
     if not zipfile.is_zipfile(path):
         raise ConfigError(f"{flag} {path}: not a saved model (.zip archive)")
+    try:
+        with zipfile.ZipFile(path) as archive:
+            damaged = archive.testzip()  # reads every member and checks its CRC
+            members = set(archive.namelist())
+    except (OSError, zipfile.BadZipFile, EOFError, ValueError) as error:
+        raise ConfigError(f"{flag} {path}: damaged or truncated archive ({error})") from None
+    if damaged is not None:
+        raise ConfigError(f"{flag} {path}: damaged or truncated archive (member {damaged!r} fails its CRC check)")
+    if not {"data", "policy.pth"} <= members:
+        raise ConfigError(f"{flag} {path}: not a saved SB3 model (the archive has no 'data' and 'policy.pth')")
     return path
+
+
+def load_model_file(cls: Any, path: Path, flag: str, **kwargs: Any) -> Any:
+    """``cls.load(path, **kwargs)`` for a file :func:`check_model_file` accepted; a file SB3 still
+    cannot load is one ConfigError naming the flag, not a traceback."""
+    try:
+        return cls.load(path, **kwargs)
+    except (AssertionError, KeyError, ValueError, TypeError, RuntimeError, EOFError, zipfile.BadZipFile) as error:
+        raise ConfigError(
+            f"{flag} {path}: not loadable as a {cls.__name__} model ({type(error).__name__}: {error})".splitlines()[0]
+        ) from None
 
 
 def stage_of(path: Path, run_dir: Path) -> int:
@@ -148,26 +171,48 @@ class CurriculumRunner:
             remaining budget is trained (otherwise the first stage starts a full budget).
         :return: process exit status: 0, or 130/143 when stopped by SIGINT/SIGTERM.
         """
-        self.state.save()
-        with self.stopper:
-            for index, stage in enumerate(stages):
-                start_from = init_model if index == 0 else self.state.final_model(stages[index - 1])
-                finished = self.train_stage(stage, start_from, resume=resume_stage and index == 0)
-                if not finished or self.stopper.received is not None:
-                    break
-        summary = self.write_summary()
-        print(format_summary(summary))
-        write_manifest(self.state.run_dir, config=self._configs_dict(), seed=self.state.seed, command=self.command, extra={"kind": "run"})
+        with RunLock(self.state.run_dir, "run"):
+            for leftover in remove_temporaries(self.state.run_dir):
+                log.info("removed %s, left by a session killed while writing", leftover)
+            self._supersede_after(stages[0])
+            self.state.save()
+            try:
+                with self.stopper:
+                    for index, stage in enumerate(stages):
+                        start_from = init_model if index == 0 else self.state.final_model(stages[index - 1])
+                        finished = self.train_stage(stage, start_from, resume=resume_stage and index == 0)
+                        if not finished or self.stopper.received is not None:
+                            break
+            finally:
+                with contextlib.suppress(OSError):  # the error that stopped training is the one to report
+                    summary = self.write_summary()
+                    print(format_summary(summary))
+                    write_manifest(
+                        self.state.run_dir,
+                        config=self._configs_dict(),
+                        seed=self.state.seed,
+                        command=self.command,
+                        extra={"kind": "run"},
+                    )
         if self.stopper.received is not None:
             print(f"stopped by {self.stopper.received.name}; resume with:\n  {self.resume_hint()}")
         return self.stopper.exit_code
+
+    def _supersede_after(self, stage: int) -> None:
+        """Stages after ``stage`` were built on the model it is about to replace: their results no longer hold."""
+        for later, record in self.state.records.items():
+            if later > stage and record.status != "pending":
+                log.warning(
+                    "stage %d: its results were built on the stage-%d model being replaced; marked superseded", later, stage
+                )
+                record.status, record.result = "superseded", None
 
     def resume_hint(self) -> str:
         """The command that continues this run."""
         for stage in sorted(self.state.records, reverse=True):
             record = self.state.records[stage]
-            if record.status == "interrupted":
-                checkpoint = self.state.stage_dir(stage) / "checkpoints" / "latest.zip"
+            if record.status in ("interrupted", "failed"):
+                checkpoint = record.rescue or self.state.stage_dir(stage) / "checkpoints" / "latest.zip"
                 return f"sb3-ext-curriculum --resume-from {checkpoint}"
             if record.status == "done":
                 return f"sb3-ext-curriculum --resume-from {self.state.final_model(stage)}"
@@ -206,7 +251,7 @@ class CurriculumRunner:
             # Seeded from the steps already done, so that a resumed session does not replay the
             # random streams (episodes, action noise) of the first one.
             model.set_random_seed(seed + model.num_timesteps - record.start_timesteps)
-            record.status = "running"
+            record.status, record.rescue = "running", None
             self.state.save()
             log.info(
                 "stage %d: %s lattice, steps %d -> %d, from %s",
@@ -232,12 +277,7 @@ class CurriculumRunner:
             remaining = target - model.num_timesteps
             train_start = time.perf_counter()
             if remaining > 0:
-                model.learn(
-                    remaining,
-                    callback=CallbackList([self.stopper, ess, MorphologyLogger(), artifacts]),
-                    reset_num_timesteps=False,
-                    progress_bar=self.progress,
-                )
+                self._learn(model, stage, remaining, CallbackList([self.stopper, ess, MorphologyLogger(), artifacts]))
             train_time = time.perf_counter() - train_start
             model.logger.close()
             record.end_timesteps = model.num_timesteps
@@ -248,24 +288,57 @@ class CurriculumRunner:
             else:
                 record.stop_reason = ess.stop_message or None
                 if artifacts.stopped_early_at is not None:
-                    record.stop_reason = (f"early stop at step {artifacts.stopped_early_at}: more than {self.patience} "
-                                          "evaluations without a better mean reward")
+                    record.stop_reason = (
+                        f"early stop at step {artifacts.stopped_early_at}: more than {self.patience} "
+                        "evaluations without a better mean reward"
+                    )
                 atomic_save_model(model, self.state.final_model(stage))
                 record.result = self._final_evaluation(model, config, seed)
                 following = self.state.configs.get(stage + 1)
                 if following is not None and following.algo != config.algo:
                     # The next stage trains another algorithm: it starts from this policy's transitions.
-                    record_handoff(model, env, self.handoff_dataset(stage), min(HANDOFF_TRANSITIONS, config.total_timesteps),
-                                   env_id=self.env_id)
+                    record_handoff(
+                        model,
+                        env,
+                        self.handoff_dataset(stage),
+                        min(HANDOFF_TRANSITIONS, config.total_timesteps),
+                        env_id=self.env_id,
+                    )
                 record.status = "done"
             record.train_time += train_time
             record.wall_time += time.perf_counter() - session_start
             self.state.save()
-            write_manifest(stage_dir, config=config.to_dict(), seed=self.state.seed, command=self.command, extra={"stage": stage, "num_timesteps": model.num_timesteps})
+            write_manifest(
+                stage_dir,
+                config=config.to_dict(),
+                seed=self.state.seed,
+                command=self.command,
+                extra={"stage": stage, "num_timesteps": model.num_timesteps},
+            )
             return not interrupted
         finally:
             env.close()
             eval_env.close()
+
+    def _learn(self, model: Any, stage: int, steps: int, callback: CallbackList) -> None:
+        """``model.learn``; if it dies of an exception, save the model, mark the stage failed and
+        raise :class:`TrainingFailed` with the command that continues from the saved model."""
+        stage_dir, record = self.state.stage_dir(stage), self.state.record(stage)
+        places = (stage_dir / "checkpoints" / "latest.zip", stage_dir / "rescue.zip", self.state.run_dir / "rescue.zip")
+        try:
+            with save_on_exception(model, *places) as rescue:
+                model.learn(steps, callback=callback, reset_num_timesteps=False, progress_bar=self.progress)
+        except Exception as error:
+            record.status, record.end_timesteps = "failed", model.num_timesteps
+            record.rescue = str(rescue.path) if rescue.path is not None else None
+            with contextlib.suppress(OSError):
+                self.state.save()
+            saved = (
+                f"model at step {model.num_timesteps} saved to {rescue.path}; resume with: {self.resume_hint()}"
+                if rescue.path is not None
+                else f"the model could not be saved ({'; '.join(rescue.failures)})"
+            )
+            raise TrainingFailed(f"training failed ({type(error).__name__}: {error}); {saved}".replace("\n", " ")) from error
 
     def handoff_dataset(self, stage: int) -> Path:
         """Where stage ``stage`` records its transitions for a following stage of another algorithm."""
@@ -275,11 +348,14 @@ class CurriculumRunner:
         """The stage's model: fresh, loaded from ``start_from`` (same algorithm), or handed over
         from it (another algorithm: a new model, its buffer and actor started from the recording)."""
         previous = self.state.configs[stage_of(start_from, self.state.run_dir)] if start_from is not None else None
-        if previous is None or previous.algo == config.algo:
-            if config.algo == DEFAULT_ALGO:
+        ppo = config.ppo
+        if config.algo == DEFAULT_ALGO and ppo is None:  # the loader requires it; checked here for the types
+            raise ConfigError(f"stage {stage}: a {DEFAULT_ALGO} stage needs its ppo section")
+        if start_from is None or previous is None or previous.algo == config.algo:
+            if ppo is not None and config.algo == DEFAULT_ALGO:
                 if start_from is None:
-                    return new_model(config.ppo, env, seed=seed, device=self.device)
-                return load_for_stage(start_from, env, config.ppo, device=self.device)
+                    return new_model(ppo, env, seed=seed, device=self.device)
+                return load_for_stage(start_from, env, ppo, device=self.device)
             if start_from is None:
                 return new_algorithm_model(config.algo, config.algo_settings, env, seed, self.device)
             return load_algorithm_for_stage(config.algo, config.algo_settings, start_from, env, self.device)
@@ -290,12 +366,19 @@ class CurriculumRunner:
         teacher = algorithm_class(previous.algo, str(start_from)).load(start_from, device=self.device)
         # A new algorithm starts its own step count, so that its schedules (exploration, learning
         # rate) and learning_starts run from this stage's start.
-        model = new_algorithm_model(config.algo, config.algo_settings, env, seed, self.device) if config.algo != DEFAULT_ALGO \
-            else new_model(config.ppo, env, seed=seed, device=self.device)
+        model = new_model(ppo, env, seed=seed, device=self.device) if ppo is not None and config.algo == DEFAULT_ALGO \
+            else new_algorithm_model(config.algo, config.algo_settings, env, seed, self.device)
         report = hand_off(model, teacher, dataset, epochs=HANDOFF_EPOCHS, seed=seed)
-        atomic_write_json(self.state.stage_dir(stage) / "handoff.json",
-                          {"from_stage": previous_stage, "from_algo": previous.algo, "to_algo": config.algo,
-                           "dataset": str(dataset), **report.to_dict()})
+        atomic_write_json(
+            self.state.stage_dir(stage) / "handoff.json",
+            {
+                "from_stage": previous_stage,
+                "from_algo": previous.algo,
+                "to_algo": config.algo,
+                "dataset": str(dataset),
+                **report.to_dict(),
+            },
+        )
         return model
 
     def _final_evaluation(self, model, config: StageConfig, seed: int) -> dict[str, Any]:
@@ -339,7 +422,10 @@ def _fmt(value: float | None, spec: str) -> str:
 
 def format_summary(summary: dict[str, Any]) -> str:
     """The short table printed at the end of a run."""
-    header = f"{'stage':<6}{'lattice':<11}{'status':<12}{'steps':>9}{'wall':>9}{'steps/s':>9}{'reward':>10}{'W (neutral)':>16}{'coverage':>10}{'ESS':>7}"
+    header = (
+        f"{'stage':<6}{'lattice':<11}{'status':<12}{'steps':>9}{'wall':>9}{'steps/s':>9}"
+        f"{'reward':>10}{'W (neutral)':>16}{'coverage':>10}{'ESS':>7}"
+    )
     lines = [f"run: {summary['run_dir']}", header, "-" * len(header)]
     for stage, row in summary["stages"].items():
         policy, neutral = row["policy"] or {}, row["neutral"] or {}

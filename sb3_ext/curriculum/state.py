@@ -22,13 +22,15 @@ STATE_NAME = "run_state.json"
 class StageRecord:
     """Progress of one stage.
 
-    :param status: ``pending``, ``running``, ``interrupted`` or ``done``.
+    :param status: ``pending``, ``running``, ``interrupted``, ``failed`` (``learn()`` raised),
+        ``done``, or ``superseded`` (built on an earlier stage's model that a resume replaced).
     :param start_timesteps: the model's ``num_timesteps`` when the stage began.
     :param end_timesteps: ``num_timesteps`` when it last stopped.
     :param wall_time: seconds spent on it (environments, training, evaluations), summed over sessions.
     :param train_time: seconds inside ``learn()``, summed over sessions.
     :param stop_reason: why it ended before its budget (ESS early stop), if it did.
     :param result: final evaluation (policy and neutral) once done.
+    :param rescue: where the model was saved when the stage failed.
     """
 
     status: str = "pending"
@@ -38,6 +40,7 @@ class StageRecord:
     train_time: float = 0.0
     stop_reason: str | None = None
     result: dict[str, Any] | None = None
+    rescue: str | None = None
 
 
 @dataclass
@@ -80,7 +83,10 @@ class RunState:
         path = Path(run_dir) / STATE_NAME
         try:
             data = json.loads(path.read_text(encoding="utf-8"))
-            configs = {int(stage): stage_config_from_dict(config, f"{path} (stage {stage})") for stage, config in data["configs"].items()}
+            configs = {
+                int(stage): stage_config_from_dict(config, f"{path} (stage {stage})")
+                for stage, config in data["configs"].items()
+            }
             records = {int(stage): StageRecord(**record) for stage, record in data["stages"].items()}
             return cls(Path(run_dir), int(data["seed"]), data["preset"], configs, records)
         except FileNotFoundError:

@@ -100,10 +100,14 @@ class CurriculumTransfer(BaseCallback):
         if not self.load_path.is_file():
             raise ValueError(f"CurriculumTransfer: load_path {str(self.load_path)!r} is not a file")
         data, params, _ = load_from_zip_file(self.load_path, device=self.model.device)
+        if data is None:
+            raise ValueError(f"CurriculumTransfer: {str(self.load_path)!r} holds no model data")
         for space in ("observation_space", "action_space"):
             saved, ours = data.get(space), getattr(self.model, space)
             if saved != ours:
-                raise ValueError(f"CurriculumTransfer: {self.load_path} was trained with {space} {saved}, this model has {ours}")
+                raise ValueError(
+                    f"CurriculumTransfer: {self.load_path} was trained with {space} {saved}, this model has {ours}"
+                )
         wanted = ("policy", "policy.optimizer") if self.load_optimizer else ("policy",)
         self.model.set_parameters({name: params[name] for name in wanted}, exact_match=False, device=self.model.device)
         if self.load_optimizer:

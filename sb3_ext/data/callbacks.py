@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import os
-from typing import Any
+from typing import Any, cast
+
+import numpy as np
 
 from stable_baselines3.common.callbacks import BaseCallback
 
@@ -94,16 +96,22 @@ class ChunkRecorder(BaseCallback):
             overwrite=self.overwrite,
         )
 
+    def _writer(self) -> ChunkWriter:
+        if self.writer is None:
+            raise RuntimeError("ChunkRecorder: used before learn() created its writer")
+        return self.writer
+
     def _on_step(self) -> bool:
         local: dict[str, Any] = self.locals
         # Called after env.step and before the model moves on: _last_obs is still the observation acted on.
         actions = local["clipped_actions"] if "clipped_actions" in local else local["actions"]
-        self.writer.add_step(self.model._last_obs, actions, local["new_obs"], local["rewards"], local["dones"],
-                             local["infos"])
+        # ChunkWriter spaces have fixed shapes (checked when it was created): observations are arrays.
+        self._writer().add_step(cast(np.ndarray, self.model._last_obs), actions, local["new_obs"], local["rewards"],
+                                local["dones"], local["infos"])
         return True
 
     def _on_training_end(self) -> None:
-        manifest = self.writer.close()
+        manifest = self._writer().close()
         self.logger.record("offline/transitions_recorded", manifest["n_transitions"])
         if self.verbose:
             print(f"ChunkRecorder: recorded {manifest['n_transitions']} transitions in {self.directory}")

@@ -13,7 +13,8 @@ import numpy as np
 from gymnasium import spaces
 from stable_baselines3.common.buffers import DictReplayBuffer, NStepReplayBuffer, ReplayBuffer
 
-from sb3_ext.data.format import FIELDS, field_layout, manifest_path, read_manifest, sha256_of
+from sb3_ext.common.atomic import sha256_file
+from sb3_ext.data.format import FIELDS, chunk_path, field_layout, manifest_path, read_manifest
 
 Chunk = dict[str, np.ndarray]
 
@@ -28,10 +29,10 @@ def check_chunk_files(manifest: dict[str, Any], directory: Path, verify: bool = 
     layout = field_layout(manifest["observation_space"], manifest["action_space"])
     paths = []
     for entry in manifest["chunks"]:
-        path = directory / entry["file"]
+        path = chunk_path(directory, entry)
         if not path.is_file():
             raise ValueError(f"{path}: chunk listed in {manifest_path(directory)} is missing")
-        if verify and (digest := sha256_of(path)) != entry["sha256"]:
+        if verify and (digest := sha256_file(path)) != entry["sha256"]:
             raise ValueError(
                 f"{path}: sha256 {digest[:12]}... does not match the manifest's {entry['sha256'][:12]}...; "
                 "the chunk is corrupt or was modified"
@@ -155,10 +156,10 @@ def load_chunks(buffer: ReplayBuffer, path: str | os.PathLike, verify: bool = Tr
 def _write_rows(buffer: ReplayBuffer, chunk: Chunk, count: int, action_space: spaces.Space) -> None:
     """Write the first ``count`` transitions (a multiple of ``buffer.n_envs``) at ``buffer.pos``."""
     n_envs = buffer.n_envs
-    rescale = isinstance(action_space, spaces.Box)
-    if rescale:
-        # SB3's off-policy algorithms keep Box actions scaled to [-1, 1] (policy.scale_action).
-        low, half_range = action_space.low, (action_space.high - action_space.low) / 2
+    # SB3's off-policy algorithms keep Box actions scaled to [-1, 1] (policy.scale_action).
+    box = action_space if isinstance(action_space, spaces.Box) else None
+    if box is not None:
+        low, half_range = box.low, (box.high - box.low) / 2
     rows = count // n_envs
     done = 0
     while done < rows:
@@ -173,7 +174,7 @@ def _write_rows(buffer: ReplayBuffer, chunk: Chunk, count: int, action_space: sp
         else:
             buffer.next_observations[target] = next_observations
         buffer.actions[target] = chunk["actions"][first:last].reshape(take, n_envs, buffer.action_dim)
-        if rescale:  # in place on the buffer rows: no chunk-sized temporaries
+        if box is not None:  # in place on the buffer rows: no chunk-sized temporaries
             actions = buffer.actions[target]
             actions -= low
             actions /= half_range

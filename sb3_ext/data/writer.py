@@ -6,7 +6,7 @@ import datetime
 import os
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import gymnasium
 import numpy as np
@@ -15,15 +15,14 @@ from gymnasium import spaces
 from stable_baselines3.common.vec_env import VecEnv
 
 from sb3_ext import __version__ as sb3_ext_version
+from sb3_ext.common.atomic import atomic_open, sha256_file
 from sb3_ext.data.format import (
     CHUNK_DIR,
     FIELDS,
     FORMAT_VERSION,
-    atomic_write_bytes,
     chunk_name,
     field_layout,
     manifest_path,
-    sha256_of,
     space_to_json,
     write_manifest,
 )
@@ -102,10 +101,9 @@ class ChunkWriter:
         }
         self._prepare_directory(overwrite)
 
-        self._staging = {
-            field: np.empty((self.chunk_size, *shape), dtype)
-            for field, (shape, dtype) in field_layout(observation_space, action_space).items()
-        }
+        layout = field_layout(observation_space, action_space)
+        self._staging = {field: np.empty((self.chunk_size, *shape), dtype) for field, (shape, dtype) in layout.items()}
+        self._action_shape = layout["actions"][0]
         self._filled = 0
         self._chunks: list[dict[str, Any]] = []
         self.n_transitions = 0
@@ -133,7 +131,7 @@ class ChunkWriter:
         """Append a batch of transitions (axis 0 indexes transitions, in recording order)."""
         if self.manifest is not None:
             raise ValueError(f"{manifest_path(self.directory)}: the dataset is closed; open a new ChunkWriter")
-        batch = dict(zip(FIELDS, (observations, next_observations, actions, rewards, dones, timeouts)))
+        batch = dict(zip(FIELDS, (observations, next_observations, actions, rewards, dones, timeouts), strict=False))
         count = len(rewards)
         for field, values in batch.items():
             values = np.asarray(values)
@@ -154,10 +152,11 @@ class ChunkWriter:
     def _write_chunk(self) -> None:
         name = chunk_name(len(self._chunks))
         path = self.directory / name
-        arrays = {field: staged[: self._filled] for field, staged in self._staging.items()}
+        arrays: dict[str, Any] = {field: staged[: self._filled] for field, staged in self._staging.items()}
         # Uncompressed: reading back is then a plain copy, which is what makes streaming fast.
-        atomic_write_bytes(path, lambda handle: np.savez(handle, **arrays))
-        self._chunks.append({"file": name, "n_transitions": self._filled, "sha256": sha256_of(path)})
+        with atomic_open(path, "wb") as handle:
+            np.savez(handle, **arrays)
+        self._chunks.append({"file": name, "n_transitions": self._filled, "sha256": sha256_file(path)})
         self.n_transitions += self._filled
         self._filled = 0
 
@@ -181,7 +180,7 @@ class ChunkWriter:
         for index in np.flatnonzero(dones):
             next_observations[index] = infos[index]["terminal_observation"]
         timeouts = np.array([info.get("TimeLimit.truncated", False) for info in infos])
-        actions = np.asarray(actions).reshape(len(rewards), *self.action_space.shape)
+        actions = np.asarray(actions).reshape(len(rewards), *self._action_shape)
         self.add(observations, next_observations, actions, rewards, dones, timeouts)
 
     def record(
@@ -205,14 +204,15 @@ class ChunkWriter:
             if space != getattr(self, f"{name}_space"):
                 raise ValueError(f"ChunkWriter.record: env {name} space {space} differs from the writer's")
         act = action_function(policy, self.action_space, deterministic)
-        observations = env.reset()
+        # The spaces match the writer's, which have fixed shapes: the observations are arrays.
+        observations = cast(np.ndarray, env.reset())
         for _ in range(int(n_transitions) // self.n_envs):
             actions = np.asarray(act(observations))
             if isinstance(self.action_space, spaces.Box):
                 actions = np.clip(actions, self.action_space.low, self.action_space.high)
             new_observations, rewards, dones, infos = env.step(actions)
-            self.add_step(observations, actions, new_observations, rewards, dones, infos)
-            observations = new_observations
+            self.add_step(observations, actions, cast(np.ndarray, new_observations), rewards, dones, infos)
+            observations = cast(np.ndarray, new_observations)
 
     def close(self) -> dict[str, Any]:
         """Write the last (partial) chunk and the manifest; returns the manifest. Idempotent."""

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 import torch as th
 from torch import nn
 from torch.nn import functional as F
+import itertools
 
 
 class AgentwiseLinear(nn.Module):
@@ -42,7 +43,7 @@ def agentwise_mlp(
 ) -> nn.Sequential:
     """``AgentwiseLinear`` layers of ``sizes`` (input first) with activations in between."""
     layers: list[nn.Module] = []
-    for i, (size_in, size_out) in enumerate(zip(sizes[:-1], sizes[1:])):
+    for i, (size_in, size_out) in enumerate(itertools.pairwise(sizes)):
         layers.append(AgentwiseLinear(n_agents, size_in, size_out, shared))
         if activate_last or i < len(sizes) - 2:
             layers.append(activation_fn())

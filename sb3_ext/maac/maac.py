@@ -254,7 +254,8 @@ class MAAC(AgentSlotsAlgorithm, OffPolicyAlgorithm):
             with th.no_grad():
                 next_actions, next_log_prob = self.actor.sample(next_obs)
                 next_q, _ = self.critic_target(next_obs, self.policy.encode_actions(next_actions))
-                target_q = self.reward_scale * data.rewards + (1 - data.dones) * self.gamma * (next_q - ent_coef * next_log_prob)
+                soft_next_q = next_q - ent_coef * next_log_prob
+                target_q = self.reward_scale * data.rewards + (1 - data.dones) * self.gamma * soft_next_q
             q, attention = self.critic(obs, self.policy.encode_actions(actions))
             critic_loss = F.mse_loss(q, target_q) + self.attention_l2 * attention.logit_magnitude()
             self.critic.optimizer.zero_grad()

@@ -14,7 +14,8 @@ sharing), and they must end their episode together (no agent leaves early).
 from __future__ import annotations
 
 import importlib
-from typing import Any, Callable
+from typing import Any
+from collections.abc import Callable
 
 import gymnasium as gym
 import numpy as np

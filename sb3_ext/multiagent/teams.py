@@ -14,7 +14,8 @@ first, then ``step_wait``.
 from __future__ import annotations
 
 import threading
-from typing import Any, Callable, Sequence
+from typing import Any
+from collections.abc import Callable, Sequence
 
 import numpy as np
 from stable_baselines3.common.base_class import BaseAlgorithm
@@ -171,12 +172,12 @@ def learn_teams(split: TeamSplit, models: Sequence[BaseAlgorithm], total_timeste
     def train(team: int, model: BaseAlgorithm) -> None:
         try:
             model.learn(total_timesteps, **learn_kwargs)
-        except BaseException as error:  # noqa: BLE001  (re-raised in the caller's thread)
+        except BaseException as error:
             errors.append(error)
         finally:
             split.retire(team, lambda obs: model.predict(obs, deterministic=False)[0])
 
-    threads = [threading.Thread(target=train, args=(team, model)) for team, model in zip(split.teams, models)]
+    threads = [threading.Thread(target=train, args=(team, model)) for team, model in zip(split.teams, models, strict=False)]
     for thread in threads:
         thread.start()
     for thread in threads:

@@ -25,7 +25,8 @@ so ``rollout/ep_rew_mean`` counts each episode once.
 from __future__ import annotations
 
 import inspect
-from typing import Any, Callable
+from typing import Any
+from collections.abc import Callable
 
 import gymnasium as gym
 import numpy as np
@@ -96,7 +97,7 @@ class AgentSlotsVecEnv(VecEnvWrapper):
         rewards = np.stack([info["agent_rewards"] for info in copy_infos]).astype(np.float32).reshape(-1)
         dones = np.repeat(copy_dones, self.n_agents)
         infos: list[dict[str, Any]] = []
-        for copy_info, done in zip(copy_infos, copy_dones):
+        for copy_info, done in zip(copy_infos, copy_dones, strict=False):
             shared = {k: v for k, v in copy_info.items() if k not in _PER_AGENT_KEYS}
             slot_infos = [dict(shared) for _ in range(self.n_agents)]
             if done:
@@ -119,7 +120,7 @@ class AgentSlotsVecEnv(VecEnvWrapper):
         """Ask each copy behind the slots ``indices`` once, and answer per slot."""
         copies = [slot // self.n_agents for slot in self._get_indices(indices)]
         unique = sorted(set(copies))
-        by_copy = dict(zip(unique, ask_copies(unique)))
+        by_copy = dict(zip(unique, ask_copies(unique), strict=False))
         return [by_copy[c] for c in copies]
 
     def get_attr(self, attr_name: str, indices: VecEnvIndices = None) -> list[Any]:

@@ -53,7 +53,7 @@ class Evaluation:
     before the episode ends, with the robot ``name`` (one of ``ROBOTS``; ``exact_greedy`` breaks
     ties uniformly). Exact greedy robots may break ties between equally good moves in any way:
     ``greedy_reach_lo`` and ``greedy_reach_hi`` bound the reach probability of every one of
-    them (moves within the agreement's ``tie_tol`` count as tied).
+    them (only moves whose exact Q_r are equal up to rounding count as tied).
     """
 
     soft: Agreement  # on the states the exact soft robot visits
@@ -135,8 +135,8 @@ def robot_policies(model, sol: ExactSolution) -> dict[str, dict[Any, np.ndarray]
     greedy_learned = np.eye(q_learned.shape[1])[q_learned.argmax(axis=1)]  # predict(deterministic=True)
     n_actions = q_learned.shape[1]
     return {
-        "learned_greedy": dict(zip(states, greedy_learned)),
-        "learned_soft": dict(zip(states, soft_learned)),
+        "learned_greedy": dict(zip(states, greedy_learned, strict=False)),
+        "learned_soft": dict(zip(states, soft_learned, strict=False)),
         "exact_greedy": {s: greedy_probs(q) for s, q in sol.q_r.items()},
         "exact_soft": sol.pi_r,
         "uniform": {s: np.full(n_actions, 1.0 / n_actions) for s in states},
@@ -144,14 +144,20 @@ def robot_policies(model, sol: ExactSolution) -> dict[str, dict[Any, np.ndarray]
 
 
 def evaluate(model, sol: ExactSolution, min_prob: float = 0.01, prob_floor: float = 0.1,
-             tie_tol: float = 0.01) -> Evaluation:
-    """The full check of ``model`` against ``sol`` (see the module docstring)."""
+             tie_tol: float = 0.01, reach_tie_tol: float = 1e-9) -> Evaluation:
+    """The full check of ``model`` against ``sol`` (see the module docstring).
+
+    ``tie_tol`` is the agreement's tolerance for a learned greedy move to count as exact;
+    ``reach_tie_tol`` the (much smaller) one for moves exact greedy robots may swap when
+    bounding reach probabilities: only moves whose Q_r is equal up to rounding, so that a
+    near-tie with different consequences cannot widen the range the learned robot must meet.
+    """
     prior: HumanPrior = model.prior
     policies = robot_policies(model, sol)
     terminal = prior.world.is_terminal
     soft_states = visited_states(occupancy(prior, sol), terminal, min_prob)
     greedy_states = visited_states(occupancy(prior, sol, policies["exact_greedy"]), terminal, min_prob)
-    lo, hi = greedy_reach_bounds(prior, sol, tie_tol)
+    lo, hi = greedy_reach_bounds(prior, sol, reach_tie_tol)
     return Evaluation(
         soft=agreement(model, sol, soft_states, prob_floor, tie_tol),
         greedy=agreement(model, sol, greedy_states, prob_floor, tie_tol),

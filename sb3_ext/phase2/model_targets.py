@@ -31,9 +31,13 @@ class SuccessorTable:
 
 
 class SuccessorBatch(NamedTuple):
-    """Tables of a batch of states, zero-padded to the largest K (padding has probability 0)."""
+    """Tables of a batch of states, zero-padded to the largest K (padding has probability 0).
 
-    obs: th.Tensor  # (B, K, obs_dim)
+    Successors are given by their value id (see :meth:`SuccessorCache.value_observations`).
+    """
+
+    own: th.Tensor  # (B,) value id of each state itself
+    successors: th.Tensor  # (B, K) value id of each successor (0 in the padding)
     terminal: th.Tensor  # (B, K)
     p_robot: th.Tensor  # (B, A, K)
     p_goal: th.Tensor  # (B, A, J, K)
@@ -41,7 +45,13 @@ class SuccessorBatch(NamedTuple):
 
 
 class SuccessorCache:
-    """Numbers the states it is shown and builds each one's :class:`SuccessorTable` once."""
+    """Numbers the states it is shown and builds each one's :class:`SuccessorTable` once.
+
+    Besides the state ids (states with a table), every state that is a sampled state or a
+    successor gets a *value id*: the networks' values a target needs are computed once per
+    distinct state (``value_observations``), not once per (state, successor) pair, and many
+    states share successors.
+    """
 
     def __init__(self, prior: HumanPrior):
         self.prior = prior
@@ -50,6 +60,10 @@ class SuccessorCache:
         self._tables: list[SuccessorTable] = []
         self._obs: list[np.ndarray] = []
         self._successor_ids: dict[int, np.ndarray] = {}
+        self._value_ids: dict[bytes, int] = {}
+        self._value_obs: list[np.ndarray] = []
+        self._own_value_ids: list[int] = []
+        self._successor_value_ids: list[np.ndarray] = []
 
     def __len__(self) -> int:
         return len(self._tables)
@@ -76,7 +90,24 @@ class SuccessorCache:
         state_id = self._ids[key] = len(self._tables)
         self._tables.append(table)
         self._obs.append(row)
+        self._own_value_ids.append(self._value_id(key, row))
+        self._successor_value_ids.append(np.array([self._value_id(o.tobytes(), o) for o in table.obs], dtype=np.int64))
         return state_id
+
+    def _value_id(self, key: bytes, row: np.ndarray) -> int:
+        value_id = self._value_ids.get(key)
+        if value_id is None:
+            value_id = self._value_ids[key] = len(self._value_obs)
+            self._value_obs.append(row)
+        return value_id
+
+    def n_values(self) -> int:
+        """How many distinct states (sampled or successors) have a value id."""
+        return len(self._value_obs)
+
+    def value_observations(self, start: int, device: th.device | str = "cpu") -> th.Tensor:
+        """Observations of value ids ``start`` onwards."""
+        return th.as_tensor(np.stack(self._value_obs[start:]), device=device)
 
     def sample_successors(self, ids: np.ndarray) -> np.ndarray:
         """One non-terminal successor of each state, uniform over its distinct successors.
@@ -92,7 +123,7 @@ class SuccessorCache:
             if len(succ):
                 lists.append(succ)
         picks = (np.random.random(len(lists)) * np.array([len(s) for s in lists])).astype(np.int64)
-        return np.array([s[k] for s, k in zip(lists, picks)], dtype=np.int64)
+        return np.array([s[k] for s, k in zip(lists, picks, strict=False)], dtype=np.int64)
 
     def observations(self, ids: np.ndarray, device: th.device | str = "cpu") -> th.Tensor:
         return th.as_tensor(np.stack([self._obs[i] for i in ids]), device=device)
@@ -116,14 +147,16 @@ class SuccessorCache:
         """The tables of states ``ids``, zero-padded to a common K."""
         tables = [self._tables[i] for i in ids]
         k_max = max(len(t.terminal) for t in tables)
-        n, n_pairs = len(tables), len(self.prior.goal_pairs)
-        out_obs = np.zeros((n, k_max, self.world.obs_dim), dtype=np.float32)
+        n, n_pairs, n_actions = len(tables), len(self.prior.goal_pairs), self.world.n_actions
+        successors = np.zeros((n, k_max), dtype=np.int64)
         terminal = np.zeros((n, k_max), dtype=np.float32)
-        p_robot = np.zeros((n, self.world.n_actions, k_max), dtype=np.float32)
-        p_goal = np.zeros((n, self.world.n_actions, n_pairs, k_max), dtype=np.float32)
+        p_robot = np.zeros((n, n_actions, k_max), dtype=np.float32)
+        p_goal = np.zeros((n, n_actions, n_pairs, k_max), dtype=np.float32)
         achieved = np.zeros((n, n_pairs, k_max), dtype=np.float32)
-        for b, t in enumerate(tables):
+        for b, (i, t) in enumerate(zip(ids, tables, strict=True)):
             k = len(t.terminal)
-            out_obs[b, :k], terminal[b, :k], p_robot[b, :, :k] = t.obs, t.terminal, t.p_robot
+            successors[b, :k], terminal[b, :k], p_robot[b, :, :k] = self._successor_value_ids[i], t.terminal, t.p_robot
             p_goal[b, :, :, :k], achieved[b, :, :k] = t.p_goal, t.achieved
-        return SuccessorBatch(*(th.as_tensor(x, device=device) for x in (out_obs, terminal, p_robot, p_goal, achieved)))
+        own = np.array([self._own_value_ids[i] for i in ids], dtype=np.int64)
+        arrays = (own, successors, terminal, p_robot, p_goal, achieved)
+        return SuccessorBatch(*(th.as_tensor(x, device=device) for x in arrays))

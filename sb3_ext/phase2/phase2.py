@@ -229,6 +229,7 @@ class Phase2(OffPolicyAlgorithm):
         super()._setup_model()
         self.successor_cache = SuccessorCache(self.prior)
         self._target_table: dict[str, th.Tensor] = {}
+        self._value_table: dict[str, th.Tensor] = {}
         self._v_r_mean = float("nan")
         # (pairs, humans) matrix of each goal's weight in its human's mean over goals.
         pair_matrix = np.zeros((len(self.prior.goal_pairs), self.prior.world.n_humans), dtype=np.float32)
@@ -311,13 +312,35 @@ class Phase2(OffPolicyAlgorithm):
             "pi_r": pi_r,
         }
 
-    def _expected_targets(self, obs: th.Tensor, succ: SuccessorBatch) -> dict[str, th.Tensor]:
-        """Every network's target at states ``obs``, as exact expectations over their successors."""
-        cfg, policy = self.config, self.policy
-        out = self._state_targets(obs)
-        v_next = th.where(succ.terminal.bool(), cfg.terminal_value, self._v_r(succ.obs, target=True))
+    def clear_target_tables(self) -> None:
+        """Forget the cached targets (after a target-network copy, or a change of beta_r by hand)."""
+        self._target_table, self._value_table = {}, {}
+
+    def _state_values(self) -> dict[str, th.Tensor]:
+        """Target-network quantities of every state with a value id: the state targets of
+        :meth:`_state_targets` (``v_r_now`` is V_r) and V_h^e. Computed once per distinct state
+        between two target-network copies, extended as new states get value ids."""
+        known = len(self._value_table.get("v_h_e", ()))
+        if self.successor_cache.n_values() > known:
+            obs = self.successor_cache.value_observations(known, self.device)
+            rows = [{**self._state_targets(part), "v_h_e": self.policy.value("v_h_e", part, target=True)}
+                    for part in th.split(obs, 4096)]
+            for name in rows[0]:
+                parts = [r[name] for r in rows]
+                if name in self._value_table:
+                    parts.insert(0, self._value_table[name])
+                self._value_table[name] = th.cat(parts)
+        return self._value_table
+
+    def _expected_targets(self, values: dict[str, th.Tensor], succ: SuccessorBatch) -> dict[str, th.Tensor]:
+        """Every network's target at a batch of states, as exact expectations over their successors."""
+        cfg = self.config
+        out = {name: values[name][succ.own] for name in ("x_h", "u_r", "v_r", "v_r_now", "pi_r")}
+        if cfg.u_r_sample_humans is not None:
+            out.pop("u_r")  # drawn afresh every step, see _targets
+        v_next = th.where(succ.terminal.bool(), cfg.terminal_value, values["v_r_now"][succ.successors])
         out["q_r"] = cfg.gamma_r * th.einsum("bak,bk->ba", succ.p_robot, v_next)
-        v_h_e_next = policy.value("v_h_e", succ.obs, target=True).transpose(1, 2)  # (B, J, K)
+        v_h_e_next = values["v_h_e"][succ.successors].transpose(1, 2)  # (B, J, K)
         alive = (1.0 - succ.terminal)[:, None, :]
         cont = succ.achieved + (1.0 - succ.achieved) * cfg.gamma_h * alive * v_h_e_next
         out["v_h_e"] = th.einsum("ba,bajk,bjk->bj", out.pop("pi_r"), succ.p_goal, cont)
@@ -333,17 +356,16 @@ class Phase2(OffPolicyAlgorithm):
         known = len(self._target_table.get("q_r", ()))
         if len(self.successor_cache) > known:
             new_ids = np.arange(known, len(self.successor_cache))
-            rows = []
-            for chunk in np.array_split(new_ids, max(1, len(new_ids) // 512)):
-                obs = self.successor_cache.observations(chunk, self.device)
-                rows.append(self._expected_targets(obs, self.successor_cache.batch(chunk, self.device)))
+            values = self._state_values()
+            rows = [self._expected_targets(values, self.successor_cache.batch(chunk, self.device))
+                    for chunk in np.array_split(new_ids, max(1, len(new_ids) // 512))]
             for name in rows[0]:
                 parts = [r[name] for r in rows]
                 if name in self._target_table:
                     parts.insert(0, self._target_table[name])
                 self._target_table[name] = th.cat(parts)
         index = th.as_tensor(ids, device=self.device)
-        return {name: self._target_table[name][index] for name in names}
+        return {name: self._target_table[name][index] for name in names if name in self._target_table}
 
     def _targets(
         self, data: Phase2Samples, active: frozenset[str]
@@ -387,7 +409,10 @@ class Phase2(OffPolicyAlgorithm):
         pairs = self.pair_offsets[None, :] + data.goals  # (B, H) flat pair index
         next_states = [world.decode(o) for o in data.next_observations.cpu().numpy()]
         achieved = th.tensor(
-            [[float(self.prior.goal_pairs[j].is_achieved(s)) for j in row] for s, row in zip(next_states, pairs.tolist())],
+            [
+                [float(self.prior.goal_pairs[j].is_achieved(s)) for j in row]
+                for s, row in zip(next_states, pairs.tolist(), strict=False)
+            ],
             device=self.device,
         )
         v_next = self.policy.value("v_h_e", data.next_observations, target=True).gather(1, pairs)
@@ -454,7 +479,7 @@ class Phase2(OffPolicyAlgorithm):
             self._n_updates += 1
             if self._n_updates % cfg.target_update_interval == 0:
                 self.policy.update_targets()
-                self._target_table = {}  # targets follow the new target networks
+                self.clear_target_tables()
         for name, values in losses.items():
             self.logger.record(f"train/loss_{name}", float(np.mean(values)))
         self.logger.record("train/stage", self._stage)
@@ -485,7 +510,8 @@ class Phase2(OffPolicyAlgorithm):
         )
 
     def _excluded_save_params(self) -> list[str]:
-        return [*super()._excluded_save_params(), "successor_cache", "_target_table", "pair_matrix", "pair_offsets"]
+        return [*super()._excluded_save_params(), "successor_cache", "_target_table", "_value_table", "pair_matrix",
+                "pair_offsets"]
 
     def _get_torch_save_params(self) -> tuple[list[str], list[str]]:
         return ["policy", "policy.optimizer"], []

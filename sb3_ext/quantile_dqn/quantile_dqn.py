@@ -47,8 +47,9 @@ class QuantileDQN(TwinCriticTraining, QRDQN):
       lowest ``risk_alpha`` fraction of quantiles. The bootstrap uses the same greedy rule, so the
       learned distribution is that of the risk-averse policy being followed;
     * diagnostics at every update (every ``train()`` call, from its last batch), for the action the
-      policy would choose on the replayed observations: ``risk/mean``, ``risk/cvar`` and ``risk/value_at_risk`` (at ``risk_alpha``) and
-      ``risk/quantile_spread`` (inter-quantile range), plus ``train/q_mean`` and ``train/critic_gap``;
+      policy would choose on the replayed observations: ``risk/mean``, ``risk/cvar`` and
+      ``risk/value_at_risk`` (at ``risk_alpha``) and ``risk/quantile_spread`` (inter-quantile
+      range), plus ``train/q_mean`` and ``train/critic_gap``;
     * ``predict_distribution(obs)``: the quantiles of the return per action.
 
     Takes every argument of sb3-contrib's ``QRDQN`` (same defaults; ``tau < 1`` gives soft target
@@ -146,6 +147,27 @@ class QuantileDQN(TwinCriticTraining, QRDQN):
         self.policy_kwargs.update(risk_measure=risk_measure, risk_alpha=risk_alpha)
         if _init_setup_model:
             self._setup_model()
+
+    @property
+    def risk_measure(self) -> str:
+        """The risk measure the policy acts with (kept in ``policy_kwargs``, so it is saved with the model)."""
+        return self.policy_kwargs["risk_measure"]
+
+    @property
+    def risk_alpha(self) -> float:
+        """The CVaR level the policy acts with."""
+        return self.policy_kwargs["risk_alpha"]
+
+    def _setup_model(self) -> None:
+        # SB3's ``load(path, risk_measure=..., risk_alpha=...)`` promises that constructor arguments
+        # take effect: it writes them into the instance ``__dict__`` (the properties above hide
+        # such entries) and then calls _setup_model. Move them into policy_kwargs, from which the
+        # policy is built.
+        for key in ("risk_measure", "risk_alpha"):
+            if key in self.__dict__:
+                self.policy_kwargs[key] = self.__dict__.pop(key)
+        check_risk(self.policy_kwargs["risk_measure"], self.policy_kwargs["risk_alpha"])
+        super()._setup_model()
 
     def _loss(self, replay_data: ReplayBufferSamples) -> tuple[th.Tensor, th.Tensor]:
         """

@@ -4,4 +4,4 @@ from sb3_ext.reinforce.buffers import EpisodicDictRolloutBuffer, EpisodicRollout
 from sb3_ext.reinforce.policies import CnnPolicy, MlpPolicy, MultiInputPolicy
 from sb3_ext.reinforce.reinforce import REINFORCE
 
-__all__ = ["REINFORCE", "EpisodicDictRolloutBuffer", "EpisodicRolloutBuffer", "CnnPolicy", "MlpPolicy", "MultiInputPolicy"]
+__all__ = ["REINFORCE", "CnnPolicy", "EpisodicDictRolloutBuffer", "EpisodicRolloutBuffer", "MlpPolicy", "MultiInputPolicy"]

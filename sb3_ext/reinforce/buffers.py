@@ -86,7 +86,7 @@ class _EpisodicSplit:
         self.n_episodes = 0
         self.returns[:] = np.nan
         for env in range(self.n_envs):
-            column = {name: _each(getattr(self, name), lambda a: a[:, env]) for name in _CARRIED_FIELDS}
+            column = {name: _each(getattr(self, name), lambda a, env=env: a[:, env]) for name in _CARRIED_FIELDS}
             # ends[t]: transition t is the last of its episode.
             ends = np.append(self.episode_starts[1:, env], float(dones[env])).astype(bool)
             tail = self._tails_in[env]
@@ -102,7 +102,7 @@ class _EpisodicSplit:
             n_complete = int(np.flatnonzero(ends)[-1]) + 1 if ends.any() else 0
             if n_complete < len(ends):
                 self._tails_out[env] = {
-                    name: _each(values, lambda a: a[n_complete:].copy()) for name, values in column.items()
+                    name: _each(values, lambda a, n=n_complete: a[n:].copy()) for name, values in column.items()
                 }
 
             returns = np.zeros(n_complete, dtype=np.float32)
@@ -117,7 +117,7 @@ class _EpisodicSplit:
             self.returns[: len(own), env] = own
 
             self.n_episodes += int(ends.sum())
-            complete = {name: _each(values, lambda a: a[:n_complete]) for name, values in column.items()}
+            complete = {name: _each(values, lambda a, n=n_complete: a[:n]) for name, values in column.items()}
             pieces.append({**complete, "returns": returns})
 
         self.batch = {name: _concatenate([piece[name] for piece in pieces]) for name in pieces[0]}

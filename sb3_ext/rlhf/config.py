@@ -71,6 +71,8 @@ class RLHFConfig:
     min_feedback: int = 1
     sources: Sequence[FeedbackSource | dict[str, Any]] = ()
     reward_model_kwargs: dict[str, Any] = field(default_factory=dict)
+    #: ``sources`` with every dict spec built into its source (set by ``__post_init__``).
+    feedback_sources: list[FeedbackSource] = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
         if self.aggregation not in AGGREGATIONS:
@@ -83,9 +85,9 @@ class RLHFConfig:
             raise ValueError(f"min_feedback: expected a non-negative integer, got {self.min_feedback!r}")
         if not self.sources:
             raise ValueError("sources: expected at least one feedback source")
-        self.sources = [source_from_spec(spec, f"sources[{i}]") for i, spec in enumerate(self.sources)]
+        self.sources = self.feedback_sources = [source_from_spec(spec, f"sources[{i}]") for i, spec in enumerate(self.sources)]
         wants_preferences = self.aggregation == "bradley_terry"
-        for i, source in enumerate(self.sources):
+        for i, source in enumerate(self.feedback_sources):
             if not (source.gives_preferences if wants_preferences else source.gives_ratings):
                 needs = "pairwise preferences" if wants_preferences else "ratings"
                 raise ValueError(

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import math
 import os
 import warnings
 from pathlib import Path
@@ -13,6 +12,9 @@ from sb3_ext.rlhf.feedback import FeedbackSource, Preference, Rating
 from sb3_ext.rlhf.log import TransitionLog
 
 _CHOICES = {"first": 1.0, "second": 0.0, "equal": 0.5}
+#: Largest accepted |score|. Ratings are rewards for the reward model to fit; a score like 1e300
+#: would overflow its loss and, through the relabelled rewards, turn the policy's outputs into NaN.
+MAX_ABS_SCORE = 1e6
 
 
 class _BadLine(ValueError):
@@ -40,16 +42,19 @@ def _parse(line: str) -> tuple[int, int, int, float] | tuple[tuple[int, int, int
         record = json.loads(line)
     except json.JSONDecodeError as error:
         raise _BadLine(f"not JSON ({error.msg})") from None
+    except (RecursionError, ValueError):  # nesting too deep; an integer with too many digits
+        raise _BadLine("not JSON this reader accepts (nested too deeply, or a number too long)") from None
     if not isinstance(record, dict):
         raise _BadLine("expected a JSON object")
     if "preferred" in record:
         choice = record["preferred"]
-        if choice not in _CHOICES:
+        if not isinstance(choice, str) or choice not in _CHOICES:
             raise _BadLine(f"preferred: expected 'first', 'second' or 'equal', got {choice!r}")
         return _span(record.get("first"), "first."), _span(record.get("second"), "second."), _CHOICES[choice]
     score = record.get("score")
-    if not isinstance(score, (int, float)) or isinstance(score, bool) or not math.isfinite(score):
-        raise _BadLine(f"score: expected a finite number, got {score!r}")
+    if not isinstance(score, (int, float)) or isinstance(score, bool) or not abs(score) <= MAX_ABS_SCORE:
+        shown = score if not isinstance(score, int) or abs(score) < 10**20 else f"an integer of {len(str(abs(score)))} digits"
+        raise _BadLine(f"score: expected a number between -{MAX_ABS_SCORE:g} and {MAX_ABS_SCORE:g}, got {shown!r}")
     return (*_span(record, ""), float(score))
 
 
@@ -134,7 +139,9 @@ class FileFeedback(FeedbackSource):
         if len(item) == 4:
             rating = Rating(*item)
             if not log.has_episode(rating.episode):
-                warnings.warn(f"{where}: skipped rating: episode {rating.episode} is not among the recent transitions", stacklevel=4)
+                warnings.warn(
+                    f"{where}: skipped rating: episode {rating.episode} is not among the recent transitions", stacklevel=4
+                )
                 return None
             return rating
         first_span, second_span, prob_first = item

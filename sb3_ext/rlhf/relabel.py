@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import itertools
 import warnings
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 from gymnasium import spaces
@@ -66,11 +66,17 @@ class RLHFRewardRelabel(BaseCallback):
     def _bradley_terry(self) -> bool:
         return self.config.aggregation == "bradley_terry"
 
+    def _state(self) -> tuple[TransitionLog, RolloutBuffer | ReplayBuffer]:
+        """The transition log and the model's buffer, which exist once training has started."""
+        if self.log is None or self._buffer is None:
+            raise RuntimeError("RLHFRewardRelabel: used before learn() initialised it")
+        return self.log, self._buffer
+
     def _init_callback(self) -> None:
         model = self.model
         if isinstance(model, OnPolicyAlgorithm):
             self._buffer, limit = model.rollout_buffer, model.n_steps
-        elif isinstance(model, OffPolicyAlgorithm):
+        elif isinstance(model, OffPolicyAlgorithm) and model.replay_buffer is not None:
             self._buffer, limit = model.replay_buffer, model.replay_buffer.buffer_size
         else:
             raise ValueError(f"RLHFRewardRelabel: expected an SB3 on- or off-policy algorithm, got {type(model).__name__}")
@@ -92,7 +98,7 @@ class RLHFRewardRelabel(BaseCallback):
             )
 
     def _on_rollout_start(self) -> None:
-        self._rollout_start = self.log.total
+        self._rollout_start = self._state()[0].total
 
     def _on_step(self) -> bool:
         # Called between env.step and the buffer write, in both SB3 rollout loops.
@@ -105,59 +111,62 @@ class RLHFRewardRelabel(BaseCallback):
                 next_observations[env] = terminal
         # On-policy loops name the env-space action clipped_actions; off-policy ones, actions.
         actions = step["clipped_actions"] if "clipped_actions" in step else step["actions"]
-        self.log.add(self.model._last_obs, actions, next_observations, step["rewards"], dones, self._buffer.pos)
+        log, buffer = self._state()
+        # Dict observation spaces are refused in _init_callback: the last observations are an array.
+        log.add(cast(np.ndarray, self.model._last_obs), actions, next_observations, step["rewards"], dones, buffer.pos)
         return True
 
     def _on_rollout_end(self) -> None:
-        for source in self.config.sources:
-            source.update(self.log)
+        log, buffer = self._state()
+        for source in self.config.feedback_sources:
+            source.update(log)
         self._warn_about_unused_feedback()
 
         # On-policy, only this rollout's transitions are still in the buffer.
-        first = self._rollout_start if isinstance(self._buffer, RolloutBuffer) else self.log.oldest
-        slots = self.log.slots(max(first, self.log.oldest), self.log.total)
+        first = self._rollout_start if isinstance(buffer, RolloutBuffer) else log.oldest
+        slots = log.slots(max(first, log.oldest), log.total)
         if len(slots) == 0:
             return
-        feedback, enough = self._feedback(slots)
+        feedback, enough = self._feedback(log, slots)
         adjustment = np.where(enough, self.config.feedback_weight * feedback, 0.0).astype(np.float32)
-        positions = self.log.buffer_positions[slots]
-        self._buffer.rewards[positions] += adjustment - self.log.applied[slots]
-        self.log.applied[slots] = adjustment
-        if isinstance(self._buffer, RolloutBuffer):
-            self._buffer.compute_returns_and_advantage(last_values=self.locals["values"], dones=self.locals["dones"])
-        self._record(feedback[enough], adjustment[enough], self.log.rewards[slots][enough])
+        positions = log.buffer_positions[slots]
+        buffer.rewards[positions] += adjustment - log.applied[slots]
+        log.applied[slots] = adjustment
+        if isinstance(buffer, RolloutBuffer):
+            buffer.compute_returns_and_advantage(last_values=self.locals["values"], dones=self.locals["dones"])
+        self._record(feedback[enough], adjustment[enough], log.rewards[slots][enough])
         self._after_relabel(slots, feedback, enough)
 
     def _after_relabel(self, slots: np.ndarray, feedback: np.ndarray, enough: np.ndarray) -> None:
         """Hook for subclasses, called after each relabelling with the log slots relabelled, the
         feedback per (slot, env) and where it rested on enough items (the rest kept their reward)."""
 
-    def _feedback(self, slots: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    def _feedback(self, log: TransitionLog, slots: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(feedback value, whether it rests on at least min_feedback items), per slot and env."""
-        shape = (len(slots), self.log.n_envs)
-        if self._bradley_terry:
+        shape = (len(slots), log.n_envs)
+        if self.reward_model is not None:  # aggregation="bradley_terry"
             preferences = self._feedback_items()
             if not preferences or len(preferences) < self.config.min_feedback:
                 return np.zeros(shape), np.zeros(shape, dtype=bool)
             if tuple(map(id, preferences)) != self._fitted_on:
                 self.reward_model.fit(preferences)
                 self._fitted_on = tuple(map(id, preferences))
-            observations = self.log.observations[slots].reshape(-1, *self.log.observations.shape[2:])
-            actions = self.log.actions[slots].reshape(-1, *self.log.actions.shape[2:])
+            observations = log.observations[slots].reshape(-1, *log.observations.shape[2:])
+            actions = log.actions[slots].reshape(-1, *log.actions.shape[2:])
             return self.reward_model.predict(observations, actions).reshape(shape), np.ones(shape, dtype=bool)
         values, counts = aggregate_ratings(
-            self._feedback_items(), self.log.episodes[slots].ravel(), self.log.steps[slots].ravel(), self.config.aggregation
+            self._feedback_items(), log.episodes[slots].ravel(), log.steps[slots].ravel(), self.config.aggregation
         )
         return values.reshape(shape), (counts >= max(self.config.min_feedback, 1)).reshape(shape)
 
     def _feedback_items(self) -> list:
         """All ratings, or all preferences with 'bradley_terry', that the sources hold."""
         kind = "preferences" if self._bradley_terry else "ratings"
-        return list(itertools.chain.from_iterable(getattr(source, kind) for source in self.config.sources))
+        return list(itertools.chain.from_iterable(getattr(source, kind) for source in self.config.feedback_sources))
 
     def _warn_about_unused_feedback(self) -> None:
         unused = "ratings" if self._bradley_terry else "preferences"
-        for index, source in enumerate(self.config.sources):
+        for index, source in enumerate(self.config.feedback_sources):
             if getattr(source, unused) and index not in self._warned_unused:
                 self._warned_unused.add(index)
                 warnings.warn(

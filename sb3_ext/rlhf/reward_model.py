@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import cast
 
 import numpy as np
 import torch as th
@@ -31,6 +32,10 @@ class BradleyTerryRewardModel(nn.Module):
     :param batch_size: preferences per gradient step
     :param seed: seed of the network's initialisation and of the minibatch order
     """
+
+    # Registered buffers (saved with the module), declared for the type checker.
+    reward_mean: th.Tensor
+    reward_std: th.Tensor
 
     def __init__(
         self,
@@ -63,8 +68,9 @@ class BradleyTerryRewardModel(nn.Module):
     def forward(self, observations: th.Tensor, actions: th.Tensor) -> th.Tensor:
         """Raw (unstandardised) rewards, one per row."""
         features = [
-            preprocess_obs(observations, self.observation_space).flatten(1),
-            preprocess_obs(actions, self.action_space).flatten(1),
+            # Dict spaces are refused by the RLHF callback: both come back as tensors.
+            cast(th.Tensor, preprocess_obs(observations, self.observation_space)).flatten(1),
+            cast(th.Tensor, preprocess_obs(actions, self.action_space)).flatten(1),
         ]
         return self.net(th.cat(features, dim=1)).squeeze(-1)
 

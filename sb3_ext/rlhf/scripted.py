@@ -40,7 +40,8 @@ class ScriptedFeedback(FeedbackSource):
         super().__init__()
         if segment_length is not None and segment_length < 1:
             raise ValueError(f"segment_length: expected None or a positive integer, got {segment_length}")
-        self.rater = rater
+        # Which of the two signatures it has depends on segment_length.
+        self.rater: Callable[..., float] = rater
         self.segment_length = segment_length
         self._rated_until = 0  # log positions before this one have been rated
 
@@ -75,7 +76,7 @@ def preference_from_rater(rater: TransitionRater) -> Chooser:
     def total(segment: Segment) -> float:
         return sum(
             float(rater(obs, action, next_obs))
-            for obs, action, next_obs in zip(segment.observations, segment.actions, segment.next_observations)
+            for obs, action, next_obs in zip(segment.observations, segment.actions, segment.next_observations, strict=False)
         )
 
     def choose(first: Segment, second: Segment) -> float:

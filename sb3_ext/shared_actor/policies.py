@@ -7,7 +7,8 @@ order. SB3's ``predict``, ``save`` and ``load`` therefore work on the whole mult
 
 from __future__ import annotations
 
-from typing import Any, Callable, Sequence
+from typing import Any
+from collections.abc import Callable, Sequence
 
 import torch as th
 from gymnasium import spaces
@@ -78,7 +79,7 @@ class MultiTeamPolicy(BasePolicy):
             answers = call(policy, obs[rows])
             if not outputs:
                 outputs = [a.new_empty((len(obs), *a.shape[1:])) for a in answers]
-            for output, answer in zip(outputs, answers):
+            for output, answer in zip(outputs, answers, strict=False):
                 output[rows] = answer
         return outputs
 

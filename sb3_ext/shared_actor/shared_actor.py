@@ -226,7 +226,7 @@ class SharedActor(AgentSlotsAlgorithm, PPO):
                 reward_sums[g] += rewards[slots].sum()
             rewards = rewards + self.gamma * self._truncation_values(infos, dones)
 
-            for buffer, slots in zip(self.team_buffers, self._group_slots):
+            for buffer, slots in zip(self.team_buffers, self._group_slots, strict=False):
                 buffer.add(
                     self._last_obs[slots],  # type: ignore[index]
                     actions[slots],
@@ -240,7 +240,7 @@ class SharedActor(AgentSlotsAlgorithm, PPO):
 
         with th.no_grad():
             values = policy.predict_values(obs_as_tensor(new_obs, self.device))
-        for buffer, slots in zip(self.team_buffers, self._group_slots):
+        for buffer, slots in zip(self.team_buffers, self._group_slots, strict=False):
             buffer.compute_returns_and_advantage(last_values=values[slots], dones=dones[slots])
         for g, slots in enumerate(self._group_slots):
             self.logger.record(f"team_{g}/reward", reward_sums[g] / (n_rollout_steps * len(slots)))
@@ -266,7 +266,7 @@ class SharedActor(AgentSlotsAlgorithm, PPO):
         router = self.policy
         per_team: list[dict[str, Any]] = []
         try:
-            for g, (group_policy, buffer) in enumerate(zip(router.groups, self.team_buffers)):  # type: ignore[union-attr]
+            for g, (group_policy, buffer) in enumerate(zip(router.groups, self.team_buffers, strict=False)):  # type: ignore[union-attr]
                 self.policy, self.rollout_buffer = group_policy, buffer
                 super().train()
                 metrics = {

@@ -91,9 +91,9 @@ def prepare_replay(algo: str) -> None:
         return
     make_test_env = rl_zoo3.utils.create_test_env
 
-    def create_test_env(env_id: str, *args: Any, hyperparams: dict[str, Any] | None = None, **kwargs: Any) -> VecEnv:
-        env = make_test_env(env_id, *args, hyperparams=hyperparams, **kwargs)
-        return evaluation_view(env, (hyperparams or {}).get("policy"))
+    def create_test_env(env_id: str, *args: Any, **kwargs: Any) -> VecEnv:
+        env = make_test_env(env_id, *args, **kwargs)
+        return evaluation_view(env, (kwargs.get("hyperparams") or {}).get("policy"))
 
     rl_zoo3.utils.create_test_env = create_test_env  # type: ignore[assignment]
     rl_zoo3.enjoy.create_test_env = create_test_env  # type: ignore[assignment]

@@ -13,12 +13,11 @@ folder, so give ours explicitly: ``--conf-file`` the package's ``sb3_ext/hyperpa
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 import sysconfig
-import tempfile
 from pathlib import Path
 
+from sb3_ext.common.atomic import atomic_write_text
 from sb3_ext.zoo.config import ZooUsageError
 
 MARKER = "# Written by `python -m sb3_ext.zoo.custom_envs`."
@@ -35,15 +34,7 @@ def write_custom_envs(directory: Path, force: bool = False) -> Path:
     target = directory / "custom_envs.py"
     if target.exists() and MARKER not in target.read_text() and not force:
         raise ZooUsageError(f"{target}: exists and was not written by sb3-ext (use --force to replace it)")
-    directory.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(dir=directory, prefix=".custom_envs.", suffix=".tmp")
-    try:
-        with os.fdopen(handle, "w") as stream:
-            stream.write(MODULE_TEXT)
-        os.replace(temporary, target)
-    except BaseException:
-        os.unlink(temporary)
-        raise
+    atomic_write_text(target, MODULE_TEXT)
     return target
 
 

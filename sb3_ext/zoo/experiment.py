@@ -8,6 +8,8 @@ What changes against rl-zoo3 2.9 (everything else is inherited untouched):
 - ``--trial-id 0`` works (rl-zoo3 tests ``if trial_id:`` and silently ignores trial 0), trials
   are looked up by number, and a missing study or trial is one clear line;
 - YAML entries are checked: an unknown hyperparameter name is one clear line, not a TypeError;
+- an entry with ``curriculum_stage: N`` takes its env, budget and (for the stage's algorithm)
+  settings from the curriculum's stage-N file instead of a copy;
 - a learning rate stays a number for algorithms that declare a plain float (Phase2);
 - evaluation envs get the YAML entry's ``env_kwargs`` (rl-zoo3 2.9 only passes command-line ones);
 - each trial records which worker (host:pid) ran it, to follow a search spread over machines;
@@ -29,10 +31,13 @@ from rl_zoo3.utils import ALGOS
 from stable_baselines3.common.vec_env import VecEnv
 
 from sb3_ext.zoo.config import (
+    CURRICULUM_STAGE_KEY,
     ZooUsageError,
     check_entry_exists,
     check_hyperparameter_names,
+    curriculum_stage_settings,
     default_conf_file,
+    load_hyperparams_file,
 )
 from sb3_ext.zoo.multi_agent import evaluation_view
 from sb3_ext.zoo.registry import ZOO_ALGORITHMS
@@ -73,7 +78,14 @@ class SB3ExtExperimentManager(ExperimentManager):
             assert self.storage is not None and self.study_name is not None
             trial_params = self.load_trial(self.storage, self.study_name, 0)
             self.custom_hyperparams = {**trial_params, **(self.custom_hyperparams or {})}
+        if self.config.endswith((".yml", ".yaml")):
+            # Settings of a curriculum stage enter like command-line ones, under the real command line's.
+            entry = load_hyperparams_file(self.config).get(self.env_name.gym_id, {})
+            stage = curriculum_stage_settings(entry, self.algo, f"{self.config}: entry {self.env_name.gym_id!r}")
+            if stage:
+                self.custom_hyperparams = {**stage, **(self.custom_hyperparams or {})}
         hyperparams, saved_hyperparams = super().read_hyperparameters()
+        hyperparams.pop(CURRICULUM_STAGE_KEY, None)  # consumed above; saved_hyperparams keeps it as a record
         self._policy = hyperparams.get("policy")
         check_hyperparameter_names(
             hyperparams, ALGOS[self.algo], self.config, self.env_name.gym_id, overridden=self.args.hyperparams or {}

@@ -16,7 +16,7 @@ off-policy conversion is rl-zoo3's own ``convert_offpolicy_params``.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Protocol
 
 import optuna
 from rl_zoo3.hyperparams_opt import (
@@ -29,7 +29,12 @@ from torch import nn
 
 Suggest = Callable[[optuna.Trial], None]
 Sampler = Callable[..., dict[str, Any]]  # (trial, n_actions, n_envs, additional_args) -> hyperparams
-Converter = Callable[[dict[str, Any]], dict[str, Any]]  # trial.params -> hyperparams
+
+
+class Converter(Protocol):
+    """trial.params -> hyperparameters, with rl-zoo3's own converters' signature."""
+
+    def __call__(self, sampled_params: dict[str, Any]) -> dict[str, Any]: ...
 
 # Same sizes and activations as rl-zoo3's on-policy samplers.
 ON_POLICY_NET_ARCHS = {"tiny": [64], "small": [64, 64], "medium": [256, 256]}
@@ -63,24 +68,24 @@ def suggest_reinforce(trial: optuna.Trial) -> None:
     trial.suggest_categorical("activation_fn", sorted(ACTIVATIONS))
 
 
-def convert_reinforce_params(params: dict[str, Any]) -> dict[str, Any]:
+def convert_reinforce_params(sampled_params: dict[str, Any]) -> dict[str, Any]:
     """REINFORCE hyperparameters from the params of :func:`suggest_reinforce`."""
-    net_arch = ON_POLICY_NET_ARCHS[params["net_arch"]]
+    net_arch = ON_POLICY_NET_ARCHS[sampled_params["net_arch"]]
     hyperparams = {
-        "n_steps": 2 ** params["n_steps_pow"],
-        "gamma": 1 - params["one_minus_gamma"],
-        "learning_rate": params["learning_rate"],
-        "baseline": None if params["baseline"] == "none" else params["baseline"],
-        "normalize_returns": params["normalize_returns"],
-        "ent_coef": params["ent_coef"],
-        "max_grad_norm": params["max_grad_norm"],
+        "n_steps": 2 ** sampled_params["n_steps_pow"],
+        "gamma": 1 - sampled_params["one_minus_gamma"],
+        "learning_rate": sampled_params["learning_rate"],
+        "baseline": None if sampled_params["baseline"] == "none" else sampled_params["baseline"],
+        "normalize_returns": sampled_params["normalize_returns"],
+        "ent_coef": sampled_params["ent_coef"],
+        "max_grad_norm": sampled_params["max_grad_norm"],
         "policy_kwargs": {
             "net_arch": {"pi": net_arch, "vf": net_arch},
-            "activation_fn": ACTIVATIONS[params["activation_fn"]],
+            "activation_fn": ACTIVATIONS[sampled_params["activation_fn"]],
         },
     }
-    if "vf_coef" in params:
-        hyperparams["vf_coef"] = params["vf_coef"]
+    if "vf_coef" in sampled_params:
+        hyperparams["vf_coef"] = sampled_params["vf_coef"]
     return hyperparams
 
 
@@ -128,10 +133,10 @@ def suggest_quantile_dqn(trial: optuna.Trial) -> None:
         trial.suggest_float("risk_alpha", 0.05, 1.0)
 
 
-def convert_dqn_family_params(params: dict[str, Any]) -> dict[str, Any]:
+def convert_dqn_family_params(sampled_params: dict[str, Any]) -> dict[str, Any]:
     """TwinDQN / QuantileDQN hyperparameters: rl-zoo3's off-policy conversion (which already moves
     ``n_quantiles`` into ``policy_kwargs``), with the critics' layout moved there too."""
-    hyperparams = convert_offpolicy_params(params)
+    hyperparams = convert_offpolicy_params(sampled_params)
     for key in ("share_trunk", "n_critics"):
         if key in hyperparams:
             hyperparams["policy_kwargs"][key] = hyperparams.pop(key)
@@ -153,9 +158,9 @@ def suggest_maac(trial: optuna.Trial) -> None:
     trial.suggest_categorical("net_arch", ["small", "medium"])
 
 
-def convert_maac_params(params: dict[str, Any]) -> dict[str, Any]:
+def convert_maac_params(sampled_params: dict[str, Any]) -> dict[str, Any]:
     """MAAC hyperparameters from the params of :func:`suggest_maac`."""
-    hyperparams = convert_offpolicy_params(params)
+    hyperparams = convert_offpolicy_params(sampled_params)
     for key in ("attention_heads", "critic_hidden_dim", "share_critic"):
         hyperparams["policy_kwargs"][key] = hyperparams.pop(key)
     return hyperparams
@@ -176,9 +181,9 @@ def suggest_phase2(trial: optuna.Trial) -> None:
     trial.suggest_categorical("net_arch", ["small", "medium"])
 
 
-def convert_phase2_params(params: dict[str, Any]) -> dict[str, Any]:
+def convert_phase2_params(sampled_params: dict[str, Any]) -> dict[str, Any]:
     """Phase2 hyperparameters from the params of :func:`suggest_phase2`."""
-    hyperparams = dict(params)
+    hyperparams = dict(sampled_params)
     hyperparams["batch_size"] = 2 ** hyperparams.pop("batch_size_pow")
     hyperparams["policy_kwargs"] = {"net_arch": OFF_POLICY_NET_ARCHS[hyperparams.pop("net_arch")]}
     return hyperparams

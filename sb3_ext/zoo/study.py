@@ -12,6 +12,7 @@ import time
 from pathlib import Path
 
 import optuna
+from optuna.storages.journal import JournalFileBackend
 import sqlalchemy.exc
 from sqlalchemy.engine import make_url
 
@@ -44,7 +45,7 @@ def open_storage(storage: str) -> str | optuna.storages.BaseStorage:
     """What Optuna's ``create_study``/``load_study`` accept for an rl-zoo3 ``--storage`` value."""
     if storage.endswith(JOURNAL_SUFFIX):
         Path(storage).parent.mkdir(parents=True, exist_ok=True)
-        return optuna.storages.JournalStorage(optuna.storages.journal.JournalFileBackend(storage))
+        return optuna.storages.JournalStorage(JournalFileBackend(storage))
     return storage
 
 

@@ -9,6 +9,7 @@ true terminal state of the finite-horizon problem.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import ClassVar
 
 import numpy as np
 
@@ -33,7 +34,7 @@ class AssistGridEnv(WorldModelEnv):
     :param render_mode: None, ``"ansi"`` or ``"rgb_array"``
     """
 
-    metadata = {"render_modes": ["ansi", "rgb_array"], "render_fps": 4}
+    metadata = {"render_modes": ["ansi", "rgb_array"], "render_fps": 4}  # noqa: RUF012 (a plain attribute in the base class)
     world: AssistWorld
 
     def __init__(
@@ -70,8 +71,10 @@ class AssistGridEnv(WorldModelEnv):
         return None
 
     # Cell colours of the rgb_array rendering, by map character ("/" is an open door).
-    _COLOURS = {"#": (90, 90, 90), ".": (245, 245, 245), "R": (40, 90, 220), "H": (240, 170, 30),
-                "o": (130, 80, 40), "k": (230, 200, 0), "D": (150, 20, 20), "/": (240, 170, 170)}
+    _COLOURS: ClassVar[dict[str, tuple[int, int, int]]] = {
+        "#": (90, 90, 90), ".": (245, 245, 245), "R": (40, 90, 220), "H": (240, 170, 30),
+        "o": (130, 80, 40), "k": (230, 200, 0), "D": (150, 20, 20), "/": (240, 170, 170),
+    }  # fmt: skip
 
     def _image(self, rows: list[str], cell: int = 16) -> np.ndarray:
         # Several humans are drawn as digits in the text rendering: all get the human colour.

@@ -51,35 +51,27 @@ class GridMap:
         if not rows:
             raise ValueError("map: the text is empty, expected rows of '#.RHokD' characters")
         width = len(rows[0])
-        walls, humans, rocks, doors = set(), [], [], []
-        robot: Cell | None = None
-        key: Cell | None = None
+        cells: dict[str, list[Cell]] = {ch: [] for ch in _KNOWN}  # character -> its cells, in reading order
         for r, row in enumerate(rows):
             if len(row) != width:
                 raise ValueError(f"map: row {r} has {len(row)} characters, expected {width} like row 0")
             for c, ch in enumerate(row):
                 if ch not in _KNOWN:
                     raise ValueError(f"map: unknown character {ch!r} at row {r}, column {c}; expected one of '#.RHokD'")
-                if ch == "#":
-                    walls.add((r, c))
-                elif ch == "R":
-                    if robot is not None:
-                        raise ValueError(f"map: a second robot at row {r}, column {c}; exactly one 'R' is expected")
-                    robot = (r, c)
-                elif ch == "H":
-                    humans.append((r, c))
-                elif ch == "o":
-                    rocks.append((r, c))
-                elif ch == "k":
-                    if key is not None:
-                        raise ValueError(f"map: a second key at row {r}, column {c}; at most one 'k' is expected")
-                    key = (r, c)
-                elif ch == "D":
-                    doors.append((r, c))
-        if robot is None:
+                cells[ch].append((r, c))
+        if len(cells["R"]) > 1:
+            (r, c) = cells["R"][1]
+            raise ValueError(f"map: a second robot at row {r}, column {c}; exactly one 'R' is expected")
+        if len(cells["k"]) > 1:
+            (r, c) = cells["k"][1]
+            raise ValueError(f"map: a second key at row {r}, column {c}; at most one 'k' is expected")
+        if not cells["R"]:
             raise ValueError("map: no robot, expected exactly one 'R'")
-        if not humans:
+        if not cells["H"]:
             raise ValueError("map: no human, expected at least one 'H'")
+        walls, humans, rocks, doors = set(cells["#"]), cells["H"], cells["o"], cells["D"]
+        robot = cells["R"][0]
+        key = cells["k"][0] if cells["k"] else None
         # A ring of wall just outside the rectangle: nothing ever leaves the map, even when
         # the text has no border of '#'.
         walls |= {(r, c) for r in (-1, len(rows)) for c in range(-1, width + 1)}

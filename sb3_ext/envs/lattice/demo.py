@@ -24,7 +24,8 @@ def main(argv: list[str] | None = None) -> None:
     if args.monolayers >= args.size[2]:
         parser.error(f"--monolayers: expected fewer than nz = {args.size[2]} monolayers, got {args.monolayers}")
     try:
-        engine = LatticeKMC(*args.size, SOSPhysics(temperature=args.temperature), seed=args.seed)
+        nx, ny, nz = args.size
+        engine = LatticeKMC(nx, ny, nz, SOSPhysics(temperature=args.temperature), seed=args.seed)
     except ValueError as error:
         parser.error(str(error))
 

@@ -17,6 +17,8 @@ column is full the total rate is zero: ``run``/``run_until`` stop early and ``is
 
 from __future__ import annotations
 
+import math
+import numbers
 from collections.abc import Sequence
 
 import numpy as np
@@ -26,6 +28,8 @@ from sb3_ext.envs.lattice.physics import SOSPhysics
 
 EVENT_KINDS = ("deposition", "hop_level", "hop_down", "hop_up")
 _KIND_COUNTERS = (K.N_DEPOSITIONS, K.N_HOPS_LEVEL, K.N_HOPS_DOWN, K.N_HOPS_UP)
+#: Largest total event rate (1/s) a lattice may have: its square must stay far from overflow.
+MAX_TOTAL_RATE = 1e100
 
 
 SeedLike = int | np.integer | np.random.SeedSequence | np.random.Generator | None
@@ -72,6 +76,14 @@ class LatticeKMC:
         self.rank[self.order] = np.arange(n_cols)
         self.geom = np.array([self.nx, self.ny, self.nz, leaf_offset], dtype=np.int64)
         self.phys = self.physics.packed()
+        # Rates add up in the sum tree and are squared in the ESS: a total beyond this (e.g.
+        # deposition_rate=1e308) would turn into inf, then NaN times, ESS and observations.
+        max_total = n_cols * (4.0 * float(self.phys[:-1].max()) + float(self.phys[-1]))
+        if not max_total <= MAX_TOTAL_RATE:
+            raise ValueError(
+                f"physics: the total event rate of a {self.nx}x{self.ny} lattice could reach {max_total:g}/s, "
+                f"more than {MAX_TOTAL_RATE:g}/s; lower deposition_rate or nu"
+            )
         self.column_heights = np.zeros(n_cols, dtype=np.int64)  # internal order
         self.rates = np.zeros((n_cols, K.N_SLOTS), dtype=np.float64)
         self.bexp = np.ones((n_cols, K.N_SLOTS), dtype=np.float64)
@@ -112,6 +124,8 @@ class LatticeKMC:
 
     def run_until(self, time: float) -> int:
         """Execute events until the clock reaches ``time`` (the clock is then exactly ``time``)."""
+        if isinstance(time, (bool, np.bool_)) or not isinstance(time, numbers.Real) or not math.isfinite(time):
+            raise ValueError(f"time: expected a finite number of seconds, got {time!r} (use run(n_events) to run until full)")
         return int(K.run_events(*self.kernel_state(), np.iinfo(np.int64).max, float(time), self.rng))
 
     def _columns_and_biases(self, columns: Sequence[int] | np.ndarray, biases: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -193,7 +207,7 @@ class LatticeKMC:
     @property
     def event_counts(self) -> dict[str, int]:
         """Events executed since the last reset, by kind (hops split by the landing level)."""
-        return {kind: int(self.counters[c]) for kind, c in zip(EVENT_KINDS, _KIND_COUNTERS)}
+        return {kind: int(self.counters[c]) for kind, c in zip(EVENT_KINDS, _KIND_COUNTERS, strict=False)}
 
     @property
     def mean_height(self) -> float:

@@ -102,7 +102,7 @@ class LatticeGrowthEnv(gym.Env):
         pixel per column, white at ``nz``).
     """
 
-    metadata = {"render_modes": ["ansi", "rgb_array"], "render_fps": 4}
+    metadata = {"render_modes": ["ansi", "rgb_array"], "render_fps": 4}  # noqa: RUF012 (a plain attribute in the base class)
 
     def __init__(
         self,
@@ -138,7 +138,9 @@ class LatticeGrowthEnv(gym.Env):
             raise ValueError(f"render_mode: expected None, 'ansi' or 'rgb_array', got {render_mode!r}")
         self.render_mode = render_mode
         if isinstance(deposition_rate, (int, float)) and not isinstance(deposition_rate, bool) and deposition_rate <= 0:
-            raise ValueError(f"deposition_rate: expected a flux > 0 (monolayers/s; the film must grow), got {deposition_rate!r}")
+            raise ValueError(
+                f"deposition_rate: expected a flux > 0 (monolayers/s; the film must grow), got {deposition_rate!r}"
+            )
         physics = SOSPhysics(temperature=temperature, deposition_rate=deposition_rate, nu=nu, e_s=e_s, e_n=e_n, e_es=e_es)
         if physics.nu == 0:
             raise ValueError("nu: expected a rate > 0 (the environment needs surface diffusion)")

@@ -40,8 +40,8 @@ def valley_downhill_action(
     """Favour hops that lower the hopping atom and deposition on columns below their neighbours.
 
     Works in each agent's frame, which is how the observation shows the patch and how the
-    environment reads the hop biases. For a neighbour column ``rel`` monolayers above the agent's column, the hopping atom would
-    land ``rel + 1`` levels above where it is: the hop bias is ``-hop_gain * (rel + 1)``
+    environment reads the hop biases. For a neighbour column ``rel`` monolayers above the agent's
+    column, the hopping atom would land ``rel + 1`` levels above where it is: the hop bias is ``-hop_gain * (rel + 1)``
     (a step down is favoured, a move along a terrace is neutral, a climb is discouraged). The
     deposition bias is ``deposit_gain`` times the mean height of the four neighbours above the
     column (a valley attracts atoms, a hilltop repels them). Action units: +-1 is +-max_bias.
@@ -70,7 +70,7 @@ class NeutralPolicy:
 
 
 class ValleyDownhillPolicy:
-    """"Deposit in valleys, hop downhill" with SB3's ``predict`` signature."""
+    """ "Deposit in valleys, hop downhill" with SB3's ``predict`` signature."""
 
     def __init__(self, patch_radius: int = 2, hop_gain: float = HOP_GAIN, deposit_gain: float = DEPOSIT_GAIN) -> None:
         self.patch_radius = patch_radius

@@ -16,7 +16,8 @@ the swarm step of the environment and the tests:
 - ``nbr``      int64[N, 4]   neighbour columns (see ``column_layout``);
 - ``geom``     int64[4]      ``nx, ny, nz, P``;
 - ``phys``     float64[11]   hop rate table ``phys[2 * n + interlayer]`` (n = 0..4 neighbours at
-  least as high, interlayer = 1 when the atom lands on another level, up or down) and the deposition rate per column at ``phys[10]``;
+  least as high, interlayer = 1 when the atom lands on another level, up or down) and the
+  deposition rate per column at ``phys[10]``;
 - ``rng``      uint64[4]     state of an SFC64 stream (see ``next_uniform``).
 
 Every parent node is recomputed from its two children (never updated by adding a difference),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import numbers
 from dataclasses import dataclass
 
 import numpy as np
@@ -52,8 +53,14 @@ class SOSPhysics:
         expected = {"temperature": "> 0 (kelvin)", "deposition_rate": ">= 0 (monolayers/s)", "nu": ">= 0"}
         for name, ok in checks.items():
             value = getattr(self, name)
-            if not (isinstance(value, (int, float)) and not isinstance(value, bool)) or not math.isfinite(value) or not ok:
+            # numbers.Real takes numpy scalars too (np.float32(600) is not a Python float)
+            if (
+                not (isinstance(value, numbers.Real) and not isinstance(value, (bool, np.bool_)))
+                or not math.isfinite(value)
+                or not ok
+            ):
                 raise ValueError(f"{name}: expected a finite number {expected.get(name, '>= 0 (eV)')}, got {value!r}")
+            object.__setattr__(self, name, float(value))
 
     def hop_rate(self, n_bonds: int, interlayer: bool) -> float:
         """Rate of one hop direction of an atom with ``n_bonds`` lateral neighbours that lands on

@@ -34,7 +34,7 @@ class Swarm2DVecEnv(VecEnv):
     and ``delivered_per_team``.
     """
 
-    metadata = {"render_modes": ["rgb_array"]}
+    metadata = {"render_modes": ["rgb_array"]}  # noqa: RUF012 (a plain attribute in the base class)
 
     def __init__(self, n_copies: int = 1, render_mode: str | None = None, **kwargs) -> None:
         if not isinstance(n_copies, int) or n_copies < 1:
@@ -98,7 +98,7 @@ class Swarm2DVecEnv(VecEnv):
         pass
 
     def get_attr(self, attr_name: str, indices: VecEnvIndices = None) -> list[Any]:
-        return [getattr(self, attr_name)] * len(self._get_indices(indices))
+        return [getattr(self, attr_name)] * len(list(self._get_indices(indices)))
 
     def set_attr(self, attr_name: str, value: Any, indices: VecEnvIndices = None) -> None:
         raise AttributeError(f"swarm2d: copies share their parameters, {attr_name!r} cannot be set per copy")
@@ -107,4 +107,4 @@ class Swarm2DVecEnv(VecEnv):
         raise AttributeError(f"swarm2d: copies have no methods of their own (asked for {method_name!r})")
 
     def env_is_wrapped(self, wrapper_class: type, indices: VecEnvIndices = None) -> list[bool]:
-        return [False] * len(self._get_indices(indices))
+        return [False] * len(list(self._get_indices(indices)))

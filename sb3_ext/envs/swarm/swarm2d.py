@@ -35,7 +35,7 @@ class Swarm2DEnv(ParallelEnv):
     ``None`` or ``"rgb_array"`` (``render()`` returns a top-down picture).
     """
 
-    metadata = {"name": "swarm2d_v0", "render_modes": ["rgb_array"], "render_fps": 10, "is_parallelizable": True}
+    metadata = {"name": "swarm2d_v0", "render_modes": ["rgb_array"], "render_fps": 10, "is_parallelizable": True}  # noqa: RUF012 (a plain attribute in the base class)
 
     def __init__(self, render_mode: str | None = None, **kwargs) -> None:
         if render_mode not in (None, "rgb_array"):
@@ -68,7 +68,7 @@ class Swarm2DEnv(ParallelEnv):
         self.world.reset()
         self.agents = list(self.possible_agents)
         obs = self.world.observations()[0]
-        return dict(zip(self.agents, obs)), {agent: {} for agent in self.agents}
+        return dict(zip(self.agents, obs, strict=False)), {agent: {} for agent in self.agents}
 
     def step(self, actions: dict[str, np.ndarray]) -> tuple[dict, dict, dict, dict, dict]:
         """Advance one step; agents missing from ``actions`` do nothing (zero thrust, no grab)."""
@@ -86,8 +86,8 @@ class Swarm2DEnv(ParallelEnv):
         if terminated or truncated:
             self.agents = []
         return (
-            dict(zip(agents, obs)),
-            dict(zip(agents, rewards.tolist())),
+            dict(zip(agents, obs, strict=False)),
+            dict(zip(agents, rewards.tolist(), strict=False)),
             dict.fromkeys(agents, terminated),
             dict.fromkeys(agents, truncated),
             {agent: {} for agent in agents},

@@ -202,7 +202,7 @@ class Swarm2DWorld:
         """Copies whose resources are all delivered (only possible without ``respawn``)."""
         if self.config.respawn:
             return np.zeros(self.n_copies, dtype=bool)
-        return ~self.active.any(axis=1)
+        return np.logical_not(self.active.any(axis=1))
 
     # ----------------------------------------------------------------------------------------
     def _flat_loads(self, carrying: np.ndarray) -> np.ndarray:

@@ -1,0 +1,157 @@
+"""Phase 2 at scale: the exact solver on the large maps and a 10,000-state world, then Phase2
+learning each map against its exact solution (``evaluate``), side by side with SB3's DQN.
+
+For every map and seed, Phase2 trains with ``sb3_ext/hyperparams/phase2.yml``'s settings, its
+warm-up stretched by the map's factor below, on ``--n-envs`` copies of the env. Every
+``--eval-every`` env steps the model is checked with :func:`sb3_ext.phase2.evaluation.evaluate`
+(values within 5% of exact on the states the exact soft AND greedy robots visit, greedy = exact
+there, and every human goal's reach probability under the learned greedy robot within 0.05 of
+the range exact greedy robots span); the clocks are paused while checking, so the time to that
+point is pure training time (this process's CPU seconds). Throughput is compared with a DQN of the
+same batch size and network on the same world, in the same process: both with one update per
+four env steps (DQN: one env, ``train_freq=4``, its default; Phase2: four envs, ``train_freq=1``),
+and both with one env and one update per step.
+
+    python benchmarks/bench_phase2_maps.py                              # every map, 3 seeds
+    python benchmarks/bench_phase2_maps.py --maps rock rocks --seeds 1  # a subset
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+
+import gymnasium as gym
+import torch as th
+from stable_baselines3 import DQN
+from stable_baselines3.common.callbacks import BaseCallback
+from stable_baselines3.common.env_util import make_vec_env
+
+import sb3_ext  # noqa: F401  (registers AssistGrid-v0)
+from sb3_ext.envs.assist import MAPS
+from sb3_ext.phase2 import Phase2
+from sb3_ext.phase2.evaluation import Evaluation, evaluate
+from sb3_ext.phase2.exact import solve
+from sb3_ext.phase2.power import PowerParams
+from sb3_ext.zoo.config import HYPERPARAMS_DIR, load_hyperparams_file
+
+# Per map: env steps of training, and the factor the yml's warm-up stages are stretched by.
+BUDGETS = {"rock": (40_000, 4.0), "rocks": (150_000, 15.0), "key_door_big": (150_000, 15.0),
+           "two_humans": (150_000, 15.0)}
+STAGE_KEYS = ("warmup_v_h_e_steps", "warmup_x_h_steps", "warmup_q_r_steps", "beta_r_rampup_steps", "lr_decay_steps")
+
+
+def zoo_settings() -> dict:
+    """phase2.yml's AssistGrid-v0 entry as Phase2 keyword arguments (rl-zoo3's own keys removed)."""
+    spec = dict(load_hyperparams_file(HYPERPARAMS_DIR / "phase2.yml")["AssistGrid-v0"])
+    for key in ("n_timesteps", "policy", "env_kwargs", "n_envs"):
+        spec.pop(key, None)
+    spec["policy_kwargs"] = eval(spec["policy_kwargs"])  # rl-zoo3 evaluates this string
+    return spec
+
+
+class EvaluationClock(BaseCallback):
+    """Runs ``evaluate`` every ``every`` env steps; keeps the training CPU time net of that."""
+
+    def __init__(self, sol, every: int):
+        super().__init__()
+        self.sol, self.every, self.next_check = sol, every, every
+        self.eval_cpu = 0.0
+        self.first_within: tuple[int, float] | None = None  # (env steps, CPU s)
+
+    def _on_training_start(self) -> None:
+        self.start_cpu = time.process_time()
+
+    def _on_step(self) -> bool:
+        if self.num_timesteps >= self.next_check:
+            self.next_check += self.every
+            cpu = time.process_time()
+            within = evaluate(self.model, self.sol).within()
+            self.eval_cpu += time.process_time() - cpu
+            if within and self.first_within is None:
+                self.first_within = (self.num_timesteps, self.train_cpu())
+        return True
+
+    def train_cpu(self) -> float:
+        return time.process_time() - self.start_cpu - self.eval_cpu
+
+
+def throughput(model, steps: int) -> float:
+    """Env steps per CPU second of ``model.learn(steps)``."""
+    cpu = time.process_time()
+    model.learn(steps)
+    return steps / (time.process_time() - cpu)
+
+
+def compare_with_dqn(map_name: str, settings: dict, steps: int) -> None:
+    env_kwargs = {"map_name": map_name}
+    dqn_kwargs = dict(learning_starts=settings["learning_starts"], batch_size=settings["batch_size"],
+                      policy_kwargs={"net_arch": settings["policy_kwargs"]["net_arch"]})
+    env = gym.make("AssistGrid-v0", **env_kwargs)
+    print(f"\nthroughput on {map_name}, {steps} env steps each, env steps per CPU second (one process, in turn)")
+    print("updates per env step | SB3 DQN | Phase2 | ratio")
+    for per_step, dqn_freq, n_envs in (("1/4", 4, 4), ("1", 1, 1)):
+        dqn = throughput(DQN("MlpPolicy", env, seed=0, train_freq=dqn_freq, **dqn_kwargs), steps)
+        venv = make_vec_env("AssistGrid-v0", n_envs=n_envs, env_kwargs=env_kwargs, seed=0)
+        phase2 = throughput(Phase2("MlpPolicy", venv, seed=0, **{**settings, "train_freq": 1}), steps)
+        print(f"{per_step:>20} | {dqn:7.0f} | {phase2:6.0f} | {phase2 / dqn:5.2f}", flush=True)
+
+
+def exact_timings(map_names: list[str]) -> None:
+    print("exact solver (EMPO conventions), CPU seconds of backward induction")
+    worlds = [(name, MAPS[name].get("max_steps", 8)) for name in map_names] + [("key_door_big", 34)]
+    for name, horizon in worlds:
+        prior = gym.make("AssistGrid-v0", map_name=name, max_steps=horizon).unwrapped.prior
+        cpu = time.process_time()
+        sol = solve(prior, PowerParams())
+        print(f"  {name}, horizon {horizon}: {len(sol.states)} states, {time.process_time() - cpu:.1f} s", flush=True)
+
+
+def report(name: str, rows: list[tuple[int, Evaluation, tuple | None, float, int]]) -> None:
+    print(f"\n{name}: seed | soft-visited states: V_h^e X_h Q_r err, greedy=exact | greedy-visited: same | "
+          "reach gap | mean reach: learned greedy / exact greedy / uniform | within | to within: steps, CPU s | "
+          "steps per CPU s")
+    for seed, e, first, cpu, steps in rows:
+        s, g = e.soft, e.greedy
+        to = f"{first[0]:>7d}, {first[1]:6.0f}" if first else f"{'never':>15}"
+        print(f"  {seed} | {s.v_h_e:.3f} {s.x_h:.3f} {s.q_r:.3f}, {s.greedy_agreement:.2f} | "
+              f"{g.v_h_e:.3f} {g.x_h:.3f} {g.q_r:.3f}, {g.greedy_agreement:.2f} | {e.reach_gap:.3f} | "
+              f"{e.reach['learned_greedy'].mean():.3f} / {e.reach['exact_greedy'].mean():.3f} / "
+              f"{e.reach['uniform'].mean():.3f} | {'yes' if e.within() else 'no':>3} | {to} | {steps / cpu:6.0f}",
+              flush=True)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--maps", nargs="+", default=list(BUDGETS), choices=sorted(BUDGETS))
+    parser.add_argument("--seeds", type=int, default=3)
+    parser.add_argument("--first-seed", type=int, default=0)
+    parser.add_argument("--steps", type=int, default=None, help="env steps per run (default: the map's budget)")
+    parser.add_argument("--n-envs", type=int, default=4)
+    parser.add_argument("--eval-every", type=int, default=10_000)
+    parser.add_argument("--throughput-steps", type=int, default=6000)
+    parser.add_argument("--skip-exact", action="store_true")
+    args = parser.parse_args()
+    th.set_num_threads(1)
+    settings = zoo_settings()
+    if not args.skip_exact:
+        exact_timings(args.maps)
+    if args.throughput_steps:
+        compare_with_dqn(args.maps[0], settings, args.throughput_steps)
+    for name in args.maps:
+        steps, stretch = BUDGETS[name]
+        steps = args.steps or steps
+        kwargs = {**settings, **{k: int(settings[k] * stretch) for k in STAGE_KEYS}}
+        rows = []
+        for seed in range(args.first_seed, args.first_seed + args.seeds):
+            venv = make_vec_env("AssistGrid-v0", n_envs=args.n_envs, env_kwargs={"map_name": name}, seed=seed)
+            model = Phase2("MlpPolicy", venv, seed=seed, **kwargs)
+            sol = solve(model.prior, model.config)
+            clock = EvaluationClock(sol, args.eval_every)
+            model.learn(steps, callback=clock)
+            rows.append((seed, evaluate(model, sol), clock.first_within, clock.train_cpu(), steps))
+        report(name, rows)
+
+
+if __name__ == "__main__":
+    main()
