@@ -30,7 +30,13 @@ DEFAULT_CONFIG_DIR = Path(__file__).resolve().parent / "configs"
 
 
 class ConfigError(ValueError):
-    """A stage file is missing, unreadable, or has an unknown, missing or badly typed key."""
+    """A stage file is missing, unreadable, or has an unknown, missing or badly typed key.
+
+    The message is always one line: a line break from the file (in a key, say) is shown as ``\\n``.
+    """
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message.replace("\r", "\\r").replace("\n", "\\n"))
 
 
 # --- value checks (attached to fields through ``metadata["check"]``) -------------------------
@@ -173,7 +179,8 @@ def _convert(value: Any, annotation: Any, key: str, where: str) -> Any:
             raise ConfigError(f"{where}: {key}: expected an integer, got {_describe(value)}")
         return value
     if annotation is float:
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        # abs() first: math.isfinite(10**400) raises OverflowError instead of answering
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not abs(value) < math.inf:
             raise ConfigError(f"{where}: {key}: expected a finite number, got {_describe(value)}")
         return float(value)
     if typing.get_origin(annotation) is tuple:

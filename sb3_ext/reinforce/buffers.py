@@ -189,7 +189,9 @@ class EpisodicDictRolloutBuffer(_EpisodicSplit, DictRolloutBuffer):
         self._init_tails(n_envs)
         super().__init__(buffer_size, observation_space, action_space, device, gae_lambda, gamma, n_envs)
 
-    def _get_samples(self, batch_inds: np.ndarray, env: VecNormalize | None = None) -> DictRolloutBufferSamples:
+    def _get_samples(  # type: ignore[override]  # the Dict samples, as SB3's DictRolloutBuffer
+        self, batch_inds: np.ndarray, env: VecNormalize | None = None
+    ) -> DictRolloutBufferSamples:
         batch = self.batch
         returns = self.to_torch(batch["returns"][batch_inds])
         return DictRolloutBufferSamples(
