@@ -51,8 +51,9 @@ AT_LEAST_TWO: Check = (lambda v: v >= 2, ">= 2")
 LATTICE_SIDES: Check = (lambda v: all(side >= 3 for side in v), "three sizes >= 3")
 
 
-def _checked(check: Check) -> Any:
-    return field(metadata={"check": check})
+def _checked(check: Check) -> dict[str, Check]:
+    """Field metadata attaching a value check, for ``field(metadata=_checked(...))``."""
+    return {"check": check}
 
 
 # --- the schema -----------------------------------------------------------------------------
@@ -72,12 +73,12 @@ class RewardWeights:
 class EnvironmentConfig:
     """Constructor arguments of ``LatticeGrowth-v0``."""
 
-    lattice_size: tuple[int, int, int] = _checked(LATTICE_SIDES)
-    temperature: float = _checked(POSITIVE)
-    deposition_rate: float = _checked(POSITIVE)
-    max_steps: int = _checked(POSITIVE)
-    n_swarm: int = _checked(POSITIVE)
-    n_proposals: int = _checked(POSITIVE)
+    lattice_size: tuple[int, int, int] = field(metadata=_checked(LATTICE_SIDES))
+    temperature: float = field(metadata=_checked(POSITIVE))
+    deposition_rate: float = field(metadata=_checked(POSITIVE))
+    max_steps: int = field(metadata=_checked(POSITIVE))
+    n_swarm: int = field(metadata=_checked(POSITIVE))
+    n_proposals: int = field(metadata=_checked(POSITIVE))
     reward_weights: RewardWeights
 
     def env_kwargs(self) -> dict[str, Any]:
@@ -91,16 +92,16 @@ class EnvironmentConfig:
 class PPOConfig:
     """The PPO hyperparameters a stage sets (everything else keeps SB3's default)."""
 
-    learning_rate: float = _checked(POSITIVE)
-    n_steps: int = _checked(AT_LEAST_TWO)
-    batch_size: int = _checked(AT_LEAST_TWO)
-    n_epochs: int = _checked(POSITIVE)
-    gamma: float = _checked(UNIT_OPEN_CLOSED)
-    gae_lambda: float = _checked(UNIT_CLOSED)
-    clip_range: float = _checked(POSITIVE)
-    ent_coef: float = _checked(NON_NEGATIVE)
-    vf_coef: float = _checked(NON_NEGATIVE)
-    max_grad_norm: float = _checked(POSITIVE)
+    learning_rate: float = field(metadata=_checked(POSITIVE))
+    n_steps: int = field(metadata=_checked(AT_LEAST_TWO))
+    batch_size: int = field(metadata=_checked(AT_LEAST_TWO))
+    n_epochs: int = field(metadata=_checked(POSITIVE))
+    gamma: float = field(metadata=_checked(UNIT_OPEN_CLOSED))
+    gae_lambda: float = field(metadata=_checked(UNIT_CLOSED))
+    clip_range: float = field(metadata=_checked(POSITIVE))
+    ent_coef: float = field(metadata=_checked(NON_NEGATIVE))
+    vf_coef: float = field(metadata=_checked(NON_NEGATIVE))
+    max_grad_norm: float = field(metadata=_checked(POSITIVE))
 
 
 @dataclass(frozen=True)
@@ -113,10 +114,10 @@ class StageConfig:
     """
 
     environment: EnvironmentConfig
-    total_timesteps: int = _checked(POSITIVE)
-    n_envs: int = _checked(POSITIVE)
-    ess_threshold: float = _checked(UNIT_CLOSED)
-    ess_patience: int = _checked(POSITIVE)
+    total_timesteps: int = field(metadata=_checked(POSITIVE))
+    n_envs: int = field(metadata=_checked(POSITIVE))
+    ess_threshold: float = field(metadata=_checked(UNIT_CLOSED))
+    ess_patience: int = field(metadata=_checked(POSITIVE))
     ppo: PPOConfig | None = None
     algo: str = field(default=DEFAULT_ALGO, metadata={"from_file": False})
     algo_settings: dict[str, Any] = field(default_factory=dict, metadata={"from_file": False})
@@ -172,7 +173,7 @@ def _convert(value: Any, annotation: Any, key: str, where: str) -> Any:
     optional = [arg for arg in typing.get_args(annotation) if arg is not type(None)]
     if typing.get_origin(annotation) in (typing.Union, types.UnionType) and len(optional) == 1:
         annotation = optional[0]  # a present key must hold a value of the type
-    if dataclasses.is_dataclass(annotation):
+    if isinstance(annotation, type) and dataclasses.is_dataclass(annotation):
         return _build(annotation, value, key, where)
     if annotation is int:
         if isinstance(value, bool) or not isinstance(value, int):
