@@ -45,6 +45,7 @@ from sb3_ext.curriculum.curves import LATTICE_PANELS
 from sb3_ext.curriculum.envs import ENV_ID, make_eval_env, make_training_env
 from sb3_ext.curriculum.ess import ESSEarlyStopping
 from sb3_ext.curriculum.evaluation import evaluate
+from sb3_ext.curriculum.event_files import trim_event_files
 from sb3_ext.curriculum.handoff import hand_off, record_handoff
 from sb3_ext.curriculum.interrupt import StopOnSignal
 from sb3_ext.curriculum.morphology import FINAL_INFO_KEYS, MorphologyLogger
@@ -262,6 +263,8 @@ class CurriculumRunner:
                 start_from if start_from is not None else "scratch",
             )
 
+            # A killed session may have logged past the step this one starts from.
+            trim_event_files(stage_dir / "tensorboard", model.num_timesteps)
             model.set_logger(configure(str(stage_dir / "tensorboard"), ["tensorboard"]))
             ess = ESSEarlyStopping(config.ess_threshold, config.ess_patience, check_freq=ESS_CHECK_FREQ)
             artifacts = RunArtifacts(
@@ -366,8 +369,11 @@ class CurriculumRunner:
         teacher = algorithm_class(previous.algo, str(start_from)).load(start_from, device=self.device)
         # A new algorithm starts its own step count, so that its schedules (exploration, learning
         # rate) and learning_starts run from this stage's start.
-        model = new_model(ppo, env, seed=seed, device=self.device) if ppo is not None and config.algo == DEFAULT_ALGO \
+        model = (
+            new_model(ppo, env, seed=seed, device=self.device)
+            if ppo is not None and config.algo == DEFAULT_ALGO
             else new_algorithm_model(config.algo, config.algo_settings, env, seed, self.device)
+        )
         report = hand_off(model, teacher, dataset, epochs=HANDOFF_EPOCHS, seed=seed)
         atomic_write_json(
             self.state.stage_dir(stage) / "handoff.json",
