@@ -12,7 +12,7 @@ side by side on the same env and budget with the env's reward (a human reaching 
 throughput and behaviour yardstick, and the actor-learner mode (2 actors) is timed on the first
 seed. The full run ends with ablations of design choices.
 
-    python benchmarks/bench_phase2_rock.py            # 5 seeds, 10k steps (the README figures)
+    python benchmarks/bench_phase2_rock.py            # 3 seeds, 20k steps (docs/phase2.md)
     python benchmarks/bench_phase2_rock.py --quick    # 2 seeds, 6k steps
 """
 
@@ -82,8 +82,8 @@ def reach(prior, robot, goal, episodes, seed) -> float:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--seeds", type=int, default=5)
-    parser.add_argument("--steps", type=int, default=10_000)
+    parser.add_argument("--seeds", type=int, default=3)
+    parser.add_argument("--steps", type=int, default=20_000)
     parser.add_argument("--eval-every", type=int, default=500)
     parser.add_argument("--episodes", type=int, default=500, help="roll-outs per behaviour estimate")
     parser.add_argument("--quick", action="store_true", help="2 seeds, 6000 steps, 200 roll-outs")

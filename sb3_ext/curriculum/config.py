@@ -31,7 +31,13 @@ DEFAULT_CONFIG_DIR = Path(__file__).resolve().parent / "configs"
 
 
 class ConfigError(ValueError):
-    """A stage file is missing, unreadable, or has an unknown, missing or badly typed key."""
+    """A stage file is missing, unreadable, or has an unknown, missing or badly typed key.
+
+    The message is always one line: a line break from the file (in a key, say) is shown as ``\\n``.
+    """
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message.replace("\r", "\\r").replace("\n", "\\n"))
 
 
 # --- value checks (attached to fields through ``metadata["check"]``) -------------------------
@@ -47,8 +53,9 @@ LATTICE_SIDES: Check = (lambda v: all(side >= 3 for side in v), "three sizes >= 
 AGENT_MODES: Check = (lambda v: v in ("per_column", "fixed"), "'per_column' or 'fixed'")
 
 
-def _checked(check: Check) -> Any:
-    return field(metadata={"check": check})
+def _checked(check: Check) -> dict[str, Check]:
+    """Field metadata attaching a value check, for ``field(metadata=_checked(...))``."""
+    return {"check": check}
 
 
 # --- the schema -----------------------------------------------------------------------------
@@ -64,17 +71,17 @@ class AgentsConfig:
     (``LatticeGrowth-v0``, the original four-agent MLP setup).
     """
 
-    mode: str = _checked(AGENT_MODES)
-    density: float = _checked(UNIT_OPEN_CLOSED)
-    n_swarm: int = _checked(POSITIVE)
+    mode: str = field(metadata=_checked(AGENT_MODES))
+    density: float = field(metadata=_checked(UNIT_OPEN_CLOSED))
+    n_swarm: int = field(metadata=_checked(POSITIVE))
 
 
 @dataclass(frozen=True)
 class LocalRewardConfig:
     """Weights of each agent's reward terms in ``per_column`` mode (see ``LatticeSwarm-v0``)."""
 
-    roughness_gain: float = _checked(NON_NEGATIVE)
-    ess_cost: float = _checked(NON_NEGATIVE)
+    roughness_gain: float = field(metadata=_checked(NON_NEGATIVE))
+    ess_cost: float = field(metadata=_checked(NON_NEGATIVE))
 
 
 @dataclass(frozen=True)
@@ -91,12 +98,12 @@ class RewardWeights:
 class EnvironmentConfig:
     """Constructor arguments of ``LatticeGrowth-v0``."""
 
-    lattice_size: tuple[int, int, int] = _checked(LATTICE_SIDES)
-    temperature: float = _checked(POSITIVE)
-    deposition_rate: float = _checked(POSITIVE)
-    max_steps: int = _checked(POSITIVE)
-    n_proposals: int = _checked(POSITIVE)
-    patch_radius: int = _checked(POSITIVE)
+    lattice_size: tuple[int, int, int] = field(metadata=_checked(LATTICE_SIDES))
+    temperature: float = field(metadata=_checked(POSITIVE))
+    deposition_rate: float = field(metadata=_checked(POSITIVE))
+    max_steps: int = field(metadata=_checked(POSITIVE))
+    n_proposals: int = field(metadata=_checked(POSITIVE))
+    patch_radius: int = field(metadata=_checked(POSITIVE))
     agents: AgentsConfig
     local_reward: LocalRewardConfig
     reward_weights: RewardWeights
@@ -132,16 +139,16 @@ class EnvironmentConfig:
 class PPOConfig:
     """The PPO hyperparameters a stage sets (everything else keeps SB3's default)."""
 
-    learning_rate: float = _checked(POSITIVE)
-    n_steps: int = _checked(AT_LEAST_TWO)
-    batch_size: int = _checked(AT_LEAST_TWO)
-    n_epochs: int = _checked(POSITIVE)
-    gamma: float = _checked(UNIT_OPEN_CLOSED)
-    gae_lambda: float = _checked(UNIT_CLOSED)
-    clip_range: float = _checked(POSITIVE)
-    ent_coef: float = _checked(NON_NEGATIVE)
-    vf_coef: float = _checked(NON_NEGATIVE)
-    max_grad_norm: float = _checked(POSITIVE)
+    learning_rate: float = field(metadata=_checked(POSITIVE))
+    n_steps: int = field(metadata=_checked(AT_LEAST_TWO))
+    batch_size: int = field(metadata=_checked(AT_LEAST_TWO))
+    n_epochs: int = field(metadata=_checked(POSITIVE))
+    gamma: float = field(metadata=_checked(UNIT_OPEN_CLOSED))
+    gae_lambda: float = field(metadata=_checked(UNIT_CLOSED))
+    clip_range: float = field(metadata=_checked(POSITIVE))
+    ent_coef: float = field(metadata=_checked(NON_NEGATIVE))
+    vf_coef: float = field(metadata=_checked(NON_NEGATIVE))
+    max_grad_norm: float = field(metadata=_checked(POSITIVE))
 
 
 @dataclass(frozen=True)
@@ -154,10 +161,10 @@ class StageConfig:
     """
 
     environment: EnvironmentConfig
-    total_timesteps: int = _checked(POSITIVE)
-    n_envs: int = _checked(POSITIVE)
-    ess_threshold: float = _checked(UNIT_CLOSED)
-    ess_patience: int = _checked(POSITIVE)
+    total_timesteps: int = field(metadata=_checked(POSITIVE))
+    n_envs: int = field(metadata=_checked(POSITIVE))
+    ess_threshold: float = field(metadata=_checked(UNIT_CLOSED))
+    ess_patience: int = field(metadata=_checked(POSITIVE))
     ppo: PPOConfig | None = None
     algo: str = field(default=DEFAULT_ALGO, metadata={"from_file": False})
     algo_settings: dict[str, Any] = field(default_factory=dict, metadata={"from_file": False})
@@ -213,7 +220,7 @@ def _convert(value: Any, annotation: Any, key: str, where: str) -> Any:
     optional = [arg for arg in typing.get_args(annotation) if arg is not type(None)]
     if typing.get_origin(annotation) in (typing.Union, types.UnionType) and len(optional) == 1:
         annotation = optional[0]  # a present key must hold a value of the type
-    if dataclasses.is_dataclass(annotation):
+    if isinstance(annotation, type) and dataclasses.is_dataclass(annotation):
         return _build(annotation, value, key, where)
     if annotation is str:
         if not isinstance(value, str):
@@ -224,7 +231,8 @@ def _convert(value: Any, annotation: Any, key: str, where: str) -> Any:
             raise ConfigError(f"{where}: {key}: expected an integer, got {_describe(value)}")
         return value
     if annotation is float:
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        # abs() first: math.isfinite(10**400) raises OverflowError instead of answering
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not abs(value) < math.inf:
             raise ConfigError(f"{where}: {key}: expected a finite number, got {_describe(value)}")
         return float(value)
     if typing.get_origin(annotation) is tuple:

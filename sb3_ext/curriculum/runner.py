@@ -45,6 +45,7 @@ from sb3_ext.curriculum.curves import LATTICE_PANELS
 from sb3_ext.curriculum.envs import make_eval_env, make_training_env
 from sb3_ext.curriculum.ess import ESSEarlyStopping
 from sb3_ext.curriculum.evaluation import compare
+from sb3_ext.curriculum.event_files import trim_event_files
 from sb3_ext.curriculum.handoff import hand_off, record_handoff
 from sb3_ext.curriculum.interrupt import StopOnSignal
 from sb3_ext.curriculum.morphology import FINAL_INFO_KEYS, MorphologyLogger
@@ -261,6 +262,8 @@ class CurriculumRunner:
                 start_from if start_from is not None else "scratch",
             )
 
+            # A killed session may have logged past the step this one starts from.
+            trim_event_files(stage_dir / "tensorboard", model.num_timesteps)
             model.set_logger(configure(str(stage_dir / "tensorboard"), ["tensorboard"]))
             ess = ESSEarlyStopping(config.ess_threshold, config.ess_patience, check_freq=ESS_CHECK_FREQ)
             artifacts = RunArtifacts(
@@ -347,11 +350,14 @@ class CurriculumRunner:
         """The stage's model: fresh, loaded from ``start_from`` (same algorithm), or handed over
         from it (another algorithm: a new model, its buffer and actor started from the recording)."""
         previous = self.state.configs[stage_of(start_from, self.state.run_dir)] if start_from is not None else None
-        if previous is None or previous.algo == config.algo:
-            if config.algo == DEFAULT_ALGO:
+        ppo = config.ppo
+        if config.algo == DEFAULT_ALGO and ppo is None:  # the loader requires it; checked here for the types
+            raise ConfigError(f"stage {stage}: a {DEFAULT_ALGO} stage needs its ppo section")
+        if start_from is None or previous is None or previous.algo == config.algo:
+            if ppo is not None and config.algo == DEFAULT_ALGO:
                 if start_from is None:
-                    return new_model(config.ppo, env, seed=seed, device=self.device)
-                return load_for_stage(start_from, env, config.ppo, device=self.device)
+                    return new_model(ppo, env, seed=seed, device=self.device)
+                return load_for_stage(start_from, env, ppo, device=self.device)
             if start_from is None:
                 return new_algorithm_model(config.algo, config.algo_settings, env, seed, self.device)
             return load_algorithm_for_stage(config.algo, config.algo_settings, start_from, env, self.device)
@@ -363,9 +369,9 @@ class CurriculumRunner:
         # A new algorithm starts its own step count, so that its schedules (exploration, learning
         # rate) and learning_starts run from this stage's start.
         model = (
-            new_algorithm_model(config.algo, config.algo_settings, env, seed, self.device)
-            if config.algo != DEFAULT_ALGO
-            else new_model(config.ppo, env, seed=seed, device=self.device)
+            new_model(ppo, env, seed=seed, device=self.device)
+            if ppo is not None and config.algo == DEFAULT_ALGO
+            else new_algorithm_model(config.algo, config.algo_settings, env, seed, self.device)
         )
         report = hand_off(model, teacher, dataset, epochs=HANDOFF_EPOCHS, seed=seed)
         atomic_write_json(
