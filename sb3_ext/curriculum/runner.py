@@ -65,6 +65,14 @@ HANDOFF_TRANSITIONS = 10_000
 HANDOFF_EPOCHS = 5
 
 
+def agents_per_lattice(config: StageConfig) -> int:
+    """VecEnv slots one lattice takes: its agents in ``per_column`` mode, else 1."""
+    from sb3_ext.envs.lattice.swarm_env import agents_for
+
+    env = config.environment
+    return agents_for(env.lattice_size, env.agents.density) if env.per_column else 1
+
+
 def new_run_dir(output: str | Path) -> Path:
     """Create ``<output>/run_<YYYYmmdd-HHMMSS>`` (suffixed ``_2``, ``_3``... if taken)."""
     base = Path(output) / datetime.datetime.now().strftime("run_%Y%m%d-%H%M%S")
@@ -265,7 +273,9 @@ class CurriculumRunner:
             # A killed session may have logged past the step this one starts from.
             trim_event_files(stage_dir / "tensorboard", model.num_timesteps)
             model.set_logger(configure(str(stage_dir / "tensorboard"), ["tensorboard"]))
-            ess = ESSEarlyStopping(config.ess_threshold, config.ess_patience, check_freq=ESS_CHECK_FREQ)
+            # Checks every ESS_CHECK_FREQ lattice steps: a per_column step counts one timestep per agent.
+            ess_check_freq = ESS_CHECK_FREQ * agents_per_lattice(config)
+            ess = ESSEarlyStopping(config.ess_threshold, config.ess_patience, check_freq=ess_check_freq)
             artifacts = RunArtifacts(
                 str(stage_dir),
                 eval_env=eval_env,
