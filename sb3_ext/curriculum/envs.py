@@ -14,8 +14,6 @@ from sb3_ext.curriculum.config import ConfigError, StageConfig
 from sb3_ext.curriculum.presets import override
 from sb3_ext.envs.swarm.vec import AgentSlotsVecEnv
 
-#: The environment of ``agents.mode: fixed``; ``per_column`` stages use ``LatticeSwarm-v0``.
-ENV_ID = "LatticeGrowth-v0"
 
 
 def create_env(env_id: str, ignore_signals: bool = False, **env_kwargs) -> gym.Env:
