@@ -1,11 +1,14 @@
-"""Wall time of the whole curriculum, per stage, next to plain SB3 PPO on the same environments.
+"""Wall time of the whole curriculum, per stage, next to plain SB3 PPO on the old four-agent setup.
 
 Ours: the curriculum runner (``train_policy.py --stage all``: evaluations, checkpoints, ESS guard,
-logs, manifests) over all three stages, with SubprocVecEnv (``--vec-env dummy`` for DummyVecEnv).
-SB3: plain ``PPO("MlpPolicy").learn`` with the same settings and no callbacks, for a slice of each
-stage's budget (``--sb3-fraction``), once with SubprocVecEnv and once with DummyVecEnv, which
-gives its steps/s. The ratio is ours / SB3 with the same VecEnv (below 1: our extras cost time).
-The target is the curriculum's total wall time: < 30 min for the 1.6M steps of the full budgets.
+logs, manifests) over all three stages with the shipped stage files (agents on every column, one
+VecEnv slot per agent), with SubprocVecEnv (``--vec-env dummy`` for DummyVecEnv). Its steps are
+agent-steps; the table also gives lattice steps/s (agent-steps / agents per lattice).
+SB3: plain ``PPO("MlpPolicy").learn`` on the old four-agent setup (``agents.mode: fixed``,
+``LatticeGrowth-v0``) with the settings its stage files had (n_steps 256 / 2048 / 2048, 8 / 8 / 4
+envs, minibatch 64, 10 epochs), no callbacks, for ``--sb3-steps`` steps per stage, once with
+SubprocVecEnv and once with DummyVecEnv. The target is the curriculum's total wall time: < 30 min
+at the full budgets.
 
 ``--budget-fraction F`` runs every stage for a share F of its budget (at least one rollout) and
 also prints the full budgets' wall time *projected* from the measured rates: per stage, its
@@ -13,7 +16,7 @@ training time per step x budget, plus what the stage spent outside ``learn`` (st
 evaluation, manifest), which does not grow with the budget. It is an estimate, printed as such,
 not a measurement.
 
-    python benchmarks/bench_curriculum_walltime.py            # full budgets (1.6M steps)
+    python benchmarks/bench_curriculum_walltime.py            # full budgets
     python benchmarks/bench_curriculum_walltime.py --budget-fraction 0.05   # 5%, projected total
     python benchmarks/bench_curriculum_walltime.py --quick    # --preset quick budgets
 """
@@ -22,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import tempfile
 import time
@@ -39,8 +43,15 @@ from sb3_ext.curriculum.presets import apply_preset_to_stages, override
 from sb3_ext.curriculum.runner import CurriculumRunner, new_run_dir
 from sb3_ext.curriculum.state import RunState
 from sb3_ext.curriculum.transfer import ppo_kwargs
+from sb3_ext.envs.lattice.swarm_env import agents_for
 
 CONFIGS = DEFAULT_CONFIG_DIR
+#: What the stage files set for the four-agent setup before the per-column swarm became the default.
+OLD_SETUP: dict[int, dict] = {
+    1: {"n_envs": 8, "ppo": {"n_steps": 256, "batch_size": 64, "n_epochs": 10, "gamma": 0.99, "gae_lambda": 0.95}},
+    2: {"n_envs": 8, "ppo": {"n_steps": 2048, "batch_size": 64, "n_epochs": 10, "gamma": 0.99, "gae_lambda": 0.95}},
+    3: {"n_envs": 4, "ppo": {"n_steps": 2048, "batch_size": 64, "n_epochs": 10, "gamma": 0.99, "gae_lambda": 0.95}},
+}
 
 
 def main() -> None:
@@ -49,7 +60,7 @@ def main() -> None:
     parser.add_argument(
         "--budget-fraction", type=float, default=1.0, help="share of each stage's budget ours runs (<1: projected totals)"
     )
-    parser.add_argument("--sb3-fraction", type=float, default=0.1, help="share of each stage's budget SB3 runs")
+    parser.add_argument("--sb3-steps", type=int, default=16_384, help="steps plain SB3 PPO runs per stage and VecEnv")
     parser.add_argument("--vec-env", choices=["subproc", "dummy"], default="subproc", help="VecEnv of our run")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--output", type=Path, default=Path(tempfile.gettempdir()) / "bench_curriculum_walltime")
@@ -78,20 +89,21 @@ def main() -> None:
 
     sb3_rate: dict[tuple[int, bool], float] = {}
     for stage, config in configs.items():
-        steps = max(config.ppo.n_steps * config.n_envs, int(budgets[stage] * args.sb3_fraction))
+        old = override(config, {"environment": {"agents": {"mode": "fixed"}}, **OLD_SETUP[stage]}, "four-agent setup")
+        steps = max(old.ppo.n_steps * old.n_envs, args.sb3_steps)
         for subprocesses in (True, False):
-            env = make_training_env(config, config.n_envs, seed=args.seed, subprocesses=subprocesses)
-            model = PPO("MlpPolicy", env, seed=args.seed, device="cpu", **ppo_kwargs(config.ppo))
+            env = make_training_env(old, old.n_envs, seed=args.seed, subprocesses=subprocesses)
+            model = PPO("MlpPolicy", env, seed=args.seed, device="cpu", **ppo_kwargs(old.ppo))
             begin = time.perf_counter()
             model.learn(steps)
             sb3_rate[stage, subprocesses] = model.num_timesteps / (time.perf_counter() - begin)
             env.close()
 
-    ours_subproc = args.vec_env == "subproc"
     print(f"\ncurriculum {'(quick preset)' if args.quick else '(full budgets)'}, ours with {args.vec_env}: {state.run_dir}")
+    print(f"load {os.getloadavg()[0]:.2f} on {os.cpu_count()} cores")
     print(
-        f"{'stage':<7}{'lattice':<11}{'envs':>5}{'steps':>10}{'wall s':>9}{'train s':>9}{'ours steps/s':>14}"
-        f"{'SB3 subproc':>13}{'SB3 dummy':>11}{'ratio':>7}{'projected s':>13}"
+        f"{'stage':<7}{'lattice':<11}{'envs':>5}{'agent-steps':>12}{'wall s':>9}{'train s':>9}{'agent-steps/s':>15}"
+        f"{'lattice steps/s':>16}{'4-agent SB3 subproc':>20}{'4-agent SB3 dummy':>18}{'projected s':>13}"
     )
     all_steps, projected_total = 0, 0.0
     for stage, row in summary["stages"].items():
@@ -99,12 +111,16 @@ def main() -> None:
         all_steps += row["steps"]
         projected = row["wall_time_s"] - row["train_time_s"] + row["train_time_s"] / row["steps"] * budgets[int(stage)]
         projected_total += projected
+        agents = (
+            agents_for(config.environment.lattice_size, config.environment.agents.density)
+            if config.environment.per_column
+            else 1
+        )
         print(
             f"{stage:<7}{'x'.join(map(str, row['lattice_size'])):<11}{config.n_envs:>5}"
-            f"{row['steps']:>10}{row['wall_time_s']:>9.0f}"
-            f"{row['train_time_s']:>9.0f}{row['steps_per_s']:>14.0f}"
-            f"{sb3_rate[int(stage), True]:>13.0f}{sb3_rate[int(stage), False]:>11.0f}"
-            f"{row['steps_per_s'] / sb3_rate[int(stage), ours_subproc]:>7.2f}{projected:>13.0f}"
+            f"{row['steps']:>12}{row['wall_time_s']:>9.0f}"
+            f"{row['train_time_s']:>9.0f}{row['steps_per_s']:>15.0f}{row['steps_per_s'] / agents:>16.1f}"
+            f"{sb3_rate[int(stage), True]:>20.0f}{sb3_rate[int(stage), False]:>18.0f}{projected:>13.0f}"
         )
     print(
         f"measured: {all_steps} steps in {total:.0f} s ({total / 60:.1f} min) including evaluations, checkpoints and manifests"

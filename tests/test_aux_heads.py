@@ -122,6 +122,7 @@ def test_mismatched_dataset_is_refused_with_its_path(expert_chunks):
         model.learn(64)
 
 
+@pytest.mark.slow
 def test_expert_chunks_speed_up_ppo_on_cartpole(expert_chunks):
     """Same seed, same live budget: AuxPPO guided by expert chunks scores higher than plain PPO.
 

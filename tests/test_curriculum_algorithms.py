@@ -39,7 +39,7 @@ def test_a_stage_names_its_algorithm_and_round_trips():
     assert ppo_stage.algo == "ppo" and "algo" not in ppo_stage.to_dict()  # PPO stage files are unchanged
     # the quick preset's PPO settings are not forced onto a TD3 stage; its budget still applies
     quick = apply_preset("quick", 2, config)
-    assert quick.algo_settings == TD3_SETTINGS and quick.total_timesteps == 8_192
+    assert quick.algo_settings == TD3_SETTINGS and quick.total_timesteps == ppo_stage.presets["quick"]["total_timesteps"]
 
 
 @pytest.mark.parametrize(
@@ -80,7 +80,9 @@ def test_sb3_ext_and_contrib_algorithms_are_accepted():
 
 @pytest.fixture(scope="module")
 def ppo_then_td3(tmp_path_factory):
-    configs = _tiny_configs()
+    # the four-agent setup (one env step per step), whose transitions the TD3 stage takes over
+    fixed = {"environment": {"agents": {"mode": "fixed"}}}
+    configs = _tiny_configs({1: fixed, 2: fixed})
     configs[2] = stage_config_from_dict(td3_stage(configs[2]), "test")
     state = RunState(tmp_path_factory.mktemp("mixed") / "run", seed=5, preset=None, configs={1: configs[1], 2: configs[2]})
     state.run_dir.mkdir()

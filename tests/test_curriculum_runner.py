@@ -7,17 +7,17 @@ import signal
 
 import pytest
 import torch
-from stable_baselines3 import PPO
-
 from curriculum_fakes import SIGNALLING_ENV_ID, one_torch_thread  # noqa: F401 - autouse fixture
+from stable_baselines3 import PPO
+from test_curriculum_cli import CONFIGS
+
 from sb3_ext.callbacks import verify
 from sb3_ext.curriculum.cli import main
 from sb3_ext.curriculum.config import load_stage_configs
 from sb3_ext.curriculum.presets import override
 from sb3_ext.curriculum.runner import CurriculumRunner
 from sb3_ext.curriculum.state import RunState
-
-from test_curriculum_cli import CONFIGS
+from sb3_ext.envs.lattice.env import LatticeGrowthEnv
 
 TINY = {
     "total_timesteps": 64,
@@ -34,8 +34,8 @@ def _tiny_configs(changes=None):
     configs = load_stage_configs(CONFIGS)
     return {
         stage: override(
-            config,
-            {**TINY, "environment": {**TINY["environment"], "lattice_size": LATTICES[stage]}, **changes.get(stage, {})},
+            override(config, {**TINY, "environment": {**TINY["environment"], "lattice_size": LATTICES[stage]}}, "test"),
+            changes.get(stage, {}),
             "test",
         )
         for stage, config in configs.items()
@@ -92,7 +92,9 @@ def test_three_stages_transfer_with_their_own_settings(three_stage_run):
 
 
 def test_sigterm_saves_latest_then_resume_finishes_and_continues(tmp_path, capsys):
-    state = RunState(tmp_path / "run", seed=0, preset=None, configs=_tiny_configs())
+    # The old four-agent setup (agents.mode: fixed), whose env the signalling stand-in extends.
+    fixed = {"environment": {**TINY["environment"], "agents": {"mode": "fixed"}}}
+    state = RunState(tmp_path / "run", seed=0, preset=None, configs=_tiny_configs({1: fixed, 2: fixed}))
     state.run_dir.mkdir()
     previous_handler = signal.getsignal(signal.SIGTERM)
     # The env sends SIGTERM to this process at its 30th step.
@@ -144,3 +146,50 @@ def test_resume_and_eval_only_errors_and_eval_report(three_stage_run, tmp_path, 
     report = json.loads(report_path.read_text())
     assert report["stage"] == 1 and report["config"]["environment"]["max_steps"] == 8  # the run's recorded config
     assert report["neutral"]["mean_ess"] == pytest.approx(1.0) and report["policy"]["episodes"] == 2
+    assert set(report["hand_rule_gains"]) == {"0.125", "0.25", "0.5"} and report["hand_rule"]["gain"] in (0.125, 0.25, 0.5)
+    # equal thickness: every film is read at the neutral films' final height
+    for name in ("policy", "hand_rule"):
+        assert report[name]["mean_height"] >= report["neutral"]["mean_height"] - 0.05
+
+    # the same policy, unchanged, on a lattice and a temperature given on the command line
+    argv = ["--eval-only", "--checkpoint", str(final), "--output", str(out_dir), "--eval-episodes", "1"]
+    assert main([*argv, "--lattice", "16", "12", "6", "--temperature", "650"]) == 0
+    assert "16x12x6 at 650 K" in capsys.readouterr().out
+    report = json.loads(max(out_dir.glob("eval_stage1_*.json")).read_text())
+    assert (
+        report["config"]["environment"]["lattice_size"] == [16, 12, 6]
+        and report["config"]["environment"]["temperature"] == 650.0
+    )
+    assert report["config"]["environment"]["n_proposals"] == round(4 * 16 * 12 / 64)  # events per step scale with the area
+
+
+def test_eval_only_refuses_a_policy_with_another_view_before_writing_anything(three_stage_run, tmp_path, capsys):
+    final = three_stage_run[0].final_model(1)
+    config_dir = tmp_path / "configs"
+    config_dir.mkdir()
+    for stage_file in CONFIGS.glob("*.yaml"):
+        (config_dir / stage_file.name).write_text(stage_file.read_text().replace("patch_radius: 2", "patch_radius: 3"))
+    output = tmp_path / "out"
+    argv = [
+        "--eval-only",
+        "--checkpoint",
+        str(final),
+        "--stage",
+        "1",
+        "--config-dir",
+        str(config_dir),
+        "--output",
+        str(output),
+    ]
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and str(final) in err and "environment.patch_radius=3" in err and "stage1_small.yaml" in err
+    assert not output.exists()
+
+    # a checkpoint of the old four-agent setup is evaluated in the mode whose input it reads
+    fixed = tmp_path / "fixed.zip"
+    PPO("MlpPolicy", LatticeGrowthEnv(), n_steps=16, batch_size=16, device="cpu").save(fixed)
+    assert (
+        main(["--eval-only", "--checkpoint", str(fixed), "--stage", "1", "--eval-episodes", "1", "--output", str(output)]) == 0
+    )
+    assert "agents fixed" in capsys.readouterr().out

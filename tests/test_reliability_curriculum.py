@@ -34,7 +34,9 @@ def _one_line_error(capsys, code, expected_code=2):
 def two_stage_run(tmp_path_factory):
     """A tiny finished run of stages 1 and 2 under <output>/run_test (tests copy it before changing it)."""
     output = tmp_path_factory.mktemp("curriculum")
-    state = RunState(output / "run_test", seed=1, preset=None, configs=_tiny_configs())
+    # the four-agent setup: one step per env step, so the checkpoints land at the step counts below
+    fixed = {"environment": {"agents": {"mode": "fixed"}}}
+    state = RunState(output / "run_test", seed=1, preset=None, configs=_tiny_configs({1: fixed, 2: fixed}))
     state.run_dir.mkdir()
     assert CurriculumRunner(state, progress=False, eval_episodes=1, subprocesses=False).run([1, 2]) == 0
     return output
@@ -150,7 +152,7 @@ def test_bad_settings_are_refused_before_a_run_folder_exists(tmp_path, capsys):
     crowded = tmp_path / "stage1_small.yaml"
     crowded.write_text(crowded.read_text().replace("n_swarm: 4 ", "n_swarm: 65 ", 1))
     err = _one_line_error(capsys, main(["--config-dir", str(tmp_path), "--output", str(output), "--no-progress"]))
-    assert f"{crowded}: environment.n_swarm: expected at most nx * ny = 64 agents (one per column), got 65" in err
+    assert f"{crowded}: environment.agents.n_swarm: expected at most nx * ny = 64 agents (one per column), got 65" in err
     (tmp_path / "stage2_medium.yaml").write_bytes(b"environment:\n  lattice_size: [8, 8, 5] # \xe9\xff\n")
     crowded.write_text((CONFIGS / "stage1_small.yaml").read_text())
     err = _one_line_error(capsys, main(["--config-dir", str(tmp_path), "--output", str(output), "--no-progress"]))

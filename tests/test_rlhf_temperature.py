@@ -44,6 +44,7 @@ def test_target_entropy_follows_the_rule(sign):
     assert model.logger.name_to_value["train/target_entropy"] == pytest.approx(model.target_entropy)
 
 
+@pytest.mark.slow
 def test_disagreement_raises_sacs_temperature_relative_to_agreement():
     """SAC's own temperature update follows the target: it ends higher when the feedback disagrees.
 

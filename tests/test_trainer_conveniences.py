@@ -83,7 +83,9 @@ def test_curriculum_cli_takes_frequencies_from_a_config_file(tmp_path, capsys):
     """Through the real CLI: checkpoints and evaluations land at the configured step counts."""
     config_dir = tmp_path / "stages"
     config_dir.mkdir()
-    for stage, config in _tiny_configs().items():
+    # the four-agent setup: one step per env step, so the frequencies below are plain env steps
+    fixed = {"environment": {"agents": {"mode": "fixed"}}}
+    for stage, config in _tiny_configs({1: fixed, 2: fixed, 3: fixed}).items():
         (config_dir / STAGE_FILES[stage]).write_text(yaml.safe_dump(config.to_dict()))
     options = tmp_path / "run.yaml"
     options.write_text(yaml.safe_dump({"config_dir": str(config_dir), "output": str(tmp_path / "runs"), "stage": 1,

@@ -39,34 +39,18 @@ def test_a_missing_entry_is_one_line(tmp_path):
         read_zoo_entry("dqn", "Acrobot-v1", conf)
 
 
-def test_lattice_entries_take_their_settings_from_the_stage_file():
-    """ppo.yml / reinforce.yml name the curriculum stage instead of copying its settings."""
+def test_the_lattice_zoo_entries_repeat_the_curriculum_stage_1_file():
+    """ppo.yml / reinforce.yml stay plain rl-zoo3 YAML; the stage file is where the settings are edited."""
     from sb3_ext.curriculum.config import DEFAULT_CONFIG_DIR, STAGE_FILES, load_stage_config
+    from sb3_ext.curriculum.presets import override
 
     stage1 = load_stage_config(DEFAULT_CONFIG_DIR / STAGE_FILES[1])
+    four_agents = override(stage1, {"environment": {"agents": {"mode": "fixed"}}}, "test")
+    for algo in ("ppo", "reinforce"):
+        entry = read_zoo_entry(algo, "LatticeGrowth-v0")
+        assert entry.env_kwargs == four_agents.environment.env_kwargs(), (
+            f"{entry.conf_file}: LatticeGrowth-v0 differs from the four-agent setup of {STAGE_FILES[1]}"
+        )
     ppo = read_zoo_entry("ppo", "LatticeGrowth-v0")
-    assert ppo.env_kwargs == stage1.environment.env_kwargs()
-    assert (ppo.n_envs, ppo.n_timesteps) == (stage1.n_envs, stage1.total_timesteps)
-    assert ppo.model_kwargs == {
-        "learning_rate": stage1.ppo.learning_rate, "n_steps": stage1.ppo.n_steps, "batch_size": stage1.ppo.batch_size,
-        "n_epochs": stage1.ppo.n_epochs, "gamma": stage1.ppo.gamma, "gae_lambda": stage1.ppo.gae_lambda,
-        "clip_range": stage1.ppo.clip_range, "ent_coef": stage1.ppo.ent_coef, "vf_coef": stage1.ppo.vf_coef,
-        "max_grad_norm": stage1.ppo.max_grad_norm,
-    }  # fmt: skip
-    ess = {"threshold": stage1.ess_threshold, "patience": stage1.ess_patience}
+    ess = {"threshold": stage1.ess_threshold, "patience": stage1.ess_patience, "check_freq": 1000}
     assert ppo.zoo_settings["callback"][1] == {"sb3_ext.callbacks.ESSEarlyStopping": ess}
-    # Another algorithm takes the lattice and budget, not the stage's PPO settings or its callbacks.
-    reinforce = read_zoo_entry("reinforce", "LatticeGrowth-v0")
-    assert reinforce.env_kwargs == stage1.environment.env_kwargs() and reinforce.n_envs == stage1.n_envs
-    assert "batch_size" not in reinforce.model_kwargs and reinforce.model_kwargs["n_steps"] == 128
-    assert reinforce.zoo_settings["callback"] == ["sb3_ext.callbacks.MorphologyLogger"]
-
-
-def test_a_setting_given_twice_is_refused(tmp_path):
-    conf = tmp_path / "ppo.yml"
-    conf.write_text("LatticeGrowth-v0:\n  curriculum_stage: 1\n  n_envs: 4\n  n_steps: 64\n")
-    with pytest.raises(ZooUsageError, match=r"n_envs, n_steps come.s. from curriculum stage 1's file"):
-        read_zoo_entry("ppo", "LatticeGrowth-v0", conf)
-    conf.write_text("LatticeGrowth-v0:\n  curriculum_stage: 7\n")
-    with pytest.raises(ZooUsageError, match="curriculum_stage: expected one of \\[1, 2, 3\\], got 7"):
-        read_zoo_entry("ppo", "LatticeGrowth-v0", conf)

@@ -26,6 +26,7 @@ from typing import Any, TextIO
 import gymnasium as gym
 import numpy as np
 from stable_baselines3.common.callbacks import (
+    BaseCallback,
     CallbackList,
     ConvertCallback,
     EvalCallback,
@@ -197,7 +198,7 @@ class RunArtifacts(CallbackList):
         self._log_handler: logging.Handler | None = None
         self._saved_log_level = logging.NOTSET
 
-        children = []
+        children: list[BaseCallback] = []
         self.early_stopping: StopTrainingOnNoModelImprovement | None = None
         if patience is not None:
             self.early_stopping = StopTrainingOnNoModelImprovement(patience, min_evals, verbose=0)
@@ -274,11 +275,13 @@ class RunArtifacts(CallbackList):
         plot_training_curves(self.history, self.curves_path, self.panels)
         log.info("training ends at step %d; latest model in %s", self.model.num_timesteps, self.checkpoint_dir / "latest.zip")
         self.logger.output_formats.remove(self._recorder)
-        self.logger.output_formats.remove(self._log_format)
         package_logger = logging.getLogger(PACKAGE_LOGGER)
-        package_logger.removeHandler(self._log_handler)
         package_logger.setLevel(self._saved_log_level)
-        self._log_file.close()
+        # Set up together in _on_training_start.
+        if self._log_format is not None and self._log_handler is not None and self._log_file is not None:
+            self.logger.output_formats.remove(self._log_format)
+            package_logger.removeHandler(self._log_handler)
+            self._log_file.close()
 
     # --- events ------------------------------------------------------------------------------
 

@@ -58,9 +58,16 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--seed", type=_non_negative, help="random seed (default 0)")
     parser.add_argument("--resume-from", type=Path, metavar="ZIP", help="continue the run this checkpoint belongs to")
     parser.add_argument(
-        "--eval-only", action="store_true", help="evaluate --checkpoint against the neutral policy, no training"
+        "--eval-only", action="store_true", help="evaluate --checkpoint next to neutral physics and the hand rule, no training"
     )
     parser.add_argument("--checkpoint", type=Path, metavar="ZIP", help="model to evaluate with --eval-only")
+    parser.add_argument(
+        "--lattice", type=int, nargs=3, metavar=("NX", "NY", "NZ"),
+        help="--eval-only on this lattice instead of the stage's (events per step scaled with the area)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--temperature", type=float, metavar="K", help="--eval-only at this temperature instead of the stage's"
+    )
     parser.add_argument("--eval-episodes", type=_positive, default=5, help="deterministic episodes per evaluation (default 5)")
     parser.add_argument(
         "--preset",
@@ -128,12 +135,12 @@ def _check_environments(configs: dict[int, StageConfig], stages: list[int]) -> N
     """Build each stage's environment once, so that a value it refuses is reported before any run folder exists."""
     import gymnasium as gym
 
-    import sb3_ext  # noqa: F401 - registers LatticeGrowth-v0
-    from sb3_ext.curriculum.envs import ENV_ID
+    import sb3_ext  # noqa: F401 - registers LatticeGrowth-v0 and LatticeSwarm-v0
 
     for stage in stages:
+        environment = configs[stage].environment
         try:
-            gym.make(ENV_ID, **configs[stage].environment.env_kwargs()).close()
+            gym.make(environment.env_id, **environment.env_kwargs()).close()
         except ValueError as error:
             raise ConfigError(f"stage {stage} ({STAGE_FILES[stage]}): environment: {error}") from None
 
@@ -293,13 +300,8 @@ def _resume(args: argparse.Namespace) -> int:
 
 
 def _eval_only(args: argparse.Namespace, default_config_dir: Path) -> int:
-    _use_one_torch_thread()
-    from stable_baselines3 import PPO
-
-    from sb3_ext.curriculum.algorithms import DEFAULT_ALGO, algorithm_class
-    from sb3_ext.curriculum.evaluation import evaluate
+    from sb3_ext.curriculum.envs import config_for_checkpoint, evaluation_config
     from sb3_ext.curriculum.runner import check_model_file, load_model_file, stage_of
-    from sb3_ext.envs.lattice.heuristics import NeutralPolicy
 
     if args.checkpoint is None:
         raise ConfigError("--eval-only needs --checkpoint ZIP")
@@ -314,9 +316,18 @@ def _eval_only(args: argparse.Namespace, default_config_dir: Path) -> int:
     if run_dir is not None and args.config_dir is None and args.preset is None:
         config, source = RunState.load(run_dir).configs[stage], f"{run_dir / 'run_state.json'}"
     else:
-        config, source = _configs(args, default_config_dir)[stage], str(args.config_dir or default_config_dir)
+        source = str((args.config_dir or default_config_dir) / STAGE_FILES[stage])
+        config = _configs(args, default_config_dir)[stage]
+    config = evaluation_config(config, args.lattice, args.temperature)
+    config = config_for_checkpoint(checkpoint, config, source)
     _check_device(args.device)
     output = _writable_folder(Path(args.output or DEFAULT_OUTPUT), "--output")  # before minutes of evaluation
+    _use_one_torch_thread()
+    from stable_baselines3 import PPO
+
+    from sb3_ext.curriculum.algorithms import DEFAULT_ALGO, algorithm_class
+    from sb3_ext.curriculum.evaluation import compare, format_comparison
+
     model = load_model_file(
         PPO if config.algo == DEFAULT_ALGO else algorithm_class(config.algo, str(checkpoint)),
         checkpoint,
@@ -324,30 +335,15 @@ def _eval_only(args: argparse.Namespace, default_config_dir: Path) -> int:
         device=args.device,
     )
     seed = args.seed if args.seed is not None else 0
-    policy = evaluate(model, config, args.eval_episodes, seed=seed)
-    neutral = evaluate(NeutralPolicy(), config, args.eval_episodes, seed=seed)
-
+    result = compare(model, config, args.eval_episodes, seed=seed)
     lattice = "x".join(map(str, config.environment.lattice_size))
     print(
-        f"{checkpoint} on stage {stage} ({lattice}, config from {source}), "
-        f"{args.eval_episodes} deterministic episodes, seed {seed}"
+        f"{checkpoint} on stage {stage}'s settings ({lattice} at {config.environment.temperature:g} K, "
+        f"agents {config.environment.agents.mode}, config from {source}), "
+        f"{args.eval_episodes} deterministic episodes, seed {seed}; W at the neutral films' final height"
     )
-    print(f"{'':<10}{'reward':>12}{'roughness':>12}{'coverage':>10}{'mean ESS':>10}{'height':>9}")
-    WIDTHS = (12, 12, 10, 10, 9)
-    for name, result in (("policy", policy), ("neutral", neutral)):
-        cells = [result.mean_reward, result.final_roughness, result.final_coverage, result.mean_ess, result.mean_height]
-        print(
-            f"{name:<10}"
-            + "".join(f"{'-' if v is None else format(v, '.4f'):>{w}}" for v, w in zip(cells, WIDTHS, strict=True))
-        )
-    report = {
-        "checkpoint": str(checkpoint),
-        "stage": stage,
-        "config": config.to_dict(),
-        "seed": seed,
-        "policy": policy.to_dict(),
-        "neutral": neutral.to_dict(),
-    }
+    print(format_comparison(result))
+    report = {"checkpoint": str(checkpoint), "stage": stage, "config": config.to_dict(), "seed": seed, **result}
     base = f"eval_stage{stage}_{datetime.datetime.now().strftime('%Y%m%d-%H%M%S')}"
     for n in itertools.count(1):  # never replace another session's result written in the same second
         path = output / (f"{base}.json" if n == 1 else f"{base}_{n}.json")
@@ -378,6 +374,8 @@ def main(argv: list[str] | None = None, default_config_dir: Path | None = None) 
             return _eval_only(args, default_config_dir)
         if args.checkpoint is not None:
             raise ConfigError("--checkpoint is for --eval-only; to continue training use --resume-from")
+        if args.lattice is not None or args.temperature is not None:
+            raise ConfigError("--lattice and --temperature are for --eval-only; to train on another lattice edit a stage file")
         if args.resume_from is not None:
             return _resume(args)
         return _train(args, default_config_dir)

@@ -9,6 +9,7 @@ such as ``learnig_rate`` cannot silently fall back to a default.
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import math
 import re
 import types
@@ -30,7 +31,13 @@ DEFAULT_CONFIG_DIR = Path(__file__).resolve().parent / "configs"
 
 
 class ConfigError(ValueError):
-    """A stage file is missing, unreadable, or has an unknown, missing or badly typed key."""
+    """A stage file is missing, unreadable, or has an unknown, missing or badly typed key.
+
+    The message is always one line: a line break from the file (in a key, say) is shown as ``\\n``.
+    """
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message.replace("\r", "\\r").replace("\n", "\\n"))
 
 
 # --- value checks (attached to fields through ``metadata["check"]``) -------------------------
@@ -43,18 +50,43 @@ UNIT_OPEN_CLOSED: Check = (lambda v: 0 < v <= 1, "in (0, 1]")
 UNIT_CLOSED: Check = (lambda v: 0 <= v <= 1, "in [0, 1]")
 AT_LEAST_TWO: Check = (lambda v: v >= 2, ">= 2")
 LATTICE_SIDES: Check = (lambda v: all(side >= 3 for side in v), "three sizes >= 3")
+AGENT_MODES: Check = (lambda v: v in ("per_column", "fixed"), "'per_column' or 'fixed'")
 
 
-def _checked(check: Check) -> Any:
-    return field(metadata={"check": check})
+def _checked(check: Check) -> dict[str, Check]:
+    """Field metadata attaching a value check, for ``field(metadata=_checked(...))``."""
+    return {"check": check}
 
 
 # --- the schema -----------------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
+class AgentsConfig:
+    """Who biases the events.
+
+    ``per_column``: ``density`` agents per column (1: every column), each with its own local view
+    and reward term, one small network shared by all (``LatticeSwarm-v0`` unfolded into one VecEnv
+    slot per agent). ``fixed``: ``n_swarm`` agents and one joint action and reward
+    (``LatticeGrowth-v0``, the original four-agent MLP setup).
+    """
+
+    mode: str = field(metadata=_checked(AGENT_MODES))
+    density: float = field(metadata=_checked(UNIT_OPEN_CLOSED))
+    n_swarm: int = field(metadata=_checked(POSITIVE))
+
+
+@dataclass(frozen=True)
+class LocalRewardConfig:
+    """Weights of each agent's reward terms in ``per_column`` mode (see ``LatticeSwarm-v0``)."""
+
+    roughness_gain: float = field(metadata=_checked(NON_NEGATIVE))
+    ess_cost: float = field(metadata=_checked(NON_NEGATIVE))
+
+
+@dataclass(frozen=True)
 class RewardWeights:
-    """Weights of the four reward terms (signs included), see docs/design.md."""
+    """Weights of the four reward terms of ``fixed`` mode (signs included), see docs/design.md."""
 
     roughness_weight: float
     coverage_weight: float
@@ -66,18 +98,40 @@ class RewardWeights:
 class EnvironmentConfig:
     """Constructor arguments of ``LatticeGrowth-v0``."""
 
-    lattice_size: tuple[int, int, int] = _checked(LATTICE_SIDES)
-    temperature: float = _checked(POSITIVE)
-    deposition_rate: float = _checked(POSITIVE)
-    max_steps: int = _checked(POSITIVE)
-    n_swarm: int = _checked(POSITIVE)
-    n_proposals: int = _checked(POSITIVE)
+    lattice_size: tuple[int, int, int] = field(metadata=_checked(LATTICE_SIDES))
+    temperature: float = field(metadata=_checked(POSITIVE))
+    deposition_rate: float = field(metadata=_checked(POSITIVE))
+    max_steps: int = field(metadata=_checked(POSITIVE))
+    n_proposals: int = field(metadata=_checked(POSITIVE))
+    patch_radius: int = field(metadata=_checked(POSITIVE))
+    agents: AgentsConfig
+    local_reward: LocalRewardConfig
     reward_weights: RewardWeights
 
+    @property
+    def per_column(self) -> bool:
+        """Agents on every column (or a density per column) with a shared per-agent network."""
+        return self.agents.mode == "per_column"
+
+    @property
+    def env_id(self) -> str:
+        """The environment this section configures."""
+        return "LatticeSwarm-v0" if self.per_column else "LatticeGrowth-v0"
+
     def env_kwargs(self) -> dict[str, Any]:
-        """Keyword arguments for ``gymnasium.make("LatticeGrowth-v0", **kwargs)``."""
-        kwargs = dataclasses.asdict(self)
-        kwargs["lattice_size"] = list(self.lattice_size)
+        """Keyword arguments for ``gymnasium.make(self.env_id, **kwargs)``."""
+        kwargs: dict[str, Any] = {
+            "lattice_size": list(self.lattice_size),
+            "temperature": self.temperature,
+            "deposition_rate": self.deposition_rate,
+            "max_steps": self.max_steps,
+            "n_proposals": self.n_proposals,
+            "patch_radius": self.patch_radius,
+        }
+        if self.per_column:
+            kwargs.update(agent_density=self.agents.density, **dataclasses.asdict(self.local_reward))
+        else:
+            kwargs.update(n_swarm=self.agents.n_swarm, reward_weights=dataclasses.asdict(self.reward_weights))
         return kwargs
 
 
@@ -85,16 +139,16 @@ class EnvironmentConfig:
 class PPOConfig:
     """The PPO hyperparameters a stage sets (everything else keeps SB3's default)."""
 
-    learning_rate: float = _checked(POSITIVE)
-    n_steps: int = _checked(AT_LEAST_TWO)
-    batch_size: int = _checked(AT_LEAST_TWO)
-    n_epochs: int = _checked(POSITIVE)
-    gamma: float = _checked(UNIT_OPEN_CLOSED)
-    gae_lambda: float = _checked(UNIT_CLOSED)
-    clip_range: float = _checked(POSITIVE)
-    ent_coef: float = _checked(NON_NEGATIVE)
-    vf_coef: float = _checked(NON_NEGATIVE)
-    max_grad_norm: float = _checked(POSITIVE)
+    learning_rate: float = field(metadata=_checked(POSITIVE))
+    n_steps: int = field(metadata=_checked(AT_LEAST_TWO))
+    batch_size: int = field(metadata=_checked(AT_LEAST_TWO))
+    n_epochs: int = field(metadata=_checked(POSITIVE))
+    gamma: float = field(metadata=_checked(UNIT_OPEN_CLOSED))
+    gae_lambda: float = field(metadata=_checked(UNIT_CLOSED))
+    clip_range: float = field(metadata=_checked(POSITIVE))
+    ent_coef: float = field(metadata=_checked(NON_NEGATIVE))
+    vf_coef: float = field(metadata=_checked(NON_NEGATIVE))
+    max_grad_norm: float = field(metadata=_checked(POSITIVE))
 
 
 @dataclass(frozen=True)
@@ -107,10 +161,10 @@ class StageConfig:
     """
 
     environment: EnvironmentConfig
-    total_timesteps: int = _checked(POSITIVE)
-    n_envs: int = _checked(POSITIVE)
-    ess_threshold: float = _checked(UNIT_CLOSED)
-    ess_patience: int = _checked(POSITIVE)
+    total_timesteps: int = field(metadata=_checked(POSITIVE))
+    n_envs: int = field(metadata=_checked(POSITIVE))
+    ess_threshold: float = field(metadata=_checked(UNIT_CLOSED))
+    ess_patience: int = field(metadata=_checked(POSITIVE))
     ppo: PPOConfig | None = None
     algo: str = field(default=DEFAULT_ALGO, metadata={"from_file": False})
     algo_settings: dict[str, Any] = field(default_factory=dict, metadata={"from_file": False})
@@ -166,14 +220,19 @@ def _convert(value: Any, annotation: Any, key: str, where: str) -> Any:
     optional = [arg for arg in typing.get_args(annotation) if arg is not type(None)]
     if typing.get_origin(annotation) in (typing.Union, types.UnionType) and len(optional) == 1:
         annotation = optional[0]  # a present key must hold a value of the type
-    if dataclasses.is_dataclass(annotation):
+    if isinstance(annotation, type) and dataclasses.is_dataclass(annotation):
         return _build(annotation, value, key, where)
+    if annotation is str:
+        if not isinstance(value, str):
+            raise ConfigError(f"{where}: {key}: expected a string, got {_describe(value)}")
+        return value
     if annotation is int:
         if isinstance(value, bool) or not isinstance(value, int):
             raise ConfigError(f"{where}: {key}: expected an integer, got {_describe(value)}")
         return value
     if annotation is float:
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        # abs() first: math.isfinite(10**400) raises OverflowError instead of answering
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not abs(value) < math.inf:
             raise ConfigError(f"{where}: {key}: expected a finite number, got {_describe(value)}")
         return float(value)
     if typing.get_origin(annotation) is tuple:
@@ -251,10 +310,10 @@ def stage_config_from_dict(data: Any, where: str = "<dict>") -> StageConfig:
 def check_agents_fit(environment: EnvironmentConfig, where: str) -> None:
     """Refuse a lattice with fewer columns than agents when the file is read, not when the env is built."""
     nx, ny, _ = environment.lattice_size
-    if environment.n_swarm > nx * ny:
+    if environment.agents.n_swarm > nx * ny:
         raise ConfigError(
-            f"{where}: environment.n_swarm: expected at most nx * ny = {nx * ny} agents (one per column), "
-            f"got {environment.n_swarm}"
+            f"{where}: environment.agents.n_swarm: expected at most nx * ny = {nx * ny} agents (one per column), "
+            f"got {environment.agents.n_swarm}"
         )
 
 
@@ -308,17 +367,47 @@ def load_stage_configs(config_dir: str | Path, stages: list[int] | None = None) 
     config_dir = Path(config_dir)
     if not config_dir.is_dir():
         raise ConfigError(f"{config_dir}: config folder not found")
-    return {stage: load_stage_config(config_dir / STAGE_FILES[stage]) for stage in (stages or sorted(STAGE_FILES))}
+    configs = {stage: load_stage_config(config_dir / STAGE_FILES[stage]) for stage in (stages or sorted(STAGE_FILES))}
+    check_chain(configs, config_dir)
+    return configs
+
+
+def _view(config: StageConfig) -> dict[str, Any]:
+    """The stage-file keys that fix the shape of a policy's input."""
+    env = config.environment
+    view: dict[str, Any] = {"environment.agents.mode": env.agents.mode, "environment.patch_radius": env.patch_radius}
+    if not env.per_column:
+        view["environment.agents.n_swarm"] = env.agents.n_swarm
+    return view
+
+
+def check_chain(configs: dict[int, StageConfig], config_dir: str | Path) -> None:
+    """Stage N+1 starts from stage N's weights: their policies must read the same input.
+
+    :raises ConfigError: naming the later stage's file and the first key that differs.
+    """
+    stages = sorted(configs)
+    for before, after in itertools.pairwise(stages):
+        old, new = _view(configs[before]), _view(configs[after])
+        for key in new:
+            if old.get(key) != new[key]:
+                raise ConfigError(
+                    f"{Path(config_dir) / STAGE_FILES[after]}: {key}: expected {old.get(key)!r} as in "
+                    f"{STAGE_FILES[before]} (stage {after} starts from stage {before}'s policy), got {new[key]!r}"
+                )
 
 
 __all__ = [
     "DEFAULT_CONFIG_DIR",
     "STAGE_FILES",
+    "AgentsConfig",
     "ConfigError",
     "EnvironmentConfig",
+    "LocalRewardConfig",
     "PPOConfig",
     "RewardWeights",
     "StageConfig",
+    "check_chain",
     "load_stage_config",
     "load_stage_configs",
     "merge",

@@ -42,15 +42,15 @@ from sb3_ext.curriculum.algorithms import (
 )
 from sb3_ext.curriculum.config import STAGE_FILES, ConfigError, StageConfig
 from sb3_ext.curriculum.curves import LATTICE_PANELS
-from sb3_ext.curriculum.envs import ENV_ID, make_eval_env, make_training_env
+from sb3_ext.curriculum.envs import make_eval_env, make_training_env
 from sb3_ext.curriculum.ess import ESSEarlyStopping
-from sb3_ext.curriculum.evaluation import evaluate
+from sb3_ext.curriculum.evaluation import compare
+from sb3_ext.curriculum.event_files import trim_event_files
 from sb3_ext.curriculum.handoff import hand_off, record_handoff
 from sb3_ext.curriculum.interrupt import StopOnSignal
 from sb3_ext.curriculum.morphology import FINAL_INFO_KEYS, MorphologyLogger
 from sb3_ext.curriculum.state import RunState
 from sb3_ext.curriculum.transfer import load_for_stage, new_model
-from sb3_ext.envs.lattice.heuristics import NeutralPolicy
 
 log = logging.getLogger(__name__)
 
@@ -63,6 +63,14 @@ CHECKPOINTS_PER_STAGE = 4
 HANDOFF_TRANSITIONS = 10_000
 #: Epochs of distilling the previous stage's policy into the next algorithm's actor.
 HANDOFF_EPOCHS = 5
+
+
+def agents_per_lattice(config: StageConfig) -> int:
+    """VecEnv slots one lattice takes: its agents in ``per_column`` mode, else 1."""
+    from sb3_ext.envs.lattice.swarm_env import agents_for
+
+    env = config.environment
+    return agents_for(env.lattice_size, env.agents.density) if env.per_column else 1
 
 
 def new_run_dir(output: str | Path) -> Path:
@@ -126,7 +134,7 @@ class CurriculumRunner:
     :param progress: show SB3's progress bar.
     :param eval_episodes: deterministic episodes of each stage's final evaluation (policy and
         neutral policy) and of each periodic evaluation.
-    :param env_id: environment id (tests substitute a variant).
+    :param env_id: environment id (default: the stage file's; tests substitute a variant).
     :param command: command line recorded in the manifests.
     :param subprocesses: run each stage's ``n_envs`` environments in SubprocVecEnv workers
         (False: DummyVecEnv in this process).
@@ -142,7 +150,7 @@ class CurriculumRunner:
         device: str = "cpu",
         progress: bool = True,
         eval_episodes: int = 5,
-        env_id: str = ENV_ID,
+        env_id: str | None = None,
         command: str | None = None,
         subprocesses: bool = True,
         eval_freq: int | None = None,
@@ -262,8 +270,12 @@ class CurriculumRunner:
                 start_from if start_from is not None else "scratch",
             )
 
+            # A killed session may have logged past the step this one starts from.
+            trim_event_files(stage_dir / "tensorboard", model.num_timesteps)
             model.set_logger(configure(str(stage_dir / "tensorboard"), ["tensorboard"]))
-            ess = ESSEarlyStopping(config.ess_threshold, config.ess_patience, check_freq=ESS_CHECK_FREQ)
+            # Checks every ESS_CHECK_FREQ lattice steps: a per_column step counts one timestep per agent.
+            ess_check_freq = ESS_CHECK_FREQ * agents_per_lattice(config)
+            ess = ESSEarlyStopping(config.ess_threshold, config.ess_patience, check_freq=ess_check_freq)
             artifacts = RunArtifacts(
                 str(stage_dir),
                 eval_env=eval_env,
@@ -348,11 +360,14 @@ class CurriculumRunner:
         """The stage's model: fresh, loaded from ``start_from`` (same algorithm), or handed over
         from it (another algorithm: a new model, its buffer and actor started from the recording)."""
         previous = self.state.configs[stage_of(start_from, self.state.run_dir)] if start_from is not None else None
-        if previous is None or previous.algo == config.algo:
-            if config.algo == DEFAULT_ALGO:
+        ppo = config.ppo
+        if config.algo == DEFAULT_ALGO and ppo is None:  # the loader requires it; checked here for the types
+            raise ConfigError(f"stage {stage}: a {DEFAULT_ALGO} stage needs its ppo section")
+        if start_from is None or previous is None or previous.algo == config.algo:
+            if ppo is not None and config.algo == DEFAULT_ALGO:
                 if start_from is None:
-                    return new_model(config.ppo, env, seed=seed, device=self.device)
-                return load_for_stage(start_from, env, config.ppo, device=self.device)
+                    return new_model(ppo, env, seed=seed, device=self.device)
+                return load_for_stage(start_from, env, ppo, device=self.device)
             if start_from is None:
                 return new_algorithm_model(config.algo, config.algo_settings, env, seed, self.device)
             return load_algorithm_for_stage(config.algo, config.algo_settings, start_from, env, self.device)
@@ -364,9 +379,9 @@ class CurriculumRunner:
         # A new algorithm starts its own step count, so that its schedules (exploration, learning
         # rate) and learning_starts run from this stage's start.
         model = (
-            new_algorithm_model(config.algo, config.algo_settings, env, seed, self.device)
-            if config.algo != DEFAULT_ALGO
-            else new_model(config.ppo, env, seed=seed, device=self.device)
+            new_model(ppo, env, seed=seed, device=self.device)
+            if ppo is not None and config.algo == DEFAULT_ALGO
+            else new_algorithm_model(config.algo, config.algo_settings, env, seed, self.device)
         )
         report = hand_off(model, teacher, dataset, epochs=HANDOFF_EPOCHS, seed=seed)
         atomic_write_json(
@@ -382,11 +397,10 @@ class CurriculumRunner:
         return model
 
     def _final_evaluation(self, model, config: StageConfig, seed: int) -> dict[str, Any]:
-        # Same seed for both: the neutral figures are measured on the same random streams.
-        policy = evaluate(model, config, self.eval_episodes, seed=seed + 700, env_id=self.env_id)
-        neutral = evaluate(NeutralPolicy(), config, self.eval_episodes, seed=seed + 700, env_id=self.env_id)
-        log.info("stage evaluation: policy %s; neutral %s", policy.to_dict(), neutral.to_dict())
-        return {"policy": policy.to_dict(), "neutral": neutral.to_dict()}
+        # Same seed for all: neutral physics and the hand rule run on the same random streams.
+        result = compare(model, config, self.eval_episodes, seed=seed + 700, env_id=self.env_id)
+        log.info("stage evaluation: %s", {name: result[name] for name in ("policy", "neutral", "hand_rule")})
+        return result
 
     # --- summary -----------------------------------------------------------------------------
 
@@ -410,6 +424,7 @@ class CurriculumRunner:
                 "stop_reason": record.stop_reason,
                 "policy": result.get("policy"),
                 "neutral": result.get("neutral"),
+                "hand_rule": result.get("hand_rule"),
             }
         summary = {"run_dir": str(self.state.run_dir), "seed": self.state.seed, "preset": self.state.preset, "stages": stages}
         atomic_write_json(self.state.run_dir / "summary.json", summary)
@@ -421,20 +436,23 @@ def _fmt(value: float | None, spec: str) -> str:
 
 
 def format_summary(summary: dict[str, Any]) -> str:
-    """The short table printed at the end of a run."""
+    """The short table printed at the end of a run: W of the policy, the hand rule (best gain at
+    ESS >= 0.5) and neutral physics, at the neutral films' thickness."""
     header = (
-        f"{'stage':<6}{'lattice':<11}{'status':<12}{'steps':>9}{'wall':>9}{'steps/s':>9}"
-        f"{'reward':>10}{'W (neutral)':>16}{'coverage':>10}{'ESS':>7}"
+        f"{'stage':<6}{'lattice':<11}{'status':<12}{'steps':>10}{'wall':>8}{'steps/s':>9}"
+        f"{'W policy':>10}{'W hand':>8}{'W neutral':>11}{'vs neutral':>12}{'ESS':>7}{'height':>8}"
     )
     lines = [f"run: {summary['run_dir']}", header, "-" * len(header)]
     for stage, row in summary["stages"].items():
-        policy, neutral = row["policy"] or {}, row["neutral"] or {}
-        roughness = f"{_fmt(policy.get('final_roughness'), '.3f')} ({_fmt(neutral.get('final_roughness'), '.3f')})"
+        policy, neutral, hand = row["policy"] or {}, row["neutral"] or {}, row.get("hand_rule") or {}
+        w_policy, w_neutral = policy.get("final_roughness"), neutral.get("final_roughness")
+        change = None if w_policy is None or not w_neutral else 100.0 * (w_policy / w_neutral - 1.0)
         lines.append(
             f"{stage:<6}{'x'.join(map(str, row['lattice_size'])):<11}{row['status']:<12}"
-            f"{_fmt(row['steps'], 'd'):>9}{row['wall_time_s']:>8.0f}s{_fmt(row['steps_per_s'], '.0f'):>9}"
-            f"{_fmt(policy.get('mean_reward'), '.3f'):>10}{roughness:>16}"
-            f"{_fmt(policy.get('final_coverage'), '.3f'):>10}{_fmt(policy.get('mean_ess'), '.3f'):>7}"
+            f"{_fmt(row['steps'], 'd'):>10}{row['wall_time_s']:>7.0f}s{_fmt(row['steps_per_s'], '.0f'):>9}"
+            f"{_fmt(w_policy, '.3f'):>10}{_fmt(hand.get('final_roughness'), '.3f'):>8}{_fmt(w_neutral, '.3f'):>11}"
+            f"{_fmt(change, '+.1f') + '%':>12}{_fmt(policy.get('mean_ess'), '.3f'):>7}"
+            f"{_fmt(neutral.get('mean_height'), '.2f'):>8}"
         )
         if row["stop_reason"]:
             lines.append(f"      {row['stop_reason']}")

@@ -103,7 +103,7 @@ class CurriculumTransfer(BaseCallback):
         if data is None:
             raise ValueError(f"CurriculumTransfer: {str(self.load_path)!r} holds no model data")
         for space in ("observation_space", "action_space"):
-            saved, ours = data.get(space), getattr(self.model, space)
+            saved, ours = (data or {}).get(space), getattr(self.model, space)
             if saved != ours:
                 raise ValueError(
                     f"CurriculumTransfer: {self.load_path} was trained with {space} {saved}, this model has {ours}"

@@ -10,6 +10,8 @@ import gymnasium as gym
 
 _ENTRY_POINTS: dict[str, str] = {
     "LatticeGrowth-v0": "sb3_ext.envs.lattice.env:LatticeGrowthEnv",
+    # One agent per column, as a joint multi-agent env; the curriculum unfolds it with AgentSlotsVecEnv.
+    "LatticeSwarm-v0": "sb3_ext.envs.lattice.swarm_env:LatticeSwarmEnv",
     "AssistGrid-v0": "sb3_ext.envs.assist.env:AssistGridEnv",
     # All agents of swarm2d_v0 as one joint env; rl-zoo3 unfolds it with AgentSlotsVecEnv.
     "Swarm2D-v0": "sb3_ext.envs.swarm.swarm2d_v0:joint_env",

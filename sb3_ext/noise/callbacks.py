@@ -15,6 +15,8 @@ keyword arguments, which is what :class:`DecayingNoise` is::
 
 from __future__ import annotations
 
+from typing import Any
+
 from gymnasium import spaces
 from stable_baselines3.common.callbacks import BaseCallback
 from stable_baselines3.common.noise import VectorizedActionNoise
@@ -72,13 +74,14 @@ class DecayingNoise(NoiseSigmaLogger):
         verbose: int = 0,
     ) -> None:
         super().__init__(verbose)
-        self.noise_kwargs = {
+        self.noise_kwargs: dict[str, Any] = {
             "noise_type": noise_type,
             "initial_sigma": initial_sigma,
             "final_sigma": final_sigma,
             "decay_steps": decay_steps,
             "schedule": schedule,
-            **{key: value for key, value in (("theta", theta), ("dt", dt)) if value is not None},
+            "theta": theta,
+            "dt": dt,
         }
         # Build a throw-away instance now so that a bad YAML value fails before training starts.
         make_decaying_noise(n_actions=1, **self.noise_kwargs)

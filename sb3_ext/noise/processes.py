@@ -15,7 +15,7 @@ every episode end) leaves it alone.
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 from numpy.typing import ArrayLike, DTypeLike
@@ -170,26 +170,25 @@ def make_decaying_noise(
     final_sigma: float,
     decay_steps: int,
     schedule: ScheduleKind = "linear",
-    **ou_kwargs: float,
+    theta: float | None = None,
+    dt: float | None = None,
 ) -> ActionNoise:
     """Build a decaying noise from plain values, the way rl-zoo3 builds its ``noise_type`` noises.
 
     :param noise_type: ``"normal"`` or ``"ornstein-uhlenbeck"`` (rl-zoo3's names)
     :param n_actions: dimension of the action space
-    :param ou_kwargs: ``theta`` / ``dt`` for the Ornstein-Uhlenbeck process
+    :param theta: Ornstein-Uhlenbeck mean reversion (None: the process's default)
+    :param dt: Ornstein-Uhlenbeck time step (None: the process's default)
     """
     mean = np.zeros(n_actions)
+    # Only the values given, so that the process keeps its own defaults for the others.
+    ou_kwargs: dict[str, Any] = {key: value for key, value in (("theta", theta), ("dt", dt)) if value is not None}
     if noise_type == "normal":
         if ou_kwargs:
             raise ValueError(f"{sorted(ou_kwargs)}: only the 'ornstein-uhlenbeck' noise takes theta/dt")
         return DecayingNormalActionNoise(mean, initial_sigma, final_sigma, decay_steps, schedule)
     if noise_type == "ornstein-uhlenbeck":
-        unknown = set(ou_kwargs) - {"theta", "dt"}
-        if unknown:
-            raise ValueError(f"{sorted(unknown)}: unknown Ornstein-Uhlenbeck argument, expected theta or dt")
-        return DecayingOrnsteinUhlenbeckActionNoise(
-            mean, initial_sigma, final_sigma, decay_steps, schedule, **ou_kwargs
-        )
+        return DecayingOrnsteinUhlenbeckActionNoise(mean, initial_sigma, final_sigma, decay_steps, schedule, **ou_kwargs)
     raise ValueError(f"noise_type={noise_type!r}: expected one of {NOISE_KINDS}")
 
 

@@ -144,8 +144,8 @@ def _check_int(name: str, value: object, low: int) -> None:
 
 
 def _check_float(name: str, value: object, low: float, high: float, expected: str, open_low: bool = False) -> None:
-    ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
-    if ok:
+    ok = False
+    if isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value):
         ok = (value > low if open_low else value >= low) and value <= high
     if not ok:
         raise ValueError(f"{name}: {value!r}, expected a number {expected}")

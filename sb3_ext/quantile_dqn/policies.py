@@ -65,7 +65,8 @@ class TwinQuantileNetwork(QuantileNetwork):
         self.risk_measure = risk_measure
         self.risk_alpha = risk_alpha
         # Replaces the single-head MLP built by QuantileNetwork.__init__.
-        self.quantile_net = CriticHeads(
+        # (QuantileNetwork declares a Sequential; CriticHeads is called the same way.)
+        self.quantile_net = CriticHeads(  # type: ignore[assignment]
             self.features_dim,
             self.n_quantiles * int(self.action_space.n),
             self.net_arch,
@@ -178,14 +179,14 @@ MlpPolicy = QuantileDQNPolicy
 class CnnPolicy(QuantileDQNPolicy):
     """QuantileDQN policy for image observations (NatureCNN features extractor)."""
 
-    def __init__(self, *args: Any, features_extractor_class: type[BaseFeaturesExtractor] = NatureCNN, **kwargs: Any):
-        super().__init__(*args, features_extractor_class=features_extractor_class, **kwargs)
+    def __init__(self, *args: Any, **kwargs: Any):
+        kwargs.setdefault("features_extractor_class", NatureCNN)
+        super().__init__(*args, **kwargs)
 
 
 class MultiInputPolicy(QuantileDQNPolicy):
     """QuantileDQN policy for ``Dict`` observations (CombinedExtractor features extractor)."""
 
-    def __init__(
-        self, *args: Any, features_extractor_class: type[BaseFeaturesExtractor] = CombinedExtractor, **kwargs: Any
-    ):
-        super().__init__(*args, features_extractor_class=features_extractor_class, **kwargs)
+    def __init__(self, *args: Any, **kwargs: Any):
+        kwargs.setdefault("features_extractor_class", CombinedExtractor)
+        super().__init__(*args, **kwargs)

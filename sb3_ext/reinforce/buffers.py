@@ -24,6 +24,11 @@ def _each(field: Field, apply: Callable[[np.ndarray], np.ndarray]) -> Field:
     return {key: apply(value) for key, value in field.items()} if isinstance(field, dict) else apply(field)
 
 
+def _rows(index: Any, copy: bool = False) -> Callable[[np.ndarray], np.ndarray]:
+    """A function taking ``array[index]`` (a copy with ``copy=True``), for :func:`_each`."""
+    return (lambda array: array[index].copy()) if copy else (lambda array: array[index])
+
+
 def _concatenate(parts: list[Field]) -> Field:
     if isinstance(parts[0], dict):
         return {key: np.concatenate([part[key] for part in parts]) for key in parts[0]}
@@ -86,7 +91,7 @@ class _EpisodicSplit:
         self.n_episodes = 0
         self.returns[:] = np.nan
         for env in range(self.n_envs):
-            column = {name: _each(getattr(self, name), lambda a, env=env: a[:, env]) for name in _CARRIED_FIELDS}
+            column = {name: _each(getattr(self, name), _rows((slice(None), env))) for name in _CARRIED_FIELDS}
             # ends[t]: transition t is the last of its episode.
             ends = np.append(self.episode_starts[1:, env], float(dones[env])).astype(bool)
             tail = self._tails_in[env]
@@ -102,7 +107,7 @@ class _EpisodicSplit:
             n_complete = int(np.flatnonzero(ends)[-1]) + 1 if ends.any() else 0
             if n_complete < len(ends):
                 self._tails_out[env] = {
-                    name: _each(values, lambda a, n=n_complete: a[n:].copy()) for name, values in column.items()
+                    name: _each(values, _rows(slice(n_complete, None), copy=True)) for name, values in column.items()
                 }
 
             returns = np.zeros(n_complete, dtype=np.float32)
@@ -117,7 +122,7 @@ class _EpisodicSplit:
             self.returns[: len(own), env] = own
 
             self.n_episodes += int(ends.sum())
-            complete = {name: _each(values, lambda a, n=n_complete: a[:n]) for name, values in column.items()}
+            complete = {name: _each(values, _rows(slice(None, n_complete))) for name, values in column.items()}
             pieces.append({**complete, "returns": returns})
 
         self.batch = {name: _concatenate([piece[name] for piece in pieces]) for name in pieces[0]}
@@ -189,7 +194,8 @@ class EpisodicDictRolloutBuffer(_EpisodicSplit, DictRolloutBuffer):
         self._init_tails(n_envs)
         super().__init__(buffer_size, observation_space, action_space, device, gae_lambda, gamma, n_envs)
 
-    def _get_samples(self, batch_inds: np.ndarray, env: VecNormalize | None = None) -> DictRolloutBufferSamples:
+    # The Dict samples, as SB3's DictRolloutBuffer returns them.
+    def _get_samples(self, batch_inds: np.ndarray, env: VecNormalize | None = None) -> DictRolloutBufferSamples:  # type: ignore[override]
         batch = self.batch
         returns = self.to_torch(batch["returns"][batch_inds])
         return DictRolloutBufferSamples(

@@ -54,7 +54,8 @@ class TwinQNetwork(QNetwork):
         self.n_critics = n_critics
         self.share_trunk = share_trunk
         # Replaces the single-head MLP built by QNetwork.__init__.
-        self.q_net = CriticHeads(
+        # (QNetwork declares a Sequential; CriticHeads is called the same way.)
+        self.q_net = CriticHeads(  # type: ignore[assignment]
             self.features_dim, int(self.action_space.n), self.net_arch, self.activation_fn, n_critics, share_trunk
         )
 
@@ -132,14 +133,14 @@ MlpPolicy = TwinDQNPolicy
 class CnnPolicy(TwinDQNPolicy):
     """TwinDQN policy for image observations (NatureCNN features extractor)."""
 
-    def __init__(self, *args: Any, features_extractor_class: type[BaseFeaturesExtractor] = NatureCNN, **kwargs: Any):
-        super().__init__(*args, features_extractor_class=features_extractor_class, **kwargs)
+    def __init__(self, *args: Any, **kwargs: Any):
+        kwargs.setdefault("features_extractor_class", NatureCNN)
+        super().__init__(*args, **kwargs)
 
 
 class MultiInputPolicy(TwinDQNPolicy):
     """TwinDQN policy for ``Dict`` observations (CombinedExtractor features extractor)."""
 
-    def __init__(
-        self, *args: Any, features_extractor_class: type[BaseFeaturesExtractor] = CombinedExtractor, **kwargs: Any
-    ):
-        super().__init__(*args, features_extractor_class=features_extractor_class, **kwargs)
+    def __init__(self, *args: Any, **kwargs: Any):
+        kwargs.setdefault("features_extractor_class", CombinedExtractor)
+        super().__init__(*args, **kwargs)

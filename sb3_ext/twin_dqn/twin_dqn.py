@@ -25,7 +25,8 @@ from sb3_ext.twin_dqn.policies import CnnPolicy, MlpPolicy, MultiInputPolicy, Tw
 SelfTwinDQN = TypeVar("SelfTwinDQN", bound="TwinDQN")
 
 
-class TwinDQN(TwinCriticTraining, DQN):
+# DQN types max_grad_norm as float, QRDQN as float | None; the shared mixin takes both.
+class TwinDQN(TwinCriticTraining, DQN):  # type: ignore[misc]
     """
     Twin-critic Deep Q-Network.
 

@@ -8,7 +8,6 @@ its own), one per algorithm key, in rl-zoo3's format. For algorithm keys that rl
 
 from __future__ import annotations
 
-import dataclasses
 import difflib
 import inspect
 from collections.abc import Collection
@@ -42,52 +41,6 @@ ZOO_KEYS = frozenset(
 
 class ZooUsageError(ValueError):
     """A user error in a zoo command (flag, file, YAML entry); the CLIs print it as one line."""
-
-
-#: A key of our YAML entries: the entry's env, budget, ESS guard (and, for the stage's own
-#: algorithm, its settings) come from that curriculum stage's file, the one place they are set.
-CURRICULUM_STAGE_KEY = "curriculum_stage"
-
-
-def curriculum_stage_settings(entry: dict[str, Any], algo: str, where: str) -> dict[str, Any]:
-    """The hyperparameters an entry with ``curriculum_stage: N`` takes from stage N's file (else none).
-
-    ``env_kwargs``, ``n_envs`` and ``n_timesteps`` always; the stage's ``ppo:`` (or ``<algo>:``)
-    settings when ``algo`` is the algorithm the stage trains; the curriculum's callbacks
-    (``MorphologyLogger`` and ``ESSEarlyStopping`` with the stage's threshold and patience) unless
-    the entry names its own ``callback``. A key set both here and in the entry is refused, so no
-    setting has two sources.
-    """
-    if CURRICULUM_STAGE_KEY not in entry:
-        return {}
-    from sb3_ext.curriculum.config import DEFAULT_CONFIG_DIR, STAGE_FILES, ConfigError, load_stage_config
-
-    stage = entry[CURRICULUM_STAGE_KEY]
-    if stage not in STAGE_FILES:
-        raise ZooUsageError(f"{where}: {CURRICULUM_STAGE_KEY}: expected one of {sorted(STAGE_FILES)}, got {stage!r}")
-    try:
-        config = load_stage_config(DEFAULT_CONFIG_DIR / STAGE_FILES[stage])
-    except ConfigError as error:
-        raise ZooUsageError(str(error)) from None
-    settings: dict[str, Any] = {
-        "env_kwargs": config.environment.env_kwargs(),
-        "n_envs": config.n_envs,
-        "n_timesteps": config.total_timesteps,
-    }
-    if algo == config.algo:
-        settings.update(dataclasses.asdict(config.ppo) if config.ppo is not None else config.algo_settings)
-    if "callback" not in entry:
-        settings["callback"] = [
-            "sb3_ext.callbacks.MorphologyLogger",
-            {"sb3_ext.callbacks.ESSEarlyStopping": {"threshold": config.ess_threshold, "patience": config.ess_patience}},
-        ]
-    twice = sorted(set(settings) & set(entry))
-    if twice:
-        raise ZooUsageError(
-            f"{where}: {', '.join(twice)} come(s) from curriculum stage {stage}'s file "
-            f"({STAGE_FILES[stage]}); remove them here or drop {CURRICULUM_STAGE_KEY}"
-        )
-    return settings
 
 
 def rl_zoo3_hyperparams_file(algo: str) -> Path:
@@ -169,8 +122,6 @@ def read_zoo_entry(algo: str, env_id: str, conf_file: str | Path | None = None) 
     if env_id not in entries:
         raise ZooUsageError(f"{path}: no entry for {env_id!r} (it has: {', '.join(map(str, entries))})")
     kwargs = dict(entries[env_id])
-    kwargs.update(curriculum_stage_settings(kwargs, algo, f"{path}: entry {env_id!r}"))
-    kwargs.pop(CURRICULUM_STAGE_KEY, None)
     policy = kwargs.pop("policy", None)
     n_timesteps = kwargs.pop("n_timesteps", None)
     n_envs = int(kwargs.pop("n_envs", 1))
@@ -223,7 +174,7 @@ def check_hyperparameter_names(
     parameters = inspect.signature(algorithm_class).parameters
     if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters.values()):
         return  # the class forwards **kwargs: it checks names itself
-    accepted = (set(parameters) - {"self", "env"}) | ZOO_KEYS | {CURRICULUM_STAGE_KEY}
+    accepted = (set(parameters) - {"self", "env"}) | ZOO_KEYS
     for key in hyperparams:
         if key not in accepted:
             close = difflib.get_close_matches(key, sorted(accepted), n=1)

@@ -8,8 +8,6 @@ What changes against rl-zoo3 2.9 (everything else is inherited untouched):
 - ``--trial-id 0`` works (rl-zoo3 tests ``if trial_id:`` and silently ignores trial 0), trials
   are looked up by number, and a missing study or trial is one clear line;
 - YAML entries are checked: an unknown hyperparameter name is one clear line, not a TypeError;
-- an entry with ``curriculum_stage: N`` takes its env, budget and (for the stage's algorithm)
-  settings from the curriculum's stage-N file instead of a copy;
 - a learning rate stays a number for algorithms that declare a plain float (Phase2);
 - evaluation envs get the YAML entry's ``env_kwargs`` (rl-zoo3 2.9 only passes command-line ones);
 - each trial records which worker (host:pid) ran it, to follow a search spread over machines;
@@ -31,13 +29,10 @@ from rl_zoo3.utils import ALGOS
 from stable_baselines3.common.vec_env import VecEnv
 
 from sb3_ext.zoo.config import (
-    CURRICULUM_STAGE_KEY,
     ZooUsageError,
     check_entry_exists,
     check_hyperparameter_names,
-    curriculum_stage_settings,
     default_conf_file,
-    load_hyperparams_file,
 )
 from sb3_ext.zoo.multi_agent import evaluation_view
 from sb3_ext.zoo.registry import ZOO_ALGORITHMS
@@ -78,14 +73,7 @@ class SB3ExtExperimentManager(ExperimentManager):
             assert self.storage is not None and self.study_name is not None
             trial_params = self.load_trial(self.storage, self.study_name, 0)
             self.custom_hyperparams = {**trial_params, **(self.custom_hyperparams or {})}
-        if self.config.endswith((".yml", ".yaml")):
-            # Settings of a curriculum stage enter like command-line ones, under the real command line's.
-            entry = load_hyperparams_file(self.config).get(self.env_name.gym_id, {})
-            stage = curriculum_stage_settings(entry, self.algo, f"{self.config}: entry {self.env_name.gym_id!r}")
-            if stage:
-                self.custom_hyperparams = {**stage, **(self.custom_hyperparams or {})}
         hyperparams, saved_hyperparams = super().read_hyperparameters()
-        hyperparams.pop(CURRICULUM_STAGE_KEY, None)  # consumed above; saved_hyperparams keeps it as a record
         self._policy = hyperparams.get("policy")
         check_hyperparameter_names(
             hyperparams, ALGOS[self.algo], self.config, self.env_name.gym_id, overridden=self.args.hyperparams or {}
@@ -117,6 +105,27 @@ class SB3ExtExperimentManager(ExperimentManager):
             env = evaluation_view(env, self._policy)
         return env
 
+    def _agents_per_copy(self) -> int:
+        """Agent slots per env copy for a multi-agent algorithm (each slot is one timestep), else 1."""
+        entry = ZOO_ALGORITHMS.get(self.algo)
+        if entry is None or not entry.multi_agent:
+            return 1
+        env = self.create_envs(1, no_log=True)
+        try:
+            return len(env.get_attr("agent_names")[0]) if env.has_attr("agent_names") else 1
+        finally:
+            env.close()
+
+    def create_callbacks(self) -> None:
+        # rl-zoo3 turns --eval-freq / --save-freq (timesteps) into callback calls by dividing by
+        # n_envs; a multi-agent step advances num_timesteps by n_envs * agents, so divide by the
+        # agents as well (floor(floor(f / a) / n) = floor(f / (a n))).
+        agents = self._agents_per_copy()
+        if agents > 1:
+            self.eval_freq = max(self.eval_freq // agents, 1) if self.eval_freq > 0 else self.eval_freq
+            self.save_freq = max(self.save_freq // agents, 1) if self.save_freq > 0 else self.save_freq
+        super().create_callbacks()
+
     def load_trial(
         self, storage: str, study_name: str, trial_id: int | None = None, convert: bool = True
     ) -> dict[str, Any]:
@@ -134,7 +143,16 @@ class SB3ExtExperimentManager(ExperimentManager):
 
     def objective(self, trial: optuna.Trial) -> float:
         trial.set_user_attr("worker", f"{socket.gethostname()}:{os.getpid()}")
-        return super().objective(trial)
+        # rl-zoo3 evaluates a trial every n_timesteps / n_evaluations // n_envs callback calls; with
+        # agent slots a call is n_envs * agents timesteps, so ask for agents times more evaluations
+        # to get the n_evaluations the user asked for (read only inside objective, restored after).
+        agents = self._agents_per_copy()
+        asked = self.n_evaluations
+        self.n_evaluations = asked * agents
+        try:
+            return super().objective(trial)
+        finally:
+            self.n_evaluations = asked
 
     def hyperparameters_optimization(self) -> None:
         assert self.storage is not None and self.study_name is not None  # set in __init__

@@ -98,6 +98,8 @@ class LatticeGrowthEnv(gym.Env):
     :param nu, e_s, e_n, e_es: Arrhenius prefactor (1/s) and barriers (eV), see ``SOSPhysics``.
     :param max_bias: largest absolute bias; an action entry of +-1 maps to ``+-max_bias``.
     :param patch_radius: the observed patch around each agent is ``(2r+1) x (2r+1)`` columns.
+    :param stop_height: end the episode (truncated) as soon as the mean film height reaches this
+        many monolayers, so that films are compared at equal thickness (None: only ``max_steps``).
     :param render_mode: ``None``, ``"ansi"`` (a height map as text) or ``"rgb_array"`` (one grey
         pixel per column, white at ``nz``).
     """
@@ -120,6 +122,7 @@ class LatticeGrowthEnv(gym.Env):
         e_es: float = 0.1,
         max_bias: float = 3.0,
         patch_radius: int = 2,
+        stop_height: float | None = None,
         render_mode: str | None = None,
     ) -> None:
         super().__init__()
@@ -133,6 +136,11 @@ class LatticeGrowthEnv(gym.Env):
         if isinstance(max_bias, bool) or not isinstance(max_bias, (int, float)) or not 0 < max_bias < 20:
             raise ValueError(f"max_bias: expected a number in (0, 20), got {max_bias!r}")
         self.max_bias = float(max_bias)
+        if stop_height is not None and (
+            isinstance(stop_height, bool) or not isinstance(stop_height, (int, float)) or not 0 < stop_height <= nz
+        ):
+            raise ValueError(f"stop_height: expected None or a height in (0, nz = {nz}], got {stop_height!r}")
+        self.stop_height = None if stop_height is None else float(stop_height)
         self.reward_weights = _reward_weights(reward_weights)
         if render_mode is not None and render_mode not in self.metadata["render_modes"]:
             raise ValueError(f"render_mode: expected None, 'ansi' or 'rgb_array', got {render_mode!r}")
@@ -160,15 +168,7 @@ class LatticeGrowthEnv(gym.Env):
 
     # ------------------------------------------------------------------ gym API
     def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None) -> tuple[np.ndarray, dict]:
-        super().reset(seed=seed)
-        # Two streams: KMC events and agent placement. A neutral action then consumes exactly the
-        # event stream a plain ``LatticeKMC.run`` would, which the tests use to check exactness.
-        event_seed, swarm_seed = self.np_random.integers(0, 2**63, size=2)
-        self.engine.reseed(int(event_seed))
-        self._swarm_rng = stream_state(int(swarm_seed))
-        self.engine.reset()
-        self._steps = 0
-        self._ess_total = 0.0
+        self._start_episode(seed)
         e = self.engine
         place_agents(e.rates, e.bexp, e.tree, e.geom, self._swarm_rng, self.agent_columns)
         observe(
@@ -178,10 +178,7 @@ class LatticeGrowthEnv(gym.Env):
         return self._obs.copy(), self._step_info(ess=1.0)
 
     def step(self, action: np.ndarray) -> tuple[np.ndarray, float, bool, bool, dict]:
-        action = np.asarray(action, dtype=np.float64).reshape(self.n_swarm, EVENTS_PER_AGENT)
-        if not np.isfinite(action).all():
-            raise ValueError("action: expected finite values in [-1, 1]")
-        biases = self.max_bias * np.clip(action, -1.0, 1.0)
+        biases = self._biases(action)
         e = self.engine
         roughness_before, coverage_before = e.roughness, e.coverage
         self._steps += 1
@@ -200,16 +197,7 @@ class LatticeGrowthEnv(gym.Env):
             + w["ratio_weight"] * (roughness / coverage if coverage > 0.01 else 0.0)
             + w["ess_weight"] * max(0.0, 0.5 - ess)
         )
-        terminated = e.is_full
-        truncated = not terminated and self._steps >= self.max_steps
-        info = self._step_info(ess)
-        if terminated or truncated:
-            info.update(
-                final_roughness=roughness,
-                final_coverage=coverage,
-                final_mean_height=e.mean_height,
-                mean_ess=self._ess_total / self._steps,
-            )
+        terminated, truncated, info = self._episode_end(ess)
         return self._obs.copy(), float(reward), terminated, truncated, info
 
     def render(self) -> str | np.ndarray | None:
@@ -220,7 +208,42 @@ class LatticeGrowthEnv(gym.Env):
         return None
 
     # ------------------------------------------------------------------ helpers
-    def _step_info(self, ess: float) -> dict[str, float]:
+    def _biases(self, action: np.ndarray) -> np.ndarray:
+        """Per-agent biases ``max_bias * clip(action, -1, 1)``, shape ``(n_swarm, 5)``."""
+        action = np.asarray(action, dtype=np.float64).reshape(self.n_swarm, EVENTS_PER_AGENT)
+        if not np.isfinite(action).all():
+            raise ValueError("action: expected finite values in [-1, 1]")
+        return self.max_bias * np.clip(action, -1.0, 1.0)
+
+    def _start_episode(self, seed: int | None) -> None:
+        """Seed the streams, empty the lattice and the episode counters."""
+        super().reset(seed=seed)
+        # Two streams: KMC events and agent placement. A neutral action then consumes exactly the
+        # event stream a plain ``LatticeKMC.run`` would, which the tests use to check exactness.
+        event_seed, swarm_seed = self.np_random.integers(0, 2**63, size=2)
+        self.engine.reseed(int(event_seed))
+        self._swarm_rng = stream_state(int(swarm_seed))
+        self.engine.reset()
+        self._steps = 0
+        self._ess_total = 0.0
+
+    def _episode_end(self, ess: float) -> tuple[bool, bool, dict[str, Any]]:
+        """``terminated`` (film full), ``truncated`` (step limit or ``stop_height``) and the info."""
+        e = self.engine
+        terminated = e.is_full
+        reached = self.stop_height is not None and e.mean_height >= self.stop_height
+        truncated = not terminated and (self._steps >= self.max_steps or reached)
+        info = self._step_info(ess)
+        if terminated or truncated:
+            info.update(
+                final_roughness=e.roughness,
+                final_coverage=e.coverage,
+                final_mean_height=e.mean_height,
+                mean_ess=self._ess_total / self._steps,
+            )
+        return terminated, truncated, info
+
+    def _step_info(self, ess: float) -> dict[str, Any]:
         e = self.engine
         return {
             "ess": ess,

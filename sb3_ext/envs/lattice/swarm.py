@@ -53,17 +53,14 @@ def observation_size(n_swarm: int, patch_radius: int) -> int:
 
 
 @njit(cache=True)
-def place_agents(rates, bexp, tree, geom, rng, out_columns) -> None:
+def draw_agent_columns(rates, bexp, tree, geom, rng, out_columns) -> None:
     """Put the agents on distinct columns drawn with probability proportional to column rate.
 
     Sampling without replacement: a drawn column's leaf is zeroed until every agent is placed,
     then restored from its rates (bit-identical, so the event stream is not perturbed). When
     fewer columns than agents have a non-zero rate (a nearly full lattice), the rest go to
-    uniformly drawn free columns, where their biases act on nothing.
-
-    The agents are then ordered by decreasing column rate, so that an observation slot keeps
-    the same role from step to step (slot 0 is the most mobile atom, usually a free adatom),
-    which a policy network learns much more easily than a slot of random meaning.
+    uniformly drawn free columns, where their biases act on nothing. O(n_agents log N) unless
+    the lattice is nearly full.
     """
     n_cols = rates.shape[0]
     for a in range(out_columns.shape[0]):
@@ -81,6 +78,17 @@ def place_agents(rates, bexp, tree, geom, rng, out_columns) -> None:
         tree_set(tree, geom[3], col, 0.0)
     for a in range(out_columns.shape[0]):
         refresh_leaf(rates, bexp, tree, out_columns[a], geom)
+
+
+@njit(cache=True)
+def place_agents(rates, bexp, tree, geom, rng, out_columns) -> None:
+    """``draw_agent_columns``, then order the agents by decreasing column rate.
+
+    Ordered so that an observation slot keeps the same role from step to step (slot 0 is the
+    most mobile atom, usually a free adatom), which a policy network learns much more easily
+    than a slot of random meaning.
+    """
+    draw_agent_columns(rates, bexp, tree, geom, rng, out_columns)
     for a in range(1, out_columns.shape[0]):  # insertion sort: n_swarm is small
         col = out_columns[a]
         rate = leaf_value(rates, bexp, col)
@@ -109,10 +117,33 @@ def orient_agents(heights, nbr, columns, frames) -> None:
 
 
 @njit(cache=True)
+def write_patch(heights, nbr, c, frame, radius, out, k) -> int:
+    """Write the ``(2r+1)^2`` relative heights around column ``c`` in the agent frame ``frame``
+    into ``out[k:]`` (local-x-major) and return the next free index. The patch is walked through
+    the neighbour table along the agent's axes."""
+    h0 = heights[c]
+    along_u, back_u, along_v, back_v = frame[0], frame[1], frame[2], frame[3]
+    row = c
+    for _ in range(radius):
+        row = nbr[row, back_u]
+    for _ in range(2 * radius + 1):
+        col = row
+        for _ in range(radius):
+            col = nbr[col, back_v]
+        for _ in range(2 * radius + 1):
+            rel = heights[col] - h0
+            out[k] = min(max(rel, -HEIGHT_CLIP), HEIGHT_CLIP) / HEIGHT_CLIP
+            k += 1
+            col = nbr[col, along_v]
+        row = nbr[row, along_u]
+    return k
+
+
+@njit(cache=True)
 def observe(heights, rates, tree, counters, nbr, geom, columns, frames, radius, episode_fraction, obs) -> None:
     """Orient the agents, then fill ``obs`` (layout in the module docstring).
 
-    O(n_swarm * patch): the patch is walked through the neighbour table along the agent's axes.
+    O(n_swarm * patch).
     """
     orient_agents(heights, nbr, columns, frames)
     nz = geom[2]
@@ -123,20 +154,7 @@ def observe(heights, rates, tree, counters, nbr, geom, columns, frames, radius, 
     for a in range(columns.shape[0]):
         c = columns[a]
         h0 = heights[c]
-        along_u, back_u, along_v, back_v = frames[a, 0], frames[a, 1], frames[a, 2], frames[a, 3]
-        row = c
-        for _ in range(radius):
-            row = nbr[row, back_u]
-        for _ in range(2 * radius + 1):
-            col = row
-            for _ in range(radius):
-                col = nbr[col, back_v]
-            for _ in range(2 * radius + 1):
-                rel = heights[col] - h0
-                obs[k] = min(max(rel, -HEIGHT_CLIP), HEIGHT_CLIP) / HEIGHT_CLIP
-                k += 1
-                col = nbr[col, along_v]
-            row = nbr[row, along_u]
+        k = write_patch(heights, nbr, c, frames[a], radius, obs, k)
         obs[k] = h0 / nz
         obs[k + 1] = min(max(h0 - mean_h, -HEIGHT_CLIP), HEIGHT_CLIP) / HEIGHT_CLIP
         k += 2
