@@ -129,6 +129,16 @@ def test_bad_input_is_one_line_and_exit_2(argv, message, tmp_path, monkeypatch, 
     assert error_lines == [error_lines[0]] and error_lines[0].startswith(f"sb3-ext-train: error: {message}")
 
 
+def test_unwritable_log_folder_is_one_line_before_training(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    Path("blocked").write_text("a file where the log folder should be")
+    with pytest.raises(SystemExit) as exit_info:
+        train.main(["--algo", "ppo", "--env", "CartPole-v1", "-f", "blocked/logs", *TINY_PPO])
+    assert exit_info.value.code == 2
+    error_lines = capsys.readouterr().err.strip().splitlines()
+    assert error_lines == ["sb3-ext-train: error: --log-folder blocked/logs: cannot write there (Not a directory)"]
+
+
 def test_enjoy_without_trained_agents_is_one_line(tmp_path, monkeypatch, capsys):
     monkeypatch.chdir(tmp_path)
     with pytest.raises(SystemExit) as exit_info:

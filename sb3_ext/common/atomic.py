@@ -109,6 +109,20 @@ def remove_temporaries(directory: str | os.PathLike) -> list[Path]:
     return removed
 
 
+def ensure_writable_folder(folder: str | os.PathLike) -> Path:
+    """Create ``folder`` and write (then remove) a file in it.
+
+    Called before a run starts, so that a folder that cannot be written fails at once with an
+    ``OSError`` instead of after minutes of training, when the first checkpoint is due.
+    """
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    probe = folder / ".write_check"
+    atomic_write_text(probe, "")
+    probe.unlink()
+    return folder
+
+
 def sha256_file(path: str | os.PathLike, block_size: int = 1 << 20) -> str:
     """Hex sha256 of a file, read in blocks so that memory stays bounded."""
     digest = hashlib.sha256()

@@ -10,7 +10,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from sb3_ext.common.atomic import atomic_write_json, atomic_write_text
+from sb3_ext.common.atomic import atomic_write_json, ensure_writable_folder
 from sb3_ext.common.options_file import parse_with_options_file
 from sb3_ext.common.rescue import TrainingFailed
 from sb3_ext.curriculum.config import (
@@ -148,9 +148,7 @@ def _check_environments(configs: dict[int, StageConfig], stages: list[int]) -> N
 def _writable_folder(folder: Path, flag: str) -> Path:
     """Create ``folder`` and check that a file can be written in it, before any work is done."""
     try:
-        folder.mkdir(parents=True, exist_ok=True)
-        atomic_write_text(folder / ".write_check", "")
-        (folder / ".write_check").unlink()
+        ensure_writable_folder(folder)
     except OSError as error:
         raise ConfigError(f"{flag} {folder}: cannot write there ({error.strerror or error})") from None
     return folder
