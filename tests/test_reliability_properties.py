@@ -88,6 +88,16 @@ def test_stage_files(choice, value, delete, raw, use_raw):
         assert error is None or (isinstance(error, ConfigError) and str(error).startswith(str(path)))
 
 
+def test_an_integer_beyond_float_range_in_a_float_field_is_a_config_error(tmp_path):
+    """Found by test_stage_files: 10**400 compares below inf, yet float() of it overflows."""
+    path = tmp_path / "stage1_small.yaml"
+    data = copy.deepcopy(STAGE)
+    data["ppo"]["gae_lambda"] = 10**400
+    path.write_text(yaml.safe_dump(data))
+    error = _one_line_value_error(lambda: load_stage_config(path))
+    assert isinstance(error, ConfigError) and "ppo.gae_lambda: expected a finite number" in str(error)
+
+
 @SETTINGS
 @given(
     lines=st.lists(

@@ -231,10 +231,15 @@ def _convert(value: Any, annotation: Any, key: str, where: str) -> Any:
             raise ConfigError(f"{where}: {key}: expected an integer, got {_describe(value)}")
         return value
     if annotation is float:
-        # abs() first: math.isfinite(10**400) raises OverflowError instead of answering
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or not abs(value) < math.inf:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise ConfigError(f"{where}: {key}: expected a finite number, got {_describe(value)}")
-        return float(value)
+        try:
+            number = float(value)
+        except OverflowError:  # an integer beyond float's range, e.g. 10**400 (which still compares < inf)
+            number = math.inf
+        if not math.isfinite(number):
+            raise ConfigError(f"{where}: {key}: expected a finite number, got {_describe(value)}")
+        return number
     if typing.get_origin(annotation) is tuple:
         item_types = typing.get_args(annotation)
         if not isinstance(value, list) or len(value) != len(item_types):
