@@ -132,3 +132,25 @@ def test_temperature_is_an_input_and_stop_height_ends_the_episode():
             break
     assert truncated and info["mean_height"] >= 1.0 and info["final_roughness"] == env.engine.roughness
     assert env.engine.n_events < 1000 * 8
+
+
+def test_a2c_trains_on_agent_slots_and_its_policy_runs_on_a_larger_lattice(tmp_path):
+    """Any on-policy algorithm that takes a policy class trains the shared per-agent policy."""
+    from stable_baselines3 import A2C
+    from stable_baselines3.common.vec_env import DummyVecEnv
+
+    from sb3_ext.envs.swarm.vec import AgentSlotsVecEnv
+
+    def slots(size):
+        return AgentSlotsVecEnv(DummyVecEnv([lambda: LatticeSwarmEnv(size, max_steps=8)]))
+
+    model = A2C("MlpPolicy", slots((4, 4, 3)), n_steps=4, seed=0, device="cpu")
+    model.learn(128)
+    model.save(tmp_path / "a2c")
+    loaded = A2C.load(tmp_path / "a2c", device="cpu")
+    larger = slots((8, 8, 5))
+    observations = larger.reset()
+    assert observations.shape[0] == 64  # one slot per column of the larger lattice
+    actions, _ = loaded.predict(observations, deterministic=True)
+    np.testing.assert_array_equal(actions, model.predict(observations, deterministic=True)[0])
+    larger.step(actions)
