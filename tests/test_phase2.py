@@ -253,6 +253,8 @@ def test_learned_values_match_the_exact_solver_on_the_smallest_world(conventions
     after = evaluate(model, sol)
     assert not before.within(0.05)  # the untrained networks are the baseline
     assert after.within(0.05), after.summary()
+    # Near the exact values, the networks are near the exact values of their own soft policy too.
+    assert max(after.own.v_h_e, after.own.x_h, after.own.q_r) <= 0.05, after.summary()
 
 
 def mean_errors(model, sol, states):
