@@ -15,7 +15,9 @@ import numpy as np
 import pytest
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures" / "saved_models"
-NAMES = ["TwinDQN", "QuantileDQN", "REINFORCE", "DelayedTD3", "SharedActor", "MAAC", "DelayedTD3-decaying-noise"]
+NAMES = [
+    "TwinDQN", "QuantileDQN", "REINFORCE", "DelayedTD3", "SharedActor", "MAAC", "DelayedTD3-decaying-noise", "AuxPPO", "AuxA2C",
+]
 
 
 def make_models():
@@ -53,6 +55,10 @@ def make_models():
             seed=0,
             action_noise=sb3_ext.DecayingNormalActionNoise(np.zeros(1), 0.5, final_sigma=0.1, decay_steps=100),
         ),
+        # Written with the code of c276784, when AuxPPO and AuxA2C lived in folders of their own.
+        "AuxPPO": sb3_ext.AuxPPO("MlpPolicy", "CartPole-v1", n_steps=32, batch_size=16,
+                                 policy_kwargs={**tiny, "aux_net_arch": [8]}, seed=0),
+        "AuxA2C": sb3_ext.AuxA2C("MlpPolicy", "Pendulum-v1", n_steps=8, policy_kwargs={**tiny, "aux_net_arch": [8]}, seed=0),
     }
 
 
