@@ -12,8 +12,7 @@ from stable_baselines3.common.vec_env import DummyVecEnv, SubprocVecEnv, VecEnv
 
 from sb3_ext.curriculum.config import ConfigError, StageConfig
 from sb3_ext.curriculum.presets import override
-from sb3_ext.envs.swarm.vec import AgentSlotsVecEnv
-
+from sb3_ext.multiagent.vec import AgentSlotsVecEnv
 
 
 def create_env(env_id: str, ignore_signals: bool = False, **env_kwargs) -> gym.Env:
