@@ -1,7 +1,8 @@
 """Zips saved by an earlier layout of the package still load and act as they did.
 
 The fixtures were written by ``python tests/test_saved_models_load.py [NAME...]`` with the code of
-commit 0efefad (the decaying-noise one with 9c8d17c), before modules moved (multi-agent plumbing out
+commit 0efefad (the decaying-noise one with 9c8d17c, AuxPPO/AuxA2C with c276784, when each had a
+folder of its own and shared code in ``aux_heads``), before modules moved (multi-agent plumbing out
 of ``envs/swarm``, critic heads into ``common``, lattice callbacks into the curriculum); the lattice
 one with c276784, before ``envs/lattice/swarm.py`` became ``fixed_agents.py``. A saved zip names the
 classes it pickled by their import path, so this test fails if an old path stops resolving. The
@@ -19,14 +20,8 @@ import pytest
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures" / "saved_models"
 NAMES = [
-    "TwinDQN",
-    "QuantileDQN",
-    "REINFORCE",
-    "DelayedTD3",
-    "SharedActor",
-    "MAAC",
-    "DelayedTD3-decaying-noise",
-    "PPO-LatticeGrowth",
+    "TwinDQN", "QuantileDQN", "REINFORCE", "DelayedTD3", "SharedActor", "MAAC", "DelayedTD3-decaying-noise",
+    "AuxPPO", "AuxA2C", "PPO-LatticeGrowth",
 ]
 
 
@@ -85,6 +80,10 @@ def make_models():
             seed=0,
             action_noise=sb3_ext.DecayingNormalActionNoise(np.zeros(1), 0.5, final_sigma=0.1, decay_steps=100),
         ),
+        # Written with the code of c276784, when AuxPPO and AuxA2C lived in folders of their own.
+        "AuxPPO": sb3_ext.AuxPPO("MlpPolicy", "CartPole-v1", n_steps=32, batch_size=16,
+                                 policy_kwargs={**tiny, "aux_net_arch": [8]}, seed=0),
+        "AuxA2C": sb3_ext.AuxA2C("MlpPolicy", "Pendulum-v1", n_steps=8, policy_kwargs={**tiny, "aux_net_arch": [8]}, seed=0),
         "PPO-LatticeGrowth": PPO("MlpPolicy", "LatticeGrowth-v0", n_steps=32, batch_size=32, policy_kwargs=tiny, seed=0),
     }
 
@@ -114,6 +113,18 @@ def test_a_zip_saved_by_the_previous_layout_loads_and_acts_the_same(name):
     if name == "DelayedTD3-decaying-noise":
         assert isinstance(model.action_noise, sb3_ext.DecayingNormalActionNoise)
         assert model.action_noise.steps > 0 and float(np.max(model.action_noise._sigma)) < 0.5  # its schedule position too
+
+
+def test_the_aux_heads_earlier_import_paths_name_the_same_classes():
+    """AuxPPO and AuxA2C moved into ``sb3_ext.aux_heads``; the paths of their old folders still work."""
+    from sb3_ext.aux_a2c import AuxA2C
+    from sb3_ext.aux_a2c.aux_a2c import AuxA2C as AuxA2CModule
+    from sb3_ext.aux_heads import AuxA2C as Moved2
+    from sb3_ext.aux_heads import AuxPPO as Moved
+    from sb3_ext.aux_ppo import AuxPPO
+    from sb3_ext.aux_ppo.aux_ppo import AuxPPO as AuxPPOModule
+
+    assert AuxPPO is AuxPPOModule is Moved and AuxA2C is AuxA2CModule is Moved2
 
 
 if __name__ == "__main__":
