@@ -12,6 +12,7 @@ import pytest
 import yaml
 
 import sb3_ext  # noqa: F401  (registers the env ids)
+from sb3_ext import train
 from sb3_ext.curriculum.config import DEFAULT_CONFIG_DIR, STAGE_FILES, ConfigError, load_stage_config
 from sb3_ext.curriculum.entry_points import stage_env_kwargs
 from sb3_ext.curriculum.ess import ESSEarlyStopping
@@ -108,13 +109,13 @@ def episode_lengths(run_folder: Path) -> list[int]:
     return [int(row["l"]) for row in rows]
 
 
-def test_the_lattice_entry_trains_through_sb3_ext_train_and_plain_rl_zoo3(tmp_path):
+def test_the_lattice_entry_trains_through_sb3_ext_train_and_plain_rl_zoo3(tmp_path, monkeypatch):
     """Both CLIs hand ``env_kwargs`` to ``gymnasium.make``; the episode length shows whose file was read."""
     small = ["-params", "n_envs:1", "n_steps:64", "batch_size:64", "n_epochs:1"]
     common = ["--algo", "ppo", "--env", "LatticeGrowth-v0", "--eval-freq", "-1", "--seed", "0", "--num-threads", "1"]
 
-    ours = run_python(["-m", "sb3_ext.train", *common, "-n", "256", "-f", "ours", *small], cwd=tmp_path)
-    assert_ok(ours)
+    monkeypatch.chdir(tmp_path)
+    train.main([*common, "-n", "256", "-f", "ours", *small])  # sb3-ext-train, in this process
     assert set(episode_lengths(tmp_path / "ours" / "ppo" / "LatticeGrowth-v0_1")) == {
         load_stage_config(STAGE1).environment.max_steps
     }
