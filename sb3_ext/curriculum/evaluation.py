@@ -102,9 +102,13 @@ def evaluate(
 def best_hand_rule(results: dict[str, EvaluationResult]) -> str:
     """The gain whose film is smoothest among those with mean ESS >= ``MIN_ESS`` (else the
     gain with the highest ESS)."""
-    fair = {gain: r for gain, r in results.items() if (r.mean_ess or 0.0) >= MIN_ESS and r.final_roughness is not None}
-    if fair:
-        return min(fair, key=lambda gain: fair[gain].final_roughness)  # type: ignore[arg-type, return-value]
+    roughness = {
+        gain: r.final_roughness
+        for gain, r in results.items()
+        if (r.mean_ess or 0.0) >= MIN_ESS and r.final_roughness is not None
+    }
+    if roughness:
+        return min(roughness, key=roughness.__getitem__)
     return max(results, key=lambda gain: results[gain].mean_ess or 0.0)
 
 
