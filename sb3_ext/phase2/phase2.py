@@ -268,7 +268,7 @@ class Phase2(OffPolicyAlgorithm):
             return action, state
         if not self.config.directed_exploration:
             return epsilon_greedy(action, self.exploration_rate, int(self.action_space.n)), state
-        rows = np.asarray(observation, dtype=np.float32).reshape(-1, self.observation_space.shape[0])
+        rows = np.asarray(observation, dtype=np.float32).reshape(-1, self.prior.world.obs_dim)
         flat = np.array(action).reshape(-1)
         for i in np.flatnonzero(np.random.random(len(flat)) < self.exploration_rate):
             flat[i] = self._least_visited_move(rows[i])
