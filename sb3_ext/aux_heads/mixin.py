@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import os
 from typing import Any, ClassVar, TypeVar
 
@@ -90,11 +91,12 @@ class AuxiliaryHeadsMixin(OnPolicyAlgorithm):
         aux_batch_size: int | None,
         aux_epochs: int,
         warm_start_epochs: int,
+        clone_coef: float,
     ) -> None:
         """Check and keep the auxiliary phase's arguments; the algorithm's ``__init__`` calls this
         before its base class's, so that bad input is refused before any model is built."""
         for name, value in (("dynamics_coef", dynamics_coef), ("prior_kl_coef", prior_kl_coef),
-                            ("offline_value_coef", offline_value_coef)):
+                            ("offline_value_coef", offline_value_coef), ("clone_coef", clone_coef)):
             if not isinstance(value, (int, float)) or value < 0:
                 raise ValueError(f"{name}={value!r}: expected a non-negative number")
         for name, value in (("prior_kl_steps", prior_kl_steps), ("prior_epochs", prior_epochs), ("aux_epochs", aux_epochs),
@@ -113,6 +115,7 @@ class AuxiliaryHeadsMixin(OnPolicyAlgorithm):
         self.aux_batch_size = aux_batch_size
         self.aux_epochs = aux_epochs
         self.warm_start_epochs = warm_start_epochs
+        self.clone_coef = clone_coef
         self._offline: OfflineTransitions | None = None
         self.prior_fitted = False
 
@@ -242,10 +245,20 @@ class AuxiliaryHeadsMixin(OnPolicyAlgorithm):
         batch = self.aux_batch_size or getattr(self, "batch_size", None) or n_rows
         scarcity = max(0.0, 1.0 - self.num_timesteps / self.prior_kl_steps) if self.prior_kl_steps else 0.0
         kl_weight, value_weight = self.prior_kl_coef * scarcity, self.offline_value_coef * scarcity
+        # What holds the policy while the other losses move the shared layers: the prior while its pull
+        # is on, the policy as the update left it afterwards (and always without offline data).
+        pulled = scarcity if offline is not None and self.prior_kl_coef else 0.0
+        clone_weight = self.clone_coef * (1.0 - pulled)
         # After train() the rollout arrays are flattened: (n_steps * n_envs, ...) rows.
         observations = buffer.observations.reshape(n_rows, *buffer.obs_shape)
         dynamics_losses, kls, value_predictions, value_targets, value_losses = [], [], [], [], []
-        for start in np.tile(np.arange(0, n_rows, batch), self.aux_epochs):
+        starts = np.arange(0, n_rows, batch)
+        # The policy as the algorithm's own update left it, on each minibatch of rollout states (PPG's
+        # "behavioural cloning" anchor). SB3 distributions are re-filled in place, so each is copied.
+        slices = {int(start): self._tensor(observations[start : start + batch]) for start in starts}
+        with th.no_grad():
+            anchors = {start: copy.copy(self.aux_policy.get_distribution(obs)) for start, obs in slices.items()}
+        for start in np.tile(starts, self.aux_epochs):
             if start == 0:
                 live_order = self.rng.permutation(len(live[0]))
             loss = th.zeros((), device=self.device)
@@ -273,10 +286,17 @@ class AuxiliaryHeadsMixin(OnPolicyAlgorithm):
                 value_predictions.append(values.detach().cpu().numpy())
                 value_targets.append(targets.cpu().numpy())
                 value_losses.append(float(value_loss.detach()))
+            if loss.requires_grad and clone_weight:
+                current = self.aux_policy.get_distribution(slices[int(start)])
+                loss = loss + clone_weight * kl_divergence(anchors[int(start)], current).mean()
             if loss.requires_grad:
                 self.aux_optimizer.zero_grad()
                 loss.backward()
                 self.aux_optimizer.step()
+        with th.no_grad():
+            moved = [kl_divergence(anchor, self.aux_policy.get_distribution(slices[start])).mean()
+                     for start, anchor in anchors.items()]
+        self.logger.record("train/aux_policy_kl", float(th.stack(moved).mean()))
         if dynamics_losses:
             self.logger.record("train/dynamics_loss", float(np.mean(dynamics_losses)))
         if kls:

@@ -75,7 +75,14 @@ class AuxiliaryActorCriticPolicy(ActorCriticPolicy):
 
     def _build_mlp_extractor(self) -> None:
         super()._build_mlp_extractor()
-        # Built here, before ActorCriticPolicy._build creates the optimizer over self.parameters().
+        # Built here, before ActorCriticPolicy._build creates the optimizer over self.parameters(), and
+        # on a forked random stream: the heads draw their initial weights without moving torch's global
+        # generator, so the actor and critic start exactly as SB3's ActorCriticPolicy does with the same
+        # seed (a comparison with plain PPO then differs by the auxiliary losses only).
+        with th.random.fork_rng(devices=[]):
+            self._build_auxiliary_heads()
+
+    def _build_auxiliary_heads(self) -> None:
         obs_width = spaces.flatdim(self.observation_space)
         self.dynamics_head = nn.Sequential(
             *create_mlp(
