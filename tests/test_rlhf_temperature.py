@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch as th
+from sb3_contrib import TQC
 from stable_baselines3 import SAC, TD3
 
 from sb3_ext.callbacks import RLHFEntropyTemperature
@@ -109,8 +110,11 @@ def test_smoothing_is_a_moving_average_of_agreements():
 
 def test_models_without_a_learnt_temperature_are_refused():
     callback = RLHFEntropyTemperature(sources=[ScriptedFeedback(lambda *_: 0.0)])
-    with pytest.raises(ValueError, match="TD3 does not learn its entropy coefficient"):
+    with pytest.raises(ValueError, match="TD3 is not a SAC learning its entropy coefficient"):
         TD3("MlpPolicy", "Pendulum-v1").learn(10, callback=callback)
     fixed = RLHFEntropyTemperature(sources=[ScriptedFeedback(lambda *_: 0.0)])
-    with pytest.raises(ValueError, match="SAC does not learn"):
+    with pytest.raises(ValueError, match="SAC is not a SAC learning"):
         SAC("MlpPolicy", "Pendulum-v1", ent_coef=0.1).learn(10, callback=fixed)
+    quantiles = RLHFEntropyTemperature(sources=[ScriptedFeedback(lambda *_: 0.0)])
+    with pytest.raises(ValueError, match="TQC is not a SAC"):  # its critics give quantiles, not Q-values
+        TQC("MlpPolicy", "Pendulum-v1").learn(10, callback=quantiles)

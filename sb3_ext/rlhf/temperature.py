@@ -7,6 +7,7 @@ from typing import Any
 import numpy as np
 import torch as th
 from gymnasium import spaces
+from stable_baselines3 import SAC
 
 from sb3_ext.rlhf.config import RLHFConfig
 from sb3_ext.rlhf.relabel import RLHFRewardRelabel
@@ -36,8 +37,8 @@ class RLHFEntropyTemperature(RLHFRewardRelabel):
     or values) the target stays where it was. ``base_target_entropy`` is the model's target when
     training starts (SAC's ``-dim(action)`` by default).
 
-    Works with any model that learns its entropy coefficient against a ``target_entropy``
-    (SAC with ``ent_coef="auto"``, sb3-contrib's TQC, ...) on Box actions. Logs
+    Works with SAC (or a subclass) learning its entropy coefficient (``ent_coef="auto"``) on Box
+    actions: the agreement reads SAC's twin Q critics (TQC's critics give quantiles instead). Logs
     ``rlhf/critic_agreement`` (this relabelling's correlation), ``rlhf/smoothed_agreement`` (A)
     and ``train/target_entropy``, beside the relabelling's own ``rlhf/*`` metrics.
 
@@ -67,9 +68,9 @@ class RLHFEntropyTemperature(RLHFRewardRelabel):
     def _init_callback(self) -> None:
         super()._init_callback()
         model = self.model
-        if getattr(model, "log_ent_coef", None) is None or not isinstance(getattr(model, "target_entropy", None), float):
-            raise ValueError(f"RLHFEntropyTemperature: {type(model).__name__} does not learn its entropy coefficient "
-                             "against a target_entropy (use SAC or TQC with ent_coef='auto')")
+        if not isinstance(model, SAC) or model.log_ent_coef is None:
+            raise ValueError(f"RLHFEntropyTemperature: {type(model).__name__} is not a SAC learning its entropy coefficient "
+                             "(use SAC with ent_coef='auto')")
         if not isinstance(model.action_space, spaces.Box):
             raise ValueError(f"RLHFEntropyTemperature: expected Box actions, got {model.action_space}")
         if self.base_target_entropy is None:  # a second learn() keeps the first base
@@ -79,7 +80,7 @@ class RLHFEntropyTemperature(RLHFRewardRelabel):
 
     def critic_values(self, observations: np.ndarray, actions: np.ndarray) -> np.ndarray:
         """``min_i Q_i(s, a)`` of the model's critic for env-space ``actions`` (as the log holds them)."""
-        policy: Any = self.model.policy  # SAC's or TQC's policy: scale_action and a critic
+        policy: Any = self.model.policy  # SAC's policy: scale_action and a critic
         space = self.model.action_space
         assert isinstance(space, spaces.Box)
         scaled = policy.scale_action(np.clip(actions, space.low, space.high))
