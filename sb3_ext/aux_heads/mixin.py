@@ -45,11 +45,17 @@ class AuxiliaryHeadsMixin(OnPolicyAlgorithm):
 
     ``dynamics_coef * (dynamics loss on live and offline transitions)
     + prior_kl_coef * w(t) * KL(prior || policy) on the rollout's observations
-    + offline_value_coef * w(t) * (V(s) - offline return)^2 on offline transitions``
+    + offline_value_coef * w(t) * (V(s) - offline return)^2 on offline transitions
+    + clone_coef * (1 - w(t)) * KL(policy before the phase || policy) on the rollout's observations``
 
-    where ``w(t) = max(0, 1 - num_timesteps / prior_kl_steps)`` fades both offline terms out as
-    live data accumulates: the offline returns are the behaviour policy's, a fair value target
-    only while the policy is held near that behaviour. The prior itself is fitted once, on the
+    where ``w(t) = max(0, 1 - num_timesteps / prior_kl_steps)`` (0 without offline data or with
+    ``prior_kl_coef=0``) fades the offline terms out as live data accumulates: the offline returns
+    are the behaviour policy's, a fair value target only while the policy is held near that
+    behaviour. The dynamics loss shapes the actor's layers only when there are offline
+    transitions; on live data alone the head learns on the actor's features as they are, and the
+    algorithm trains exactly as its base class would. The last term is PPG's behavioural-cloning
+    term: it keeps the actions where the algorithm's own update left them while the other losses
+    move the shared layers (the prior holds them instead while its pull is on). The prior itself is fitted once, on the
     offline data only, for ``prior_epochs`` epochs when training starts
     (``train/behaviour_prior_nll``); then the actor is warm-started from it by
     ``warm_start_epochs`` epochs of the same KL on the offline states (``train/warm_start_kl``).
@@ -57,7 +63,8 @@ class AuxiliaryHeadsMixin(OnPolicyAlgorithm):
     truncations (see :func:`~sb3_ext.aux_heads.offline.return_targets`).
 
     Logged each update (and so written into ``metrics.json`` by :class:`~sb3_ext.callbacks.RunArtifacts`):
-    ``train/dynamics_loss``; with offline data also ``train/behaviour_prior_alignment`` =
+    ``train/dynamics_loss``, ``train/aux_policy_kl`` (mean KL between the policy before and after
+    the phase on the rollout); with offline data also ``train/behaviour_prior_alignment`` =
     ``exp(-mean KL(prior || policy))`` on the rollout (1 when the policy matches the prior),
     ``train/meta_value_alignment`` = :func:`value_alignment` of the value head on the offline return
     targets (1 when it predicts them exactly), ``train/offline_value_loss`` and
@@ -74,6 +81,7 @@ class AuxiliaryHeadsMixin(OnPolicyAlgorithm):
     :param aux_epochs: passes of the auxiliary phase over the rollout per update
     :param warm_start_epochs: epochs of distilling the fitted prior into the actor on the offline
         states before the first rollout (0: the actor starts from scratch, only the KL term pulls)
+    :param clone_coef: weight of the clone term holding the policy through the auxiliary phase
     """
 
     policy_aliases: ClassVar[dict[str, type[BasePolicy]]] = {"MlpPolicy": AuxiliaryActorCriticPolicy}
@@ -232,7 +240,11 @@ class AuxiliaryHeadsMixin(OnPolicyAlgorithm):
 
     def _dynamics_loss(self, obs: np.ndarray, actions: np.ndarray, next_obs: np.ndarray, rewards: np.ndarray) -> th.Tensor:
         obs_t, next_t = self._tensor(obs), self._tensor(next_obs)
-        delta, reward = self.aux_policy.dynamics_prediction(obs_t, self._tensor(actions))
+        # Only offline transitions make shaping the actor's features worth it (they cover states the
+        # live policy has not visited); on live data alone the shaping slowed PPO on CartPole on every
+        # seed measured (docs/trainer.md), so without offline data the head learns on the side.
+        delta, reward = self.aux_policy.dynamics_prediction(obs_t, self._tensor(actions),
+                                                            shape_features=self.offline is not None)
         target = self.aux_policy.flat_observation(next_t) - self.aux_policy.flat_observation(obs_t)
         return F.mse_loss(delta, target) + F.mse_loss(reward, self._tensor(rewards).float().reshape(-1))
 
@@ -245,10 +257,11 @@ class AuxiliaryHeadsMixin(OnPolicyAlgorithm):
         batch = self.aux_batch_size or getattr(self, "batch_size", None) or n_rows
         scarcity = max(0.0, 1.0 - self.num_timesteps / self.prior_kl_steps) if self.prior_kl_steps else 0.0
         kl_weight, value_weight = self.prior_kl_coef * scarcity, self.offline_value_coef * scarcity
-        # What holds the policy while the other losses move the shared layers: the prior while its pull
-        # is on, the policy as the update left it afterwards (and always without offline data).
-        pulled = scarcity if offline is not None and self.prior_kl_coef else 0.0
-        clone_weight = self.clone_coef * (1.0 - pulled)
+        # What holds the policy while the offline losses move the actor's layers: the prior while its
+        # pull is on, then the policy as the update left it. Without offline data nothing moves them,
+        # and the term stays out: its gradient there is round-off, which Adam would scale up to steps.
+        pulled = scarcity if self.prior_kl_coef else 0.0
+        clone_weight = self.clone_coef * (1.0 - pulled) if offline is not None else 0.0
         # After train() the rollout arrays are flattened: (n_steps * n_envs, ...) rows.
         observations = buffer.observations.reshape(n_rows, *buffer.obs_shape)
         dynamics_losses, kls, value_predictions, value_targets, value_losses = [], [], [], [], []
