@@ -26,6 +26,7 @@ one step), hence the few lines of regression here; the return targets are
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -170,8 +171,8 @@ def warm_up_critic(
 
     :param teacher_actions: the teacher's deterministic action on each recorded observation, for the
         large-margin term of a Q-learner (unused otherwise; None leaves that term out)
-    :param steps: gradient steps in all (minibatches of the student's ``batch_size``), at least one
-        pass over the recording per round; 0: nothing is done
+    :param steps: gradient steps in all, at least (minibatches of the student's ``batch_size``; whole
+        passes over the recording, at least one per round); 0: nothing is done
     :param rounds: bootstrap recomputations (target networks synced after each)
     :param learning_rate: of the warm-up's own Adam (the returns' scale is far from a fresh critic's)
     """
@@ -220,15 +221,18 @@ def warm_up_critic(
     report.td_error_before = td_error()
     targets = return_targets()
     report.return_error_before = return_error(targets)
+    # Each family's own regression loss: Huber for Q-learners (which bounds its gradient, so the
+    # large-margin term keeps its weight while the values are still far off), squared error otherwise.
+    regression = F.smooth_l1_loss if view.value_based else F.mse_loss
     rng = np.random.default_rng(seed)
     batch_size = student.batch_size
     batches = max(1, len(data) // batch_size)  # per pass over the recording (fit_on_rows' split)
-    epochs = max(1, round(steps / rounds / batches))
+    epochs = max(1, math.ceil(steps / rounds / batches))
     for _ in range(rounds):
 
         def loss_of(index: np.ndarray, targets: th.Tensor = targets) -> th.Tensor:  # this round's targets
             heads = view.heads(obs[index], actions[index])
-            loss = F.mse_loss(heads, targets[index, None].expand_as(heads))
+            loss = regression(heads, targets[index, None].expand_as(heads))
             if margin_actions is not None:
                 loss = loss + margin_weight * large_margin_loss(q_values(student, obs[index]), margin_actions[index])
             return loss
