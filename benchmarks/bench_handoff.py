@@ -137,6 +137,7 @@ def run_task(name: str, seed: int, root: Path, variants: list[str]) -> dict[str,
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--seeds", type=int, default=3)
+    parser.add_argument("--first-seed", type=int, default=0, help="seeds first-seed .. first-seed + seeds - 1")
     parser.add_argument("--tasks", nargs="+", default=list(TASKS), choices=list(TASKS))
     parser.add_argument("--variants", nargs="+", default=list(VARIANTS), choices=list(VARIANTS))
     parser.add_argument("--json", type=Path, help="write every curve here")
@@ -149,7 +150,7 @@ def main() -> None:
             print(f"== {name}: PPO ({task['stage1_steps']} steps) -> {task['student'].__name__}, "
                   f"steps to mean return >= {task['target']} (budget {task['budget']})", flush=True)
             results[name] = {}
-            for seed in range(args.seeds):
+            for seed in range(args.first_seed, args.first_seed + args.seeds):
                 row = results[name][seed] = run_task(name, seed, Path(root), args.variants)
                 cells = [
                     f"{v}: {row[v]['reached_at']}" if row[v]["reached_at"] is not None

@@ -68,6 +68,12 @@ def test_record_handoff_writes_a_dataset_with_manifest(recorded):
     assert recorded_observations(directory).shape == (2000, 3)
 
 
+def test_record_handoff_with_a_number_of_envs_that_does_not_divide_the_chunk_size(tmp_path):
+    env = make_vec_env("CartPole-v1", n_envs=3, seed=0)  # 3 does not divide ChunkWriter's default 50 000
+    manifest = record_handoff(ScriptedTeacher("CartPole-v1", env.action_space), env, tmp_path / "three", 100)
+    assert manifest["n_transitions"] == 99 and manifest["n_envs"] == 3
+
+
 @pytest.mark.parametrize("algorithm, kwargs", [
     (DQN, {}), (TwinDQN, {}), (QRDQN, {}), (QuantileDQN, {}), (A2C, {}),
 ])

@@ -82,7 +82,10 @@ def record_handoff(model: BaseAlgorithm, env: VecEnv, directory: str | os.PathLi
     records again when it finishes).
     """
     n_transitions -= n_transitions % env.num_envs
+    # Chunks must hold a multiple of n_envs rows (a per-column lattice has hundreds of agent slots).
+    chunk_size = env.num_envs * max(1, min(n_transitions, 50_000) // env.num_envs)
     with ChunkWriter(directory, env.observation_space, env.action_space, n_envs=env.num_envs, env_id=env_id,
+                     chunk_size=chunk_size,
                      provenance={"handoff_from": type(model).__name__, "num_timesteps": model.num_timesteps},
                      overwrite=True) as writer:
         writer.record(env, model, max(n_transitions, env.num_envs), deterministic=False)
