@@ -1,11 +1,12 @@
 """PPO -> TD3 hand-over on the lattice (stage-1 lattice, four agents) through the curriculum runner.
 
-Per seed, three curriculum runs on the 8x8x5 lattice of stage1_small.yaml (n_swarm 4):
+Per seed, two (three) curriculum runs on the 8x8x5 lattice of stage1_small.yaml (n_swarm 4):
 
 * ``handoff``     : stage 1 PPO (the stage file's settings, a reduced budget), then stage 2 ``algo: td3``
   on the same lattice: its buffer seeded from stage 1's recorded transitions, its actor distilled,
   its critic warmed up on the recorded returns (``handoff:`` defaults);
-* ``distil only`` : the same with ``handoff: {critic_warmup_steps: 0}`` (the hand-over before the warm-up);
+* ``distil only`` : (``--distil-only``) the same with ``handoff: {critic_warmup_steps: 0}``, the
+  hand-over before the warm-up;
 * ``cold``        : the same TD3 stage alone, from scratch.
 
 Reported: the TD3 stage's evaluation curve (``eval/mean_reward`` of its RunArtifacts, 5
@@ -66,20 +67,23 @@ def main() -> None:
     parser.add_argument("--ppo-steps", type=int, default=24_000)
     parser.add_argument("--td3-steps", type=int, default=6_000)
     parser.add_argument("--eval-freq", type=int, default=1_000)
+    parser.add_argument("--distil-only", action="store_true", help="also run the hand-over without critic warm-up")
     args = parser.parse_args()
     th.set_num_threads(1)
     ppo, td3, distil_only = stages(args.ppo_steps, args.td3_steps)
     print(f"lattice 8x8x5, 4 agents: PPO {args.ppo_steps} steps -> TD3 {args.td3_steps} steps vs TD3 cold", flush=True)
-    reached: dict[str, list] = {"handoff": [], "distil only": [], "cold": []}
+    reached: dict[str, list] = {name: [] for name in ("handoff", "cold", "distil only")[: 3 if args.distil_only else 2]}
     with tempfile.TemporaryDirectory() as root:
         for seed in range(args.seeds):
             handoff = run(Path(root), f"handoff{seed}", {1: ppo, 2: td3}, seed, args.eval_freq)
-            distilled = run(Path(root), f"distil{seed}", {1: ppo, 2: distil_only}, seed, args.eval_freq)
             cold = run(Path(root), f"cold{seed}", {1: td3}, seed, args.eval_freq)
             summary = json.loads((handoff.run_dir / "summary.json").read_text())["stages"]
             target = summary["1"]["policy"]["mean_reward"]
             report = json.loads((handoff.stage_dir(2) / "handoff.json").read_text())
-            curves = {"handoff": curve(handoff, 2), "distil only": curve(distilled, 2), "cold": curve(cold, 1)}
+            curves = {"handoff": curve(handoff, 2), "cold": curve(cold, 1)}
+            if args.distil_only:
+                distilled = run(Path(root), f"distil{seed}", {1: ppo, 2: distil_only}, seed, args.eval_freq)
+                curves["distil only"] = curve(distilled, 2)
             cells = []
             for name, points in curves.items():
                 step = next((s for s, v in points if v >= target), None)

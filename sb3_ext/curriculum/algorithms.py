@@ -113,8 +113,8 @@ def algorithm_of_saved_model(path: str | Path, preferred: str | None = None) -> 
     from sb3_ext.zoo.registry import register_zoo
 
     register_zoo()
-    data, _, _ = load_from_zip_file(path, load_data=True, device="cpu")
-    policy_class = (data or {}).get("policy_class")
+    data = load_from_zip_file(path, load_data=True, device="cpu")[0] or {}
+    policy_class = data.get("policy_class")
     if not isinstance(policy_class, type):
         raise ValueError(f"{path}: the saved model names no policy class")
     # Some arguments are kept as private attributes (stats_window_size -> _stats_window_size).

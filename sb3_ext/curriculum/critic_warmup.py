@@ -112,9 +112,10 @@ class _CriticView:
 
     def __init__(self, student: OffPolicyAlgorithm) -> None:
         self.student, self.policy = student, student.policy
-        self.value_based = q_network(student) is not None
-        if self.value_based:
-            self.network, self.target = q_network(student), q_network(student, target=True)
+        network, target = q_network(student), q_network(student, target=True)
+        self.value_based = network is not None and target is not None
+        if network is not None and target is not None:
+            self.network, self.target = network, target
             # Twin heads are reduced with min for the bootstrap (as TwinDQN does); quantiles with mean.
             self.twin = hasattr(self.network, "forward_critics")
             self.parameters = list(self.network.parameters())
