@@ -151,7 +151,7 @@ class _CriticView:
             values = self.heads(obs, greedy, target=True)
             return values.min(dim=1).values if self.twin else values.mean(dim=1)
         policy: Any = self.policy
-        return self.heads(obs, policy._predict(obs, deterministic=True), target=True).min(dim=1).values
+        return self.heads(obs, policy(obs, deterministic=True), target=True).min(dim=1).values
 
 
 def _in_batches(function: Callable[[np.ndarray], th.Tensor], n_rows: int) -> th.Tensor:

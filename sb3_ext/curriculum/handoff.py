@@ -141,7 +141,7 @@ def distil(
             return -log_prob.mean()
         if discrete:
             return large_margin_loss(q_values(student, obs), th.as_tensor(targets[index], device=student.device))
-        return F.mse_loss(policy._predict(obs, deterministic=True), th.as_tensor(targets[index], device=student.device))
+        return F.mse_loss(policy(obs, deterministic=True), th.as_tensor(targets[index], device=student.device))
 
     policy.set_training_mode(True)
     report.distillation_losses = fit_on_rows(

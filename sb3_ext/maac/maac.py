@@ -39,7 +39,7 @@ from stable_baselines3.common.utils import polyak_update
 from torch.nn import functional as F
 
 from sb3_ext.maac.buffers import JointReplayBuffer
-from sb3_ext.maac.policies import MAACPolicy, NCAMAACPolicy
+from sb3_ext.maac.policies import AttentionCritic, MAACPolicy, MultiAgentActor, NCAMAACPolicy
 from sb3_ext.multiagent.algorithm import AgentSlotsAlgorithm
 from sb3_ext.multiagent.vec import agent_slots_of, to_agent_slots
 
@@ -82,6 +82,9 @@ class MAAC(AgentSlotsAlgorithm, OffPolicyAlgorithm):
 
     policy_aliases: ClassVar[dict[str, type[BasePolicy]]] = {"MlpPolicy": MAACPolicy, "NCAPolicy": NCAMAACPolicy}
     policy: MAACPolicy
+    actor: MultiAgentActor
+    critic: AttentionCritic
+    critic_target: AttentionCritic
 
     def __init__(
         self,
@@ -223,6 +226,22 @@ class MAAC(AgentSlotsAlgorithm, OffPolicyAlgorithm):
             advantage = q - leave_one_out
         return (log_prob * (ent_coef * log_prob - advantage).detach()).mean()
 
+    def _temperature_step(self, obs: th.Tensor) -> tuple[th.Tensor, float | None]:
+        """The temperature alpha for this gradient step (its value before any update) and, when
+        alpha is learned, the loss of the update taken on it (SAC's: it pushes the policies'
+        entropy towards ``target_entropy``)."""
+        if self.log_ent_coef is None or self.ent_coef_optimizer is None:
+            return self.ent_coef_tensor, None
+        ent_coef = th.exp(self.log_ent_coef.detach())
+        with th.no_grad():
+            log_prob = self.actor.sample(obs)[1]
+        # _setup_model has resolved "auto" to a number.
+        ent_coef_loss = -(self.log_ent_coef * (log_prob + float(self.target_entropy)).detach()).mean()
+        self.ent_coef_optimizer.zero_grad()
+        ent_coef_loss.backward()
+        self.ent_coef_optimizer.step()
+        return ent_coef, ent_coef_loss.item()
+
     def train(self, gradient_steps: int, batch_size: int = 256) -> None:
         self.policy.set_training_mode(True)
         optimizers = [self.actor.optimizer, self.critic.optimizer]
@@ -239,17 +258,9 @@ class MAAC(AgentSlotsAlgorithm, OffPolicyAlgorithm):
             obs, next_obs = data.observations, data.next_observations
             actions = data.actions.squeeze(-1).long() if discrete else data.actions
 
-            if self.ent_coef_optimizer is not None:
-                ent_coef = th.exp(self.log_ent_coef.detach())  # type: ignore[union-attr]
-                with th.no_grad():
-                    log_prob = self.actor.sample(obs)[1]
-                ent_coef_loss = -(self.log_ent_coef * (log_prob + self.target_entropy).detach()).mean()
-                self.ent_coef_optimizer.zero_grad()
-                ent_coef_loss.backward()
-                self.ent_coef_optimizer.step()
-                logs["ent_coef_loss"].append(ent_coef_loss.item())
-            else:
-                ent_coef = self.ent_coef_tensor
+            ent_coef, ent_coef_loss = self._temperature_step(obs)
+            if ent_coef_loss is not None:
+                logs["ent_coef_loss"].append(ent_coef_loss)
 
             with th.no_grad():
                 next_actions, next_log_prob = self.actor.sample(next_obs)

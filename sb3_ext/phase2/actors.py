@@ -16,14 +16,17 @@ from __future__ import annotations
 import multiprocessing as mp
 import queue
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch as th
-from stable_baselines3.common.type_aliases import MaybeCallback
+from stable_baselines3.common.type_aliases import MaybeCallback, TrainFreq
 from stable_baselines3.common.utils import ConstantSchedule
 
-from sb3_ext.phase2.model_targets import SuccessorCache
+from sb3_ext.phase2.model_targets import SuccessorCache, SuccessorTable
+
+if TYPE_CHECKING:  # phase2.py imports this module
+    from sb3_ext.phase2.phase2 import Phase2
 
 
 def epsilon_greedy(actions: np.ndarray, epsilon: float, n_actions: int) -> np.ndarray:
@@ -65,7 +68,9 @@ def _actor(
         except queue.Empty:
             pass
         policy.load_state_dict(weights)
-        steps, tables, episode_return, start = [], [], 0.0, time.time()
+        steps: list[tuple[np.ndarray, np.ndarray, int, float, bool, dict[str, Any]]] = []
+        tables: list[tuple[np.ndarray, SuccessorTable]] = []
+        episode_return, start = 0.0, time.time()
         done = False
         while not done:
             key = obs.tobytes()
@@ -89,13 +94,14 @@ def _actor(
 class _Actors:
     """The actor processes and their queues."""
 
-    def __init__(self, model, n_actors: int):
+    def __init__(self, model: Phase2, n_actors: int):
         # Like torch's DataLoader workers: fork where the platform has it (fast start; the actors
         # use one torch thread and no parallel region), spawn elsewhere.
-        ctx = mp.get_context("fork" if "fork" in mp.get_all_start_methods() else "spawn")
+        ctx = mp.get_context("fork") if "fork" in mp.get_all_start_methods() else mp.get_context("spawn")
         self.transitions: mp.Queue = ctx.Queue(maxsize=4 * n_actors)
         self.params = [ctx.Queue() for _ in range(n_actors)]
         self.stop = ctx.Event()
+        assert model.env is not None, "learn() runs on the model's env"
         env = model.env.get_attr("unwrapped")[0]
         # What BasePolicy.save stores to rebuild a policy; no public accessor exists.
         kwargs = model.policy._get_constructor_parameters()
@@ -146,13 +152,13 @@ class _Actors:
 
 
 def learn_with_actors(
-    model,
+    model: Phase2,
     total_timesteps: int,
     callback: MaybeCallback,
     log_interval: int,
     tb_log_name: str,
     reset_num_timesteps: bool,
-):
+) -> Phase2:
     """``Phase2.learn`` when ``n_actors > 1``.
 
     SB3 has no public hook for transitions collected outside ``collect_rollouts`` (its
@@ -165,9 +171,12 @@ def learn_with_actors(
     if model.n_envs != 1:
         raise ValueError(f"n_actors: {cfg.n_actors} actors need a single training env (got {model.n_envs}); "
                          "each actor runs its own copy")
-    total_timesteps, callback = model._setup_learn(total_timesteps, callback, reset_num_timesteps, tb_log_name)
-    callback.on_training_start(locals(), globals())
-    callback.on_rollout_start()
+    total_timesteps, callbacks = model._setup_learn(total_timesteps, callback, reset_num_timesteps, tb_log_name)
+    callbacks.on_training_start(locals(), globals())
+    callbacks.on_rollout_start()
+    # SB3 turns train_freq into a TrainFreq when it sets up the model; its attribute keeps the argument's type.
+    assert isinstance(model.train_freq, TrainFreq)
+    train_every = model.train_freq.frequency
     actors = _Actors(model, cfg.n_actors)
     steps_since_train, last_sync, stage = 0, model._n_updates, model._stage
     stopped = False
@@ -182,15 +191,15 @@ def learn_with_actors(
                 model.num_timesteps += 1
                 model.replay_buffer.add(obs[None], next_obs[None], np.array([[action]]), np.array([reward]),
                                         np.array([done]), [info])
-                callback.update_locals(locals())
-                if not callback.on_step():
+                callbacks.update_locals(locals())
+                if not callbacks.on_step():
                     stopped = True
                     break
                 model._update_info_buffer([info], np.array([done]))
                 model._update_current_progress_remaining(model.num_timesteps, total_timesteps)
                 model._on_step()
                 steps_since_train += 1
-                if steps_since_train >= model.train_freq.frequency and model.num_timesteps > model.learning_starts:
+                if steps_since_train >= train_every and model.num_timesteps > model.learning_starts:
                     steps_since_train = 0
                     model.train(gradient_steps=model.gradient_steps, batch_size=model.batch_size)
                 if model._n_updates - last_sync >= cfg.actor_sync_freq or model._stage != stage:
@@ -202,6 +211,6 @@ def learn_with_actors(
                         model.dump_logs()
     finally:
         actors.close()
-    callback.on_rollout_end()
-    callback.on_training_end()
+    callbacks.on_rollout_end()
+    callbacks.on_training_end()
     return model

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, cast
 
 import numpy as np
 import torch as th
@@ -35,6 +35,11 @@ class Phase2ReplayBuffer(ReplayBuffer):
     def add(self, obs, next_obs, action, reward, done, infos: list[dict[str, Any]]) -> None:  # type: ignore[override]
         self.goals[self.pos] = np.array([info["goals"] for info in infos])
         super().add(obs, next_obs, action, reward, done, infos)
+
+    def sample(self, batch_size: int, env: VecNormalize | None = None) -> Phase2Samples:  # type: ignore[override]
+        """A batch with goals: SB3's ``sample`` returns what :meth:`_get_samples` builds, though
+        its annotation names the parent's sample type."""
+        return cast(Phase2Samples, super().sample(batch_size, env))
 
     def _get_samples(self, batch_inds: np.ndarray, env: VecNormalize | None = None) -> Phase2Samples:  # type: ignore[override]
         # The parent draws the env index of each sample from numpy's global generator; replaying

@@ -107,6 +107,9 @@ class Phase2(OffPolicyAlgorithm):
     policy_aliases: ClassVar[dict[str, type[BasePolicy]]] = {"MlpPolicy": PowerLawPolicy}
     policy: PowerLawPolicy
     replay_buffer: Phase2ReplayBuffer
+    action_space: spaces.Discrete
+    learning_rate: float  # checked to be a number in __init__: the stage schedule multiplies it
+    prior: HumanPrior  # set by _setup_model
 
     def __init__(
         self,
@@ -200,22 +203,23 @@ class Phase2(OffPolicyAlgorithm):
             supported_action_spaces=(spaces.Discrete,),
         )
         self.exploration_rate = self.config.exploration_initial_eps
-        self.prior: HumanPrior | None = None
         if _init_setup_model:
             self._setup_model()
 
     # ------------------------------------------------------------------ setup
     def _setup_model(self) -> None:
+        prior = getattr(self, "prior", None)  # SB3's load restores the saved one before this runs
         if self.env is not None:
             try:
-                self.prior = self.env.get_attr("prior")[0]
+                prior = self.env.get_attr("prior")[0]
             except AttributeError:
-                self.prior = None
-        if not isinstance(self.prior, HumanPrior):
+                prior = None
+        if not isinstance(prior, HumanPrior):
             raise ValueError(
                 "env: Phase2 plans with a world model and needs an env exposing `prior` "
                 f"(a sb3_ext.phase2.world_model.HumanPrior, e.g. AssistGrid-v0's), got {self.env!r}"
             )
+        self.prior = prior
         cfg = self.config
         self.policy_kwargs.update(
             n_goal_pairs=len(self.prior.goal_pairs),
@@ -252,7 +256,7 @@ class Phase2(OffPolicyAlgorithm):
         """Power-law action; with probability epsilon (exploration only) a uniform one."""
         action, state = self.policy.predict(observation, state, episode_start, deterministic)
         if not deterministic:
-            action = epsilon_greedy(action, self.exploration_rate, self.action_space.n)
+            action = epsilon_greedy(action, self.exploration_rate, int(self.action_space.n))
         return action, state
 
     def _on_step(self) -> None:
@@ -397,8 +401,8 @@ class Phase2(OffPolicyAlgorithm):
         if "q_r" in active:
             done = data.dones[:, 0].bool()
             v_next = th.where(done, cfg.terminal_value, self._v_r(data.next_observations, target=True))
-            q_target = (cfg.gamma_r * v_next)[:, None].expand(-1, self.action_space.n)
-            out["q_r"] = (q_target, F.one_hot(data.actions[:, 0].long(), self.action_space.n).float())
+            q_target = (cfg.gamma_r * v_next)[:, None].expand(-1, int(self.action_space.n))
+            out["q_r"] = (q_target, F.one_hot(data.actions[:, 0].long(), int(self.action_space.n)).float())
         if "v_h_e" in active:
             out["v_h_e"] = self._sampled_v_h_e_target(data)
         return obs, out
@@ -455,23 +459,23 @@ class Phase2(OffPolicyAlgorithm):
         update_learning_rate(self.policy.optimizer, self.learning_rate * lr_factor)
         losses: dict[str, list[float]] = {name: [] for name in active}
         # X_h on its own, larger batch when x_h_batch_size asks for one.
-        x_h_apart = "x_h" in active and cfg.x_h_batch_size not in (None, batch_size)
+        x_h_batch = cfg.x_h_batch_size if "x_h" in active and cfg.x_h_batch_size != batch_size else None
         for _ in range(gradient_steps):
             batches = []
             with th.no_grad():
-                if x_h_apart:
-                    x_data = self.replay_buffer.sample(cfg.x_h_batch_size, env=self._vec_normalize_env)
+                if x_h_batch is not None:
+                    x_data = self.replay_buffer.sample(x_h_batch, env=self._vec_normalize_env)
                     batches.append(self._targets(x_data, frozenset({"x_h"})))
                 data = self.replay_buffer.sample(batch_size, env=self._vec_normalize_env)
-                batches.append(self._targets(data, active - {"x_h"} if x_h_apart else active))
-            total = 0.0
+                batches.append(self._targets(data, active - {"x_h"} if x_h_batch is not None else active))
+            terms = []
             for obs, targets in batches:
                 for name, (target, mask) in targets.items():
                     loss = self._regression_loss(name, obs, target, mask)
                     losses[name].append(loss.item())
-                    total = total + loss
+                    terms.append(loss)
             self.policy.optimizer.zero_grad()
-            total.backward()
+            th.stack(terms).sum().backward()
             for name in active:
                 # Clip each network proportionally to the learning rate: steps stay bounded as lr decays.
                 th.nn.utils.clip_grad_norm_(self.policy.nets[name].parameters(), cfg.max_grad_norm * lr_factor)
@@ -499,7 +503,8 @@ class Phase2(OffPolicyAlgorithm):
         progress_bar: bool = False,
     ) -> SelfPhase2:
         if self.config.n_actors > 1:
-            return learn_with_actors(self, total_timesteps, callback, log_interval, tb_log_name, reset_num_timesteps)
+            learn_with_actors(self, total_timesteps, callback, log_interval, tb_log_name, reset_num_timesteps)
+            return self
         return super().learn(
             total_timesteps=total_timesteps,
             callback=callback,

@@ -52,6 +52,9 @@ class PowerLawPolicy(BasePolicy):
     :param v_r_use_network: build a V_r network
     """
 
+    action_space: spaces.Discrete
+    beta_r: th.Tensor  # a registered buffer
+
     def __init__(
         self,
         observation_space: spaces.Space,
@@ -101,7 +104,10 @@ class PowerLawPolicy(BasePolicy):
         self.target_nets.load_state_dict(self.nets.state_dict())
         self.target_nets.requires_grad_(False)
         self.target_nets.train(False)
-        self.optimizer = self.optimizer_class(self.nets.parameters(), lr=lr_schedule(1), **self.optimizer_kwargs)
+        # As in SB3's own policies: the base Optimizer's signature has no lr, every concrete optimizer does.
+        self.optimizer = self.optimizer_class(  # type: ignore[call-arg]
+            self.nets.parameters(), lr=lr_schedule(1), **self.optimizer_kwargs
+        )
 
     def raw(self, name: str, obs: th.Tensor, target: bool = False) -> th.Tensor:
         """The named network's output before its range transform (any leading batch shape)."""

@@ -42,7 +42,7 @@ from sb3_ext.envs.lattice import kernels as K
 from sb3_ext.envs.lattice.engine import LatticeKMC, stream_state
 from sb3_ext.envs.lattice.physics import SOSPhysics
 from sb3_ext.envs.lattice.render import ascii_heights, grey_heights
-from sb3_ext.envs.lattice.swarm import observation_size, observe, place_agents, swarm_step
+from sb3_ext.envs.lattice.fixed_agents import observation_size, observe, place_agents, fixed_agents_step
 
 DEFAULT_REWARD_WEIGHTS: dict[str, float] = {
     "roughness_weight": -1.0,
@@ -182,7 +182,7 @@ class LatticeGrowthEnv(gym.Env):
         e = self.engine
         roughness_before, coverage_before = e.roughness, e.coverage
         self._steps += 1
-        done, ess_sum = swarm_step(
+        done, ess_sum = fixed_agents_step(
             *e.kernel_state(), self.agent_columns, self.agent_frames, biases, self.n_proposals, e.rng, self._swarm_rng,
             self.patch_radius, self._steps / self.max_steps, self._obs,
         )  # fmt: skip
