@@ -34,8 +34,9 @@ import torch as th
 from gymnasium import spaces
 from stable_baselines3.common.off_policy_algorithm import OffPolicyAlgorithm
 from stable_baselines3.common.policies import BasePolicy
-from stable_baselines3.common.type_aliases import GymEnv, MaybeCallback, Schedule
+from stable_baselines3.common.type_aliases import MaybeCallback, Schedule
 from stable_baselines3.common.utils import polyak_update
+from stable_baselines3.common.vec_env import VecEnv
 from torch.nn import functional as F
 
 from sb3_ext.maac.buffers import JointReplayBuffer
@@ -120,8 +121,7 @@ class MAAC(AgentSlotsAlgorithm, OffPolicyAlgorithm):
         policy_kwargs = dict(policy_kwargs or {})
         replay_buffer_kwargs = dict(replay_buffer_kwargs or {})
         if env is not None:
-            env = self._agent_slots(env)
-            n_agents = agent_slots_of(env).n_agents  # type: ignore[union-attr]
+            env, n_agents = self._agent_slots(env)
             policy_kwargs["n_agents"] = n_agents
             replay_buffer_kwargs["n_agents"] = n_agents
         super().__init__(
@@ -160,7 +160,8 @@ class MAAC(AgentSlotsAlgorithm, OffPolicyAlgorithm):
             self._setup_model()
 
     @staticmethod
-    def _agent_slots(env: Any) -> GymEnv:
+    def _agent_slots(env: Any) -> tuple[VecEnv, int]:
+        """``env`` as an agent-slot VecEnv, and its number of agents per env copy."""
         if isinstance(env, str):
             env = gym.make(env)
         env = to_agent_slots(env)
@@ -171,17 +172,17 @@ class MAAC(AgentSlotsAlgorithm, OffPolicyAlgorithm):
         if slots.joint_observation:
             raise ValueError("MAAC: the env gives joint observations; MAAC regroups agents itself, "
                              "build it with joint_observation=False")  # fmt: skip
-        return env
+        return env, slots.n_agents
 
     def _setup_model(self) -> None:
         super()._setup_model()
         self.actor, self.critic, self.critic_target = self.policy.actor, self.policy.critic, self.policy.critic_target
-        discrete = isinstance(self.action_space, spaces.Discrete)
+        space = self.action_space
         if self.target_entropy == "auto":
-            if discrete:
-                self.target_entropy = float(0.5 * np.log(self.action_space.n))  # type: ignore[attr-defined]
-            else:
-                self.target_entropy = -float(np.prod(self.action_space.shape))  # type: ignore[arg-type]
+            if isinstance(space, spaces.Discrete):
+                self.target_entropy = float(0.5 * np.log(space.n))
+            elif isinstance(space, spaces.Box):
+                self.target_entropy = -float(np.prod(space.shape))
         self.target_entropy = float(self.target_entropy)
         if isinstance(self.ent_coef, str):
             if not self.ent_coef.startswith("auto"):
@@ -202,7 +203,8 @@ class MAAC(AgentSlotsAlgorithm, OffPolicyAlgorithm):
         ``joint_actions`` ``(batch, n_agents)`` are action indices; returns ``(batch, n_agents)``,
         ``(batch, n_agents)`` and ``(batch, n_agents, n_actions)``.
         """
-        n_actions = int(self.action_space.n)  # type: ignore[attr-defined]
+        assert isinstance(self.action_space, spaces.Discrete), "the exact baseline is for discrete actions"
+        n_actions = int(self.action_space.n)
         with th.no_grad():
             attention = self.critic.attend(obs, self.policy.encode_actions(joint_actions))
             every_action = th.eye(n_actions, device=obs.device)[:, None, None, :].expand(-1, *joint_actions.shape, -1)

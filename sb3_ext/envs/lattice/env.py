@@ -63,9 +63,10 @@ def _lattice_size(value: Any) -> tuple[int, int, int]:
     if isinstance(value, (str, bytes)) or not isinstance(value, (Sequence, np.ndarray)) or len(value) != 3:
         raise ValueError(f"lattice_size: expected three integers [nx, ny, nz], each >= 3, got {value!r}")
     try:
-        return tuple(_positive_int("lattice_size", v, minimum=3) for v in value)  # type: ignore[return-value]
+        nx, ny, nz = (_positive_int("lattice_size", v, minimum=3) for v in value)
     except ValueError:
         raise ValueError(f"lattice_size: expected three integers [nx, ny, nz], each >= 3, got {value!r}") from None
+    return nx, ny, nz
 
 
 def _reward_weights(value: Mapping[str, float] | None) -> dict[str, float]:
