@@ -59,6 +59,7 @@ class SuccessorCache:
         self._ids: dict[bytes, int] = {}
         self._tables: list[SuccessorTable] = []
         self._obs: list[np.ndarray] = []
+        self._obs_table = th.zeros(0)  # the rows of _obs stacked, extended when read
         self._successor_ids: dict[int, np.ndarray] = {}
         self._value_ids: dict[bytes, int] = {}
         self._value_obs: list[np.ndarray] = []
@@ -126,7 +127,11 @@ class SuccessorCache:
         return np.array([s[k] for s, k in zip(lists, picks, strict=False)], dtype=np.int64)
 
     def observations(self, ids: np.ndarray, device: th.device | str = "cpu") -> th.Tensor:
-        return th.as_tensor(np.stack([self._obs[i] for i in ids]), device=device)
+        """Observations of state ids ``ids``."""
+        if len(self._obs_table) < len(self._obs):
+            new = th.as_tensor(np.stack(self._obs[len(self._obs_table):]))
+            self._obs_table = new if not len(self._obs_table) else th.cat([self._obs_table, new])
+        return self._obs_table[th.as_tensor(ids)].to(device)
 
     def build_table(self, obs: np.ndarray) -> SuccessorTable:
         """The successor table of the state ``obs`` encodes (not stored)."""
