@@ -117,3 +117,20 @@ def test_adam_moments_restart_when_a_network_joins():
     # Q_r joins at env step 300 (X_h at 150): the step count starts again from there.
     assert by_step[299] > 100 and by_step[305] < 10
     assert by_step[149] > 50 and by_step[155] < 10
+
+
+def test_successor_expansion_draws_uniformly_among_non_terminal_successors():
+    env = gym.make("AssistGrid-v0", max_steps=3)
+    model = Phase2("MlpPolicy", env, seed=0, **FAST)
+    model.learn(100)
+    cache = model.successor_cache
+    state = next(i for i in range(len(cache)) if (cache._tables[i].terminal == 0.0).sum() > 1)
+    table = cache._tables[state]
+    expected = set(cache.ids(table.obs[table.terminal == 0.0]).tolist())
+    draws = cache.sample_successors(np.full(3000, state))
+    assert set(draws.tolist()) == expected
+    counts = np.bincount(draws)[sorted(expected)]
+    assert np.all(np.abs(counts - 3000 / len(expected)) < 5 * np.sqrt(3000 / len(expected)))
+    # A state whose successors are all terminal (one step before the horizon) contributes nothing.
+    last = next(i for i in range(len(cache)) if cache._tables[i].terminal.all())
+    assert len(cache.sample_successors(np.array([last, state, last]))) == 1
