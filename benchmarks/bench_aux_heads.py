@@ -28,7 +28,7 @@ from stable_baselines3.common.env_util import make_vec_env
 from stable_baselines3.common.evaluation import evaluate_policy
 from stable_baselines3.common.monitor import Monitor
 
-from sb3_ext.aux_ppo import AuxPPO
+from sb3_ext.aux_heads import AuxPPO
 from sb3_ext.data import ChunkWriter
 
 TARGET, EVAL_FREQ = 475.0, 2048

@@ -59,8 +59,8 @@ _LAZY_EXPORTS: dict[str, str] = {
     "preference_from_rater": "sb3_ext.rlhf",
 
     # --- mixed-algorithm trainer: auxiliary heads, SAC temperature, handoff ---
-    "AuxPPO": "sb3_ext.aux_ppo",
-    "AuxA2C": "sb3_ext.aux_a2c",
+    "AuxPPO": "sb3_ext.aux_heads",
+    "AuxA2C": "sb3_ext.aux_heads",
     "AuxiliaryActorCriticPolicy": "sb3_ext.aux_heads",
     "RLHFEntropyTemperature": "sb3_ext.rlhf.temperature",
 

@@ -11,9 +11,7 @@ from stable_baselines3 import PPO
 from stable_baselines3.common.env_util import make_vec_env
 from stable_baselines3.common.evaluation import evaluate_policy
 
-from sb3_ext.aux_a2c import AuxA2C
-from sb3_ext.aux_heads import return_targets
-from sb3_ext.aux_ppo import AuxPPO
+from sb3_ext.aux_heads import AuxA2C, AuxPPO, return_targets
 from sb3_ext.callbacks import RunArtifacts
 from sb3_ext.data import ChunkWriter
 

@@ -18,7 +18,7 @@ from stable_baselines3.common.vec_env import DummyVecEnv, SubprocVecEnv
 import sb3_ext  # noqa: F401  (registers LatticeGrowth-v0)
 from sb3_ext.envs.lattice.env import LatticeGrowthEnv
 from sb3_ext.envs.lattice.heuristics import neutral_action, valley_downhill_action
-from sb3_ext.envs.lattice.swarm import split_observation
+from sb3_ext.envs.lattice.fixed_agents import split_observation
 from tests.lattice_reference import bias_grid, enumerated_ess, reference_rates
 import itertools
 

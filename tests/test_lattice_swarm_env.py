@@ -139,7 +139,7 @@ def test_a2c_trains_on_agent_slots_and_its_policy_runs_on_a_larger_lattice(tmp_p
     from stable_baselines3 import A2C
     from stable_baselines3.common.vec_env import DummyVecEnv
 
-    from sb3_ext.envs.swarm.vec import AgentSlotsVecEnv
+    from sb3_ext.multiagent.vec import AgentSlotsVecEnv
 
     def slots(size):
         return AgentSlotsVecEnv(DummyVecEnv([lambda: LatticeSwarmEnv(size, max_steps=8)]))

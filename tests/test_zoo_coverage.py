@@ -44,7 +44,8 @@ def test_every_exported_algorithm_has_a_registry_entry_a_yaml_and_a_sampler():
     for algorithm in exported_algorithms():
         assert algorithm in registered, f"{algorithm.__name__} has no entry in sb3_ext.zoo.registry.ZOO_ALGORITHMS"
         key = registered[algorithm]
-        assert algorithm.__module__.split(".")[1] == key, f"zoo key {key!r} is not {algorithm.__name__}'s folder name"
+        # sb3_ext/<feature>/<key>.py: a feature folder may hold several algorithms (aux_heads: aux_ppo, aux_a2c)
+        assert algorithm.__module__.rsplit(".", 1)[1] == key, f"zoo key {key!r} is not {algorithm.__name__}'s module name"
         conf_file = HYPERPARAMS_DIR / f"{key}.yml"
         assert conf_file.is_file(), f"{algorithm.__name__} has no {conf_file}"
         entries = yaml.safe_load(conf_file.read_text())

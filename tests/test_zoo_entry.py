@@ -37,20 +37,3 @@ def test_a_missing_entry_is_one_line(tmp_path):
     conf.write_text("CartPole-v1:\n  gamma: 0.9\n")
     with pytest.raises(ZooUsageError, match=r"x.yml: no entry for 'Acrobot-v1' \(it has: CartPole-v1\)"):
         read_zoo_entry("dqn", "Acrobot-v1", conf)
-
-
-def test_the_lattice_zoo_entries_repeat_the_curriculum_stage_1_file():
-    """ppo.yml / reinforce.yml stay plain rl-zoo3 YAML; the stage file is where the settings are edited."""
-    from sb3_ext.curriculum.config import DEFAULT_CONFIG_DIR, STAGE_FILES, load_stage_config
-    from sb3_ext.curriculum.presets import override
-
-    stage1 = load_stage_config(DEFAULT_CONFIG_DIR / STAGE_FILES[1])
-    four_agents = override(stage1, {"environment": {"agents": {"mode": "fixed"}}}, "test")
-    for algo in ("ppo", "reinforce"):
-        entry = read_zoo_entry(algo, "LatticeGrowth-v0")
-        assert entry.env_kwargs == four_agents.environment.env_kwargs(), (
-            f"{entry.conf_file}: LatticeGrowth-v0 differs from the four-agent setup of {STAGE_FILES[1]}"
-        )
-    ppo = read_zoo_entry("ppo", "LatticeGrowth-v0")
-    ess = {"threshold": stage1.ess_threshold, "patience": stage1.ess_patience, "check_freq": 1000}
-    assert ppo.zoo_settings["callback"][1] == {"sb3_ext.callbacks.ESSEarlyStopping": ess}

@@ -1,6 +1,5 @@
-"""AuxA2C: A2C with dynamics, behaviour-prior and offline-value auxiliary heads."""
+"""Earlier import path of :class:`~sb3_ext.aux_heads.AuxA2C`, kept working; the code lives in :mod:`sb3_ext.aux_heads`."""
 
-from sb3_ext.aux_a2c.aux_a2c import AuxA2C
-from sb3_ext.aux_heads.policies import AuxiliaryActorCriticPolicy
+from sb3_ext.aux_heads import AuxA2C, AuxiliaryActorCriticPolicy
 
 __all__ = ["AuxA2C", "AuxiliaryActorCriticPolicy"]

@@ -3,19 +3,22 @@
 from __future__ import annotations
 
 import os
-from typing import Any, ClassVar
+from typing import Any, ClassVar, TypeVar
 
 import numpy as np
 import torch as th
 from stable_baselines3.common.distributions import kl_divergence
 from stable_baselines3.common.on_policy_algorithm import OnPolicyAlgorithm
 from stable_baselines3.common.policies import BasePolicy
+from stable_baselines3.common.type_aliases import GymEnv, MaybeCallback
 from torch.nn import functional as F
 
 from sb3_ext.aux_heads.offline import OfflineTransitions
 from sb3_ext.aux_heads.policies import AuxiliaryActorCriticPolicy
 from sb3_ext.common.fitting import fit_on_rows
 from sb3_ext.common.observations import refuse_dict_observations
+
+SelfAuxiliaryHeads = TypeVar("SelfAuxiliaryHeads", bound="AuxiliaryHeadsMixin")
 
 #: Live rollout transitions for the dynamics head: observation, action, next observation, reward.
 LiveTransitions = tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]
@@ -74,20 +77,22 @@ class AuxiliaryHeadsMixin(OnPolicyAlgorithm):
 
     policy_aliases: ClassVar[dict[str, type[BasePolicy]]] = {"MlpPolicy": AuxiliaryActorCriticPolicy}
 
-    def __init__(
+    def _set_auxiliary_options(
         self,
-        *args: Any,
-        offline_data: str | os.PathLike | None = None,
-        dynamics_coef: float = 0.5,
-        prior_kl_coef: float = 1.0,
-        prior_kl_steps: int = 50_000,
-        offline_value_coef: float = 0.5,
-        prior_epochs: int = 20,
-        aux_batch_size: int | None = None,
-        aux_epochs: int = 2,
-        warm_start_epochs: int = 5,
-        **kwargs: Any,
+        env: GymEnv | str,
+        *,
+        offline_data: str | os.PathLike | None,
+        dynamics_coef: float,
+        prior_kl_coef: float,
+        prior_kl_steps: int,
+        offline_value_coef: float,
+        prior_epochs: int,
+        aux_batch_size: int | None,
+        aux_epochs: int,
+        warm_start_epochs: int,
     ) -> None:
+        """Check and keep the auxiliary phase's arguments; the algorithm's ``__init__`` calls this
+        before its base class's, so that bad input is refused before any model is built."""
         for name, value in (("dynamics_coef", dynamics_coef), ("prior_kl_coef", prior_kl_coef),
                             ("offline_value_coef", offline_value_coef)):
             if not isinstance(value, (int, float)) or value < 0:
@@ -98,7 +103,7 @@ class AuxiliaryHeadsMixin(OnPolicyAlgorithm):
                 raise ValueError(f"{name}={value!r}: expected a non-negative integer")
         if aux_batch_size is not None and (not isinstance(aux_batch_size, int) or aux_batch_size < 1):
             raise ValueError(f"aux_batch_size={aux_batch_size!r}: expected a positive integer or None")
-        refuse_dict_observations(type(self).__name__, args[1] if len(args) > 1 else kwargs.get("env"))
+        refuse_dict_observations(type(self).__name__, env)
         self.offline_data = None if offline_data is None else str(offline_data)
         self.dynamics_coef = dynamics_coef
         self.prior_kl_coef = prior_kl_coef
@@ -110,7 +115,26 @@ class AuxiliaryHeadsMixin(OnPolicyAlgorithm):
         self.warm_start_epochs = warm_start_epochs
         self._offline: OfflineTransitions | None = None
         self.prior_fitted = False
-        super().__init__(*args, **kwargs)
+
+    def learn(
+        self: SelfAuxiliaryHeads,
+        total_timesteps: int,
+        callback: MaybeCallback = None,
+        log_interval: int = 1,
+        tb_log_name: str = "",
+        reset_num_timesteps: bool = True,
+        progress_bar: bool = False,
+    ) -> SelfAuxiliaryHeads:
+        """The base algorithm's ``learn()``; TensorBoard runs are named after the class (``AuxPPO_1``)
+        unless ``tb_log_name`` is given."""
+        return super().learn(
+            total_timesteps=total_timesteps,
+            callback=callback,
+            log_interval=log_interval,
+            tb_log_name=tb_log_name or type(self).__name__,
+            reset_num_timesteps=reset_num_timesteps,
+            progress_bar=progress_bar,
+        )
 
     def _setup_model(self) -> None:
         super()._setup_model()

@@ -1,6 +1,5 @@
-"""AuxPPO: PPO with dynamics, behaviour-prior and offline-value auxiliary heads."""
+"""Earlier import path of :class:`~sb3_ext.aux_heads.AuxPPO`, kept working; the code lives in :mod:`sb3_ext.aux_heads`."""
 
-from sb3_ext.aux_heads.policies import AuxiliaryActorCriticPolicy
-from sb3_ext.aux_ppo.aux_ppo import AuxPPO
+from sb3_ext.aux_heads import AuxPPO, AuxiliaryActorCriticPolicy
 
 __all__ = ["AuxPPO", "AuxiliaryActorCriticPolicy"]

@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 import itertools
 import math
+import os
 import re
 import types
 import typing
@@ -367,6 +368,20 @@ def load_stage_config(path: str | Path) -> StageConfig:
     return stage_config_from_dict(data, str(path))
 
 
+def stage_file(stage: int | str | os.PathLike[str]) -> Path:
+    """The stage file ``stage`` names: a stage number (1, 2 or 3) names the file shipped with the
+    package (in :data:`DEFAULT_CONFIG_DIR`), a string or path names a stage file of your own.
+
+    :raises ConfigError: one line, for anything else (``True``, ``4``, ``None``, ...).
+    """
+    if isinstance(stage, int) and not isinstance(stage, bool) and stage in STAGE_FILES:
+        return DEFAULT_CONFIG_DIR / STAGE_FILES[stage]
+    if isinstance(stage, (str, os.PathLike)) and str(stage):
+        return Path(stage)
+    numbers = ", ".join(map(str, sorted(STAGE_FILES)))
+    raise ConfigError(f"stage: expected a stage number ({numbers}) or the path of a stage file, got {stage!r}")
+
+
 def load_stage_configs(config_dir: str | Path, stages: list[int] | None = None) -> dict[int, StageConfig]:
     """Load the stage files of ``stages`` (default all three) from ``config_dir``."""
     config_dir = Path(config_dir)
@@ -418,4 +433,5 @@ __all__ = [
     "merge",
     "preset_overrides",
     "stage_config_from_dict",
+    "stage_file",
 ]

@@ -12,8 +12,7 @@ from stable_baselines3.common.vec_env import DummyVecEnv, SubprocVecEnv, VecEnv
 
 from sb3_ext.curriculum.config import ConfigError, StageConfig
 from sb3_ext.curriculum.presets import override
-from sb3_ext.envs.swarm.vec import AgentSlotsVecEnv
-
+from sb3_ext.multiagent.vec import AgentSlotsVecEnv
 
 
 def create_env(env_id: str, ignore_signals: bool = False, **env_kwargs) -> gym.Env:
@@ -87,7 +86,7 @@ def observation_shape(config: StageConfig) -> tuple[int, ...]:
     """The observation one policy input row has on this stage: one agent's view in
     ``per_column`` mode, the joint view of the ``n_swarm`` agents in ``fixed`` mode."""
     from sb3_ext.envs.lattice.agent_swarm import agent_observation_size
-    from sb3_ext.envs.lattice.swarm import observation_size
+    from sb3_ext.envs.lattice.fixed_agents import observation_size
 
     env = config.environment
     if env.per_column:

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import logging
+import os
 
 import numpy as np
 from stable_baselines3.common.callbacks import BaseCallback
+
+from sb3_ext.curriculum.config import load_stage_config, stage_file
 
 log = logging.getLogger(__name__)
 
@@ -23,14 +26,33 @@ class ESSEarlyStopping(BaseCallback):
     A low ESS means the policy has pushed the dynamics far from physics, so that the trajectories
     it produces are no longer representative of real growth.
 
-    :param threshold: minimum acceptable mean ESS, in (0, 1].
-    :param patience: number of consecutive low checks that stops training.
+    :param threshold: minimum acceptable mean ESS, in (0, 1]; default 0.3, or the stage file's
+        ``ess_threshold`` when ``stage`` is given.
+    :param patience: number of consecutive low checks that stops training; default 10, or the
+        stage file's ``ess_patience`` when ``stage`` is given.
     :param check_freq: environment steps (all envs together) between two checks.
     :param verbose: 1 to also print the stop message.
+    :param stage: a curriculum stage number (1, 2, 3: the file shipped with the package) or the
+        path of a stage file, whose ``ess_threshold`` and ``ess_patience`` apply where
+        ``threshold`` and ``patience`` are not given (the zoo's ``LatticeGrowth-v0`` entry uses
+        stage 1's this way instead of a copy).
     """
 
-    def __init__(self, threshold: float = 0.3, patience: int = 10, check_freq: int = 1000, verbose: int = 0):
+    def __init__(
+        self,
+        threshold: float | None = None,
+        patience: int | None = None,
+        check_freq: int = 1000,
+        verbose: int = 0,
+        stage: int | str | os.PathLike[str] | None = None,
+    ):
         super().__init__(verbose=verbose)
+        if stage is not None:
+            config = load_stage_config(stage_file(stage))
+            threshold = config.ess_threshold if threshold is None else threshold
+            patience = config.ess_patience if patience is None else patience
+        threshold = 0.3 if threshold is None else threshold
+        patience = 10 if patience is None else patience
         if not 0.0 < threshold <= 1.0:
             raise ValueError(f"ESSEarlyStopping: threshold must be in (0, 1], got {threshold!r}")
         if patience < 1:

@@ -9,6 +9,7 @@ depositing less.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -50,12 +51,14 @@ def evaluate(
     seed: int,
     env_id: str | None = None,
     stop_height: float | None = None,
+    on_episode_end: Callable[[gym.Env], None] | None = None,
 ) -> EvaluationResult:
     """Run ``n_episodes`` deterministic episodes on a fresh environment seeded with ``seed``.
 
     Two predictors evaluated with the same seed start from the same random streams, which makes
     their figures directly comparable. ``stop_height`` ends each episode at that mean film height
-    (allowing twice the stage's steps to reach it).
+    (allowing twice the stage's steps to reach it). ``on_episode_end(env)`` is called after each
+    episode, before the next reset (to keep the final film, say).
     """
     kwargs = config.environment.env_kwargs()
     if stop_height is not None:
@@ -74,6 +77,8 @@ def evaluate(
                 done = terminated or truncated
             returns.append(total)
             finals.append(info)
+            if on_episode_end is not None:
+                on_episode_end(env)
     finally:
         env.close()
 
@@ -97,9 +102,13 @@ def evaluate(
 def best_hand_rule(results: dict[str, EvaluationResult]) -> str:
     """The gain whose film is smoothest among those with mean ESS >= ``MIN_ESS`` (else the
     gain with the highest ESS)."""
-    fair = {gain: r for gain, r in results.items() if (r.mean_ess or 0.0) >= MIN_ESS and r.final_roughness is not None}
-    if fair:
-        return min(fair, key=lambda gain: fair[gain].final_roughness)  # type: ignore[arg-type, return-value]
+    roughness = {
+        gain: r.final_roughness
+        for gain, r in results.items()
+        if (r.mean_ess or 0.0) >= MIN_ESS and r.final_roughness is not None
+    }
+    if roughness:
+        return min(roughness, key=roughness.__getitem__)
     return max(results, key=lambda gain: results[gain].mean_ess or 0.0)
 
 

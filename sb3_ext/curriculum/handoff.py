@@ -148,7 +148,7 @@ def distil(
             margins = DQFD_MARGIN * (1 - F.one_hot(teacher_action, q_values.shape[1]).float())
             chosen = q_values.gather(1, teacher_action[:, None]).squeeze(1)
             return ((q_values + margins).max(dim=1).values - chosen).mean()
-        return F.mse_loss(policy._predict(obs, deterministic=True), th.as_tensor(targets[index], device=student.device))
+        return F.mse_loss(policy(obs, deterministic=True), th.as_tensor(targets[index], device=student.device))
 
     policy.set_training_mode(True)
     report.distillation_losses = fit_on_rows(

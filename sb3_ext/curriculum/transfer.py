@@ -65,6 +65,7 @@ def load_for_stage(path: str | Path, env: VecEnv, ppo: PPOConfig, device: str = 
 def use_own_learning_rate(model: BaseAlgorithm) -> None:
     """Set the optimizer's rate, restored from a file with its Adam state, from the model's own schedule."""
     # SB3 applies the schedule only at the next train(); until then the file's rate would stand.
+    # The progress the schedule reads is kept only in the private _current_progress_remaining.
     update_learning_rate(model.policy.optimizer, model.lr_schedule(model._current_progress_remaining))
 
 

@@ -104,6 +104,7 @@ class ChunkRecorder(BaseCallback):
     def _on_step(self) -> bool:
         local: dict[str, Any] = self.locals
         # Called after env.step and before the model moves on: _last_obs is still the observation acted on.
+        # It is private, but SB3 has no public hook for it: the off-policy loop's locals hold no copy.
         actions = local["clipped_actions"] if "clipped_actions" in local else local["actions"]
         # ChunkWriter spaces have fixed shapes (checked when it was created): observations are arrays.
         self._writer().add_step(cast(np.ndarray, self.model._last_obs), actions, local["new_obs"], local["rewards"],

@@ -9,9 +9,10 @@ from __future__ import annotations
 import gymnasium as gym
 
 _ENTRY_POINTS: dict[str, str] = {
-    "LatticeGrowth-v0": "sb3_ext.envs.lattice.env:LatticeGrowthEnv",
+    # The lattice envs' constructors, which also take `stage=N` (a curriculum stage file's settings).
+    "LatticeGrowth-v0": "sb3_ext.curriculum.entry_points:lattice_growth",
     # One agent per column, as a joint multi-agent env; the curriculum unfolds it with AgentSlotsVecEnv.
-    "LatticeSwarm-v0": "sb3_ext.envs.lattice.swarm_env:LatticeSwarmEnv",
+    "LatticeSwarm-v0": "sb3_ext.curriculum.entry_points:lattice_swarm",
     "AssistGrid-v0": "sb3_ext.envs.assist.env:AssistGridEnv",
     # All agents of swarm2d_v0 as one joint env; rl-zoo3 unfolds it with AgentSlotsVecEnv.
     "Swarm2D-v0": "sb3_ext.envs.swarm.swarm2d_v0:joint_env",

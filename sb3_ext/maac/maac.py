@@ -34,12 +34,13 @@ import torch as th
 from gymnasium import spaces
 from stable_baselines3.common.off_policy_algorithm import OffPolicyAlgorithm
 from stable_baselines3.common.policies import BasePolicy
-from stable_baselines3.common.type_aliases import GymEnv, MaybeCallback, Schedule
+from stable_baselines3.common.type_aliases import MaybeCallback, Schedule
 from stable_baselines3.common.utils import polyak_update
+from stable_baselines3.common.vec_env import VecEnv
 from torch.nn import functional as F
 
 from sb3_ext.maac.buffers import JointReplayBuffer
-from sb3_ext.maac.policies import MAACPolicy, NCAMAACPolicy
+from sb3_ext.maac.policies import AttentionCritic, MAACPolicy, MultiAgentActor, NCAMAACPolicy
 from sb3_ext.multiagent.algorithm import AgentSlotsAlgorithm
 from sb3_ext.multiagent.vec import agent_slots_of, to_agent_slots
 
@@ -82,6 +83,9 @@ class MAAC(AgentSlotsAlgorithm, OffPolicyAlgorithm):
 
     policy_aliases: ClassVar[dict[str, type[BasePolicy]]] = {"MlpPolicy": MAACPolicy, "NCAPolicy": NCAMAACPolicy}
     policy: MAACPolicy
+    actor: MultiAgentActor
+    critic: AttentionCritic
+    critic_target: AttentionCritic
 
     def __init__(
         self,
@@ -117,8 +121,7 @@ class MAAC(AgentSlotsAlgorithm, OffPolicyAlgorithm):
         policy_kwargs = dict(policy_kwargs or {})
         replay_buffer_kwargs = dict(replay_buffer_kwargs or {})
         if env is not None:
-            env = self._agent_slots(env)
-            n_agents = agent_slots_of(env).n_agents  # type: ignore[union-attr]
+            env, n_agents = self._agent_slots(env)
             policy_kwargs["n_agents"] = n_agents
             replay_buffer_kwargs["n_agents"] = n_agents
         super().__init__(
@@ -157,7 +160,8 @@ class MAAC(AgentSlotsAlgorithm, OffPolicyAlgorithm):
             self._setup_model()
 
     @staticmethod
-    def _agent_slots(env: Any) -> GymEnv:
+    def _agent_slots(env: Any) -> tuple[VecEnv, int]:
+        """``env`` as an agent-slot VecEnv, and its number of agents per env copy."""
         if isinstance(env, str):
             env = gym.make(env)
         env = to_agent_slots(env)
@@ -168,17 +172,17 @@ class MAAC(AgentSlotsAlgorithm, OffPolicyAlgorithm):
         if slots.joint_observation:
             raise ValueError("MAAC: the env gives joint observations; MAAC regroups agents itself, "
                              "build it with joint_observation=False")  # fmt: skip
-        return env
+        return env, slots.n_agents
 
     def _setup_model(self) -> None:
         super()._setup_model()
         self.actor, self.critic, self.critic_target = self.policy.actor, self.policy.critic, self.policy.critic_target
-        discrete = isinstance(self.action_space, spaces.Discrete)
+        space = self.action_space
         if self.target_entropy == "auto":
-            if discrete:
-                self.target_entropy = float(0.5 * np.log(self.action_space.n))  # type: ignore[attr-defined]
-            else:
-                self.target_entropy = -float(np.prod(self.action_space.shape))  # type: ignore[arg-type]
+            if isinstance(space, spaces.Discrete):
+                self.target_entropy = float(0.5 * np.log(space.n))
+            elif isinstance(space, spaces.Box):
+                self.target_entropy = -float(np.prod(space.shape))
         self.target_entropy = float(self.target_entropy)
         if isinstance(self.ent_coef, str):
             if not self.ent_coef.startswith("auto"):
@@ -199,7 +203,8 @@ class MAAC(AgentSlotsAlgorithm, OffPolicyAlgorithm):
         ``joint_actions`` ``(batch, n_agents)`` are action indices; returns ``(batch, n_agents)``,
         ``(batch, n_agents)`` and ``(batch, n_agents, n_actions)``.
         """
-        n_actions = int(self.action_space.n)  # type: ignore[attr-defined]
+        assert isinstance(self.action_space, spaces.Discrete), "the exact baseline is for discrete actions"
+        n_actions = int(self.action_space.n)
         with th.no_grad():
             attention = self.critic.attend(obs, self.policy.encode_actions(joint_actions))
             every_action = th.eye(n_actions, device=obs.device)[:, None, None, :].expand(-1, *joint_actions.shape, -1)
@@ -223,6 +228,22 @@ class MAAC(AgentSlotsAlgorithm, OffPolicyAlgorithm):
             advantage = q - leave_one_out
         return (log_prob * (ent_coef * log_prob - advantage).detach()).mean()
 
+    def _temperature_step(self, obs: th.Tensor) -> tuple[th.Tensor, float | None]:
+        """The temperature alpha for this gradient step (its value before any update) and, when
+        alpha is learned, the loss of the update taken on it (SAC's: it pushes the policies'
+        entropy towards ``target_entropy``)."""
+        if self.log_ent_coef is None or self.ent_coef_optimizer is None:
+            return self.ent_coef_tensor, None
+        ent_coef = th.exp(self.log_ent_coef.detach())
+        with th.no_grad():
+            log_prob = self.actor.sample(obs)[1]
+        # _setup_model has resolved "auto" to a number.
+        ent_coef_loss = -(self.log_ent_coef * (log_prob + float(self.target_entropy)).detach()).mean()
+        self.ent_coef_optimizer.zero_grad()
+        ent_coef_loss.backward()
+        self.ent_coef_optimizer.step()
+        return ent_coef, ent_coef_loss.item()
+
     def train(self, gradient_steps: int, batch_size: int = 256) -> None:
         self.policy.set_training_mode(True)
         optimizers = [self.actor.optimizer, self.critic.optimizer]
@@ -239,17 +260,9 @@ class MAAC(AgentSlotsAlgorithm, OffPolicyAlgorithm):
             obs, next_obs = data.observations, data.next_observations
             actions = data.actions.squeeze(-1).long() if discrete else data.actions
 
-            if self.ent_coef_optimizer is not None:
-                ent_coef = th.exp(self.log_ent_coef.detach())  # type: ignore[union-attr]
-                with th.no_grad():
-                    log_prob = self.actor.sample(obs)[1]
-                ent_coef_loss = -(self.log_ent_coef * (log_prob + self.target_entropy).detach()).mean()
-                self.ent_coef_optimizer.zero_grad()
-                ent_coef_loss.backward()
-                self.ent_coef_optimizer.step()
-                logs["ent_coef_loss"].append(ent_coef_loss.item())
-            else:
-                ent_coef = self.ent_coef_tensor
+            ent_coef, ent_coef_loss = self._temperature_step(obs)
+            if ent_coef_loss is not None:
+                logs["ent_coef_loss"].append(ent_coef_loss)
 
             with th.no_grad():
                 next_actions, next_log_prob = self.actor.sample(next_obs)

@@ -13,7 +13,7 @@ from typing import Any
 import torch as th
 from gymnasium import spaces
 from stable_baselines3.common.policies import BasePolicy
-from stable_baselines3.common.type_aliases import Schedule
+from stable_baselines3.common.type_aliases import PyTorchObs, Schedule
 from torch import nn
 from torch.nn import functional as F
 
@@ -39,6 +39,8 @@ class AttentionCritic(nn.Module):
     :param n_heads: attention heads.
     :param share_agent_networks: one encoder and Q head for all agents (the paper has one each).
     """
+
+    optimizer: th.optim.Optimizer  # set by MAACPolicy, as SB3 sets its actors' and critics' optimizers
 
     def __init__(
         self,
@@ -88,18 +90,22 @@ class MultiAgentActor(nn.Module):
     :param shared: one head for all agents.
     """
 
+    optimizer: th.optim.Optimizer  # set by MAACPolicy, as SB3 sets its actors' and critics' optimizers
+
     def __init__(
         self, trunk: nn.Module, features_dim: int, action_space: spaces.Space, n_agents: int, shared: bool
     ) -> None:
         super().__init__()
         self.trunk = trunk
         self.discrete = isinstance(action_space, spaces.Discrete)
-        if self.discrete:
+        if isinstance(action_space, spaces.Discrete):
             self.logits = AgentwiseLinear(n_agents, features_dim, int(action_space.n), shared)
-        else:
+        elif isinstance(action_space, spaces.Box):
             action_dim = int(action_space.shape[0])
             self.mean = AgentwiseLinear(n_agents, features_dim, action_dim, shared)
             self.log_std = AgentwiseLinear(n_agents, features_dim, action_dim, shared)
+        else:
+            raise ValueError(f"MAAC: action space {action_space} is neither Discrete nor a flat Box")
 
     def _gaussian(self, obs: th.Tensor) -> tuple[th.Tensor, th.Tensor]:
         features = self.trunk(obs)
@@ -203,8 +209,14 @@ class MAACPolicy(BasePolicy):
         self.critic = AttentionCritic(n_agents, obs_dim, action_dim, critic_hidden_dim, attention_heads, share_critic)
         self.critic_target = copy.deepcopy(self.critic)
         self.critic_target.requires_grad_(False)
-        self.actor.optimizer = self.optimizer_class(self.actor.parameters(), lr=lr_schedule(1), **self.optimizer_kwargs)
-        self.critic.optimizer = self.optimizer_class(self.critic.parameters(), lr=lr_schedule(1), **self.optimizer_kwargs)
+        # torch types Optimizer.__init__ as (params, defaults); every concrete optimizer takes lr
+        # (SB3 builds its optimizers the same way, with the same ignore).
+        self.actor.optimizer = self.optimizer_class(
+            self.actor.parameters(), lr=lr_schedule(1), **self.optimizer_kwargs  # type: ignore[call-arg]
+        )
+        self.critic.optimizer = self.optimizer_class(
+            self.critic.parameters(), lr=lr_schedule(1), **self.optimizer_kwargs  # type: ignore[call-arg]
+        )
 
     def _make_actor_trunk(self, obs_dim: int) -> tuple[nn.Module, int]:
         """The per-agent feature network of the actor, and its output size."""
@@ -224,7 +236,9 @@ class MAACPolicy(BasePolicy):
             raise ValueError(f"MAAC: got {len(obs)} observations, expected whole env copies (a multiple of {self.n_agents})")
         return obs.view(-1, self.n_agents, *obs.shape[1:])
 
-    def _predict(self, observation: th.Tensor, deterministic: bool = False) -> th.Tensor:
+    def _predict(self, observation: PyTorchObs, deterministic: bool = False) -> th.Tensor:
+        # The constructor accepts only a flat Box observation space, so SB3 hands over one tensor.
+        assert isinstance(observation, th.Tensor), "MAAC observations are flat vectors"
         actions = self.actor.act(self.copies(observation), deterministic)
         return actions.reshape(len(observation), *actions.shape[2:])
 
@@ -270,25 +284,29 @@ class NCAMAACPolicy(MAACPolicy):
         position_indices: tuple[int, int] | None = (0, 2),
         **kwargs: Any,
     ) -> None:
-        self.nca_kwargs = dict(
-            hidden_dim=nca_hidden_dim,
-            nca_iterations=nca_iterations,
-            n_neighbours=n_neighbours,
-            position_indices=position_indices,
-        )
+        # Set before the parent constructor, which builds the actor trunk from them.
+        self.nca_iterations = nca_iterations
+        self.n_neighbours = n_neighbours
+        self.nca_hidden_dim = nca_hidden_dim
+        self.position_indices = position_indices
         super().__init__(observation_space, action_space, lr_schedule, **kwargs)
 
     def _make_actor_trunk(self, obs_dim: int) -> tuple[nn.Module, int]:
-        core = NCACore(obs_dim, **self.nca_kwargs)
+        core = NCACore(
+            obs_dim,
+            hidden_dim=self.nca_hidden_dim,
+            nca_iterations=self.nca_iterations,
+            n_neighbours=self.n_neighbours,
+            position_indices=self.position_indices,
+        )
         return core, core.output_dim
 
     def _get_constructor_parameters(self) -> dict[str, Any]:
         data = super()._get_constructor_parameters()
-        kwargs = self.nca_kwargs
         data.update(
-            nca_iterations=kwargs["nca_iterations"],
-            n_neighbours=kwargs["n_neighbours"],
-            nca_hidden_dim=kwargs["hidden_dim"],
-            position_indices=kwargs["position_indices"],
+            nca_iterations=self.nca_iterations,
+            n_neighbours=self.n_neighbours,
+            nca_hidden_dim=self.nca_hidden_dim,
+            position_indices=self.position_indices,
         )
         return data

@@ -38,10 +38,10 @@ class AgentSlotsAlgorithm(BaseAlgorithm):
     """
 
     def set_env(self, env: GymEnv, force_reset: bool = True) -> None:
-        super().set_env(agent_slots_matching(env, self.observation_space), force_reset)  # type: ignore[arg-type]
+        super().set_env(agent_slots_matching(env, self.observation_space), force_reset)
 
     @classmethod
-    def load(  # type: ignore[override]
+    def load(
         cls,
         path: str | pathlib.Path | io.BufferedIOBase,
         env: GymEnv | None = None,

@@ -25,9 +25,11 @@ from stable_baselines3.common.vec_env.base_vec_env import (
     VecEnvStepReturn,
 )
 
-from sb3_ext.multiagent.vec import agent_slots_of
+from sb3_ext.multiagent.vec import agent_slots_of, slot_observations
 
 Policy = Callable[[np.ndarray], np.ndarray]
+# One step of an agent-slot VecEnv: observations, rewards, dones, infos (one row per slot).
+SlotStep = tuple[np.ndarray, np.ndarray, np.ndarray, list[dict[str, Any]]]
 
 
 class TeamSplit:
@@ -46,6 +48,9 @@ class TeamSplit:
         self.timeout = timeout
         team_of_slot = np.asarray(slots.agent_teams)[np.arange(venv.num_envs) % slots.n_agents]
         self.teams = sorted(set(slots.agent_teams))
+        action_shape = venv.action_space.shape
+        assert action_shape is not None, "agent slots act in a Box or Discrete space (agent_space)"
+        self._action_shape: tuple[int, ...] = action_shape
         self.slots = {team: np.flatnonzero(team_of_slot == team) for team in self.teams}
         self._condition = threading.Condition()
         self._pending: dict[int, np.ndarray] = {}
@@ -53,7 +58,7 @@ class TeamSplit:
         self._fallbacks: dict[int, Policy] = {}
         self._training = set(self.teams)
         self._last_obs: np.ndarray | None = None
-        self._result: VecEnvStepReturn | None = None
+        self._result: SlotStep | None = None
         self.n_steps = 0  #: steps of the shared env so far
 
     def team_env(self, team: int) -> TeamVecEnv:
@@ -69,7 +74,7 @@ class TeamSplit:
         """
         with self._condition:
             if self._last_obs is None:
-                self._last_obs = self.venv.reset()
+                self._last_obs = slot_observations(self.venv.reset())
             return self._last_obs[self.slots[team]]
 
     def submit(self, team: int, actions: np.ndarray) -> None:
@@ -86,7 +91,8 @@ class TeamSplit:
                 waiting = sorted(self._training - set(self._pending))
                 raise TimeoutError(f"TeamSplit: team {team} waited {self.timeout} s for teams {waiting} to act; "
                                    "is every team's model stepping its team env (see learn_teams)?")  # fmt: skip
-            obs, rewards, dones, infos = self._result  # type: ignore[misc]
+            assert self._result is not None, "the wait above returns only after a step"
+            obs, rewards, dones, infos = self._result
             slots = self.slots[team]
             return obs[slots], rewards[slots], dones[slots], [infos[i] for i in slots]
 
@@ -108,11 +114,12 @@ class TeamSplit:
         if not self._training or not self._training <= set(self._pending):
             return
         assert self._last_obs is not None, "TeamSplit: reset() the team envs before stepping them"
-        actions = np.zeros((self.venv.num_envs, *self.venv.action_space.shape), self.venv.action_space.dtype)
+        actions = np.zeros((self.venv.num_envs, *self._action_shape), self.venv.action_space.dtype)
         for team, slots in self.slots.items():
             actions[slots] = self._pending[team] if team in self._training else self._fallbacks[team](self._last_obs[slots])
-        self._result = self.venv.step(actions)
-        self._last_obs = self._result[0]
+        obs, rewards, dones, infos = self.venv.step(actions)
+        self._last_obs = slot_observations(obs)
+        self._result = (self._last_obs, rewards, dones, infos)
         self._pending.clear()
         self.n_steps += 1
         self._condition.notify_all()

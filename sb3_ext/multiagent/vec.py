@@ -34,6 +34,7 @@ from gymnasium import spaces
 from pettingzoo import ParallelEnv
 from stable_baselines3.common.vec_env import (
     DummyVecEnv,
+    SubprocVecEnv,
     VecEnv,
     VecEnvWrapper,
     VecMonitor,
@@ -76,6 +77,7 @@ class AgentSlotsVecEnv(VecEnvWrapper):
         self.agent_names = tuple(venv.get_attr("agent_names", [0])[0])
         self.agent_teams = tuple(venv.get_attr("agent_teams", [0])[0])
         observation_space = joint_space if joint_observation else agent_space(joint_space)
+        self._slot_shape = joint_space.shape if joint_observation else joint_space.shape[1:]
         # VecEnvWrapper.__init__ would give us the copies' count of slots; we have n_agents per copy.
         self.venv = venv
         VecEnv.__init__(self, self.n_copies * self.n_agents, observation_space, agent_space(venv.action_space))
@@ -110,11 +112,12 @@ class AgentSlotsVecEnv(VecEnvWrapper):
             infos.extend(slot_infos)
         return self._slots(obs), rewards, dones, infos
 
-    def _slots(self, joint_obs: np.ndarray) -> np.ndarray:
+    def _slots(self, joint_obs: VecEnvObs) -> np.ndarray:
         """``(n_copies, n_agents, ...)`` -> one row per slot."""
+        joint_obs = slot_observations(joint_obs)
         if self.joint_observation:
             joint_obs = joint_obs[:, self._roll]
-        return joint_obs.reshape(-1, *self.observation_space.shape)
+        return joint_obs.reshape(-1, *self._slot_shape)
 
     def _per_slot(self, indices: VecEnvIndices, ask_copies: Callable[[list[int]], list[Any]]) -> list[Any]:
         """Ask each copy behind the slots ``indices`` once, and answer per slot."""
@@ -143,12 +146,20 @@ def make_parallel_vec_env(
     n_copies: int = 1,
     joint_observation: bool = False,
     seed: int | None = None,
-    vec_env_cls: type[VecEnv] = DummyVecEnv,
+    vec_env_cls: type[DummyVecEnv | SubprocVecEnv] = DummyVecEnv,
 ) -> AgentSlotsVecEnv:
     """Slots over ``n_copies`` copies of any PettingZoo ``ParallelEnv`` made by ``env_fn``."""
     venv = VecMonitor(vec_env_cls([lambda: ParallelJointEnv(env_fn()) for _ in range(n_copies)]))
     venv.seed(seed)
     return AgentSlotsVecEnv(venv, joint_observation=joint_observation)
+
+
+def slot_observations(obs: VecEnvObs) -> np.ndarray:
+    """Observations of a joint or agent-slot VecEnv as the one array they are (their space is a
+    Box: :class:`AgentSlotsVecEnv` refuses any other)."""
+    if not isinstance(obs, np.ndarray):
+        raise TypeError(f"agent slots: observations are a {type(obs).__name__}, expected one array (a Box space)")
+    return obs
 
 
 def agent_slots_of(env: VecEnv) -> AgentSlotsVecEnv | None:

@@ -113,6 +113,8 @@ class RLHFRewardRelabel(BaseCallback):
         actions = step["clipped_actions"] if "clipped_actions" in step else step["actions"]
         log, buffer = self._state()
         # Dict observation spaces are refused in _init_callback: the last observations are an array.
+        # _last_obs (the observation acted on) is private, but SB3 offers no public hook for it: the
+        # off-policy loop's locals hold no copy.
         log.add(cast(np.ndarray, self.model._last_obs), actions, next_observations, step["rewards"], dones, buffer.pos)
         return True
 

@@ -7,13 +7,13 @@ order. SB3's ``predict``, ``save`` and ``load`` therefore work on the whole mult
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 from collections.abc import Callable, Sequence
 
 import torch as th
 from gymnasium import spaces
 from stable_baselines3.common.policies import ActorCriticPolicy, BasePolicy
-from stable_baselines3.common.type_aliases import Schedule
+from stable_baselines3.common.type_aliases import PyTorchObs, Schedule
 
 
 class MultiTeamPolicy(BasePolicy):
@@ -27,6 +27,8 @@ class MultiTeamPolicy(BasePolicy):
         ``NCAPolicy``, ...).
     :param group_policy_kwargs: keyword arguments of every group's policy.
     """
+
+    _group_of_agent: th.Tensor  # a buffer (registered in __init__): group index of each agent
 
     def __init__(
         self,
@@ -56,6 +58,12 @@ class MultiTeamPolicy(BasePolicy):
     def n_agents(self) -> int:
         return len(self.agent_groups)
 
+    @property
+    def group_policies(self) -> list[ActorCriticPolicy]:
+        """Each group's actor-critic, in group order."""
+        # nn.ModuleList is not generic: torch types its items as Module; __init__ fills it with these.
+        return cast(list[ActorCriticPolicy], list(self.groups))
+
     def agent_index(self, n_rows: int) -> th.Tensor:
         """Agent of each row of a batch of whole env copies."""
         if n_rows % self.n_agents:
@@ -72,7 +80,7 @@ class MultiTeamPolicy(BasePolicy):
             agents = self.agent_index(len(obs))
         group_of_row = self._group_of_agent[agents]
         outputs: list[th.Tensor] = []
-        for group, policy in enumerate(self.groups):
+        for group, policy in enumerate(self.group_policies):
             rows = (group_of_row == group).nonzero(as_tuple=True)[0]
             if len(rows) == 0:
                 continue
@@ -91,7 +99,9 @@ class MultiTeamPolicy(BasePolicy):
         """Values of ``obs``; ``agents`` gives each row's agent when the rows are not whole copies."""
         return self._route(obs, agents, lambda p, o: (p.predict_values(o),))[0]
 
-    def _predict(self, observation: th.Tensor, deterministic: bool = False) -> th.Tensor:
+    def _predict(self, observation: PyTorchObs, deterministic: bool = False) -> th.Tensor:
+        # Agent slots observe a Box (AgentSlotsVecEnv refuses Dict spaces): SB3 hands over one tensor.
+        assert isinstance(observation, th.Tensor), "SharedActor observations are arrays"
         return self._route(observation, None, lambda p, o: (p._predict(o, deterministic),))[0]
 
     def _get_constructor_parameters(self) -> dict[str, Any]:

@@ -23,11 +23,10 @@ from stable_baselines3.common.buffers import RolloutBuffer
 from stable_baselines3.common.callbacks import BaseCallback
 from stable_baselines3.common.policies import ActorCriticPolicy, BasePolicy
 from stable_baselines3.common.type_aliases import MaybeCallback, Schedule
-from stable_baselines3.common.utils import obs_as_tensor
 from stable_baselines3.common.vec_env import VecEnv
 
 from sb3_ext.multiagent.algorithm import AgentSlotsAlgorithm
-from sb3_ext.multiagent.vec import agent_slots_of, to_agent_slots
+from sb3_ext.multiagent.vec import agent_slots_of, slot_observations, to_agent_slots
 from sb3_ext.nca.policies import NCAPolicy
 from sb3_ext.shared_actor.policies import MultiTeamPolicy
 
@@ -72,6 +71,11 @@ class SharedActor(AgentSlotsAlgorithm, PPO):
     """
 
     policy_aliases: ClassVar[dict[str, type[BasePolicy]]] = {"MlpPolicy": ActorCriticPolicy, "NCAPolicy": NCAPolicy}
+    # PPO types these as one actor-critic and one buffer. Here the policy is the team router, and
+    # train() lends PPO's update each team's actor-critic and buffer in turn; outside train() the
+    # team buffers replace PPO's single one (None, so that any use of it fails loudly).
+    policy: MultiTeamPolicy | ActorCriticPolicy  # type: ignore[assignment]
+    rollout_buffer: RolloutBuffer | None  # type: ignore[assignment]
 
     def __init__(
         self,
@@ -159,9 +163,17 @@ class SharedActor(AgentSlotsAlgorithm, PPO):
             return (0,) * slots.n_agents
         return slots.agent_teams
 
+    def _router(self) -> MultiTeamPolicy:
+        """The policy, which is the team router except while train() lends PPO a team's network."""
+        if not isinstance(self.policy, MultiTeamPolicy):
+            raise RuntimeError("SharedActor: the policy is a team's network inside train(), not the team router")
+        return self.policy
+
     def _setup_model(self) -> None:
         super()._setup_model()
-        policy: MultiTeamPolicy = self.policy  # type: ignore[assignment]
+        policy = self._router()
+        buffer_class = self.rollout_buffer_class
+        assert buffer_class is not None, "OnPolicyAlgorithm._setup_model has chosen the buffer class"
         if self.n_envs % policy.n_agents:
             raise ValueError(
                 f"SharedActor: the env has {self.n_envs} slots, not whole copies of {policy.n_agents} agents"
@@ -170,7 +182,7 @@ class SharedActor(AgentSlotsAlgorithm, PPO):
         group_of_slot = np.asarray(policy.agent_groups)[slots % policy.n_agents]
         self._group_slots = [np.flatnonzero(group_of_slot == g) for g in range(len(policy.groups))]
         self.team_buffers = [
-            self.rollout_buffer_class(
+            buffer_class(
                 self.n_steps,
                 self.observation_space,
                 self.action_space,
@@ -196,7 +208,9 @@ class SharedActor(AgentSlotsAlgorithm, PPO):
         fills a single buffer. The rest follows SB3's loop step for step.
         """
         assert self._last_obs is not None, "No previous observation was provided"
-        policy: MultiTeamPolicy = self.policy  # type: ignore[assignment]
+        assert self._last_episode_starts is not None, "No previous episode starts were provided"
+        last_obs, episode_starts = slot_observations(self._last_obs), self._last_episode_starts
+        policy = self._router()
         policy.set_training_mode(False)
         for buffer in self.team_buffers:
             buffer.reset()
@@ -205,7 +219,7 @@ class SharedActor(AgentSlotsAlgorithm, PPO):
 
         for _ in range(n_rollout_steps):
             with th.no_grad():
-                actions, values, log_probs = policy(obs_as_tensor(self._last_obs, self.device))
+                actions, values, log_probs = policy(th.as_tensor(last_obs, device=self.device))
             actions = actions.cpu().numpy()
             clipped_actions = actions
             if isinstance(self.action_space, spaces.Box):
@@ -228,18 +242,18 @@ class SharedActor(AgentSlotsAlgorithm, PPO):
 
             for buffer, slots in zip(self.team_buffers, self._group_slots, strict=False):
                 buffer.add(
-                    self._last_obs[slots],  # type: ignore[index]
+                    last_obs[slots],
                     actions[slots],
                     rewards[slots],
-                    self._last_episode_starts[slots],  # type: ignore[index]
+                    episode_starts[slots],
                     values[slots],
                     log_probs[slots],
                 )
-            self._last_obs = new_obs  # type: ignore[assignment]
-            self._last_episode_starts = dones
+            self._last_obs = last_obs = slot_observations(new_obs)
+            self._last_episode_starts = episode_starts = dones
 
         with th.no_grad():
-            values = policy.predict_values(obs_as_tensor(new_obs, self.device))
+            values = policy.predict_values(th.as_tensor(last_obs, device=self.device))
         for buffer, slots in zip(self.team_buffers, self._group_slots, strict=False):
             buffer.compute_returns_and_advantage(last_values=values[slots], dones=dones[slots])
         for g, slots in enumerate(self._group_slots):
@@ -254,19 +268,19 @@ class SharedActor(AgentSlotsAlgorithm, PPO):
         values = np.zeros(len(dones), dtype=np.float32)
         truncated = [i for i, done in enumerate(dones) if done and infos[i].get("TimeLimit.truncated", False)]
         if truncated:
-            policy: MultiTeamPolicy = self.policy  # type: ignore[assignment]
-            terminal = np.stack([infos[i]["terminal_observation"] for i in truncated])
+            policy = self._router()
+            terminal = th.as_tensor(np.stack([infos[i]["terminal_observation"] for i in truncated]), device=self.device)
             agents = th.as_tensor(truncated, device=self.device) % policy.n_agents
             with th.no_grad():
-                values[truncated] = policy.predict_values(obs_as_tensor(terminal, self.device), agents).cpu().numpy().ravel()
+                values[truncated] = policy.predict_values(terminal, agents).cpu().numpy().ravel()
         return values
 
     def train(self) -> None:
         """PPO's update, once per team on the team's buffer; metrics per team and averaged."""
-        router = self.policy
+        router = self._router()
         per_team: list[dict[str, Any]] = []
         try:
-            for g, (group_policy, buffer) in enumerate(zip(router.groups, self.team_buffers, strict=False)):  # type: ignore[union-attr]
+            for g, (group_policy, buffer) in enumerate(zip(router.group_policies, self.team_buffers, strict=False)):
                 self.policy, self.rollout_buffer = group_policy, buffer
                 super().train()
                 metrics = {
@@ -302,5 +316,5 @@ class SharedActor(AgentSlotsAlgorithm, PPO):
         return [*super()._excluded_save_params(), "team_buffers", "_group_slots"]
 
     def _get_torch_save_params(self) -> tuple[list[str], list[str]]:
-        groups = range(len(self.policy.groups))  # type: ignore[union-attr]
+        groups = range(len(self._router().groups))
         return ["policy", *[f"policy.groups.{g}.optimizer" for g in groups]], []

@@ -59,8 +59,8 @@ ZOO_ALGORITHMS: dict[str, ZooAlgorithm] = {
         convert_onpolicy_params,
         multi_agent=True,
     ),
-    "aux_ppo": ZooAlgorithm("sb3_ext.aux_ppo:AuxPPO", samplers.sample_aux_ppo_params, convert_onpolicy_params),
-    "aux_a2c": ZooAlgorithm("sb3_ext.aux_a2c:AuxA2C", samplers.sample_aux_a2c_params, convert_onpolicy_params),
+    "aux_ppo": ZooAlgorithm("sb3_ext.aux_heads:AuxPPO", samplers.sample_aux_ppo_params, convert_onpolicy_params),
+    "aux_a2c": ZooAlgorithm("sb3_ext.aux_heads:AuxA2C", samplers.sample_aux_a2c_params, convert_onpolicy_params),
     "delayed_td3": ZooAlgorithm(
         "sb3_ext.delayed_td3:DelayedTD3", samplers.sample_delayed_td3_params, convert_offpolicy_params
     ),

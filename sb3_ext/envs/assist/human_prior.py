@@ -21,7 +21,7 @@ import numpy as np
 from sb3_ext.envs.assist.goals import ReachGoal
 from sb3_ext.envs.assist.maps import Cell
 from sb3_ext.envs.assist.world import MOVES, N_ACTIONS, AssistWorld, GridState
-from sb3_ext.phase2.world_model import HumanPrior
+from sb3_ext.phase2.world_model import Goal, HumanPrior
 
 
 class BoltzmannHumanPrior(HumanPrior):
@@ -32,6 +32,8 @@ class BoltzmannHumanPrior(HumanPrior):
     :param beta_h: inverse temperature over the distance to the goal
     :param epsilon_h: share of uniform noise
     """
+
+    world: AssistWorld
 
     def __init__(
         self,
@@ -53,11 +55,14 @@ class BoltzmannHumanPrior(HumanPrior):
         self._distances = lru_cache(maxsize=65536)(_distance_map)
         self._action_probs = lru_cache(maxsize=262144)(self._action_probs_uncached)
 
-    def action_probs(self, state: GridState, goal: ReachGoal) -> np.ndarray:
+    def action_probs(self, state: GridState, goal: Goal) -> np.ndarray:
         """Move probabilities of human ``goal.human`` pursuing ``goal`` in ``state`` (read-only array)."""
         return self._action_probs(state, goal)
 
-    def _action_probs_uncached(self, state: GridState, goal: ReachGoal) -> np.ndarray:
+    def _action_probs_uncached(self, state: GridState, goal: Goal) -> np.ndarray:
+        # Checked here, on a cache miss, rather than on every call of the hot path above.
+        if not isinstance(goal, ReachGoal):
+            raise TypeError(f"BoltzmannHumanPrior: goal {goal!r} is not a ReachGoal, the only goal it has distances for")
         obstacles = self.world.human_obstacles(state)
         dist = self._distances(goal.cells, obstacles)
         pos = state.agents[goal.human + 1]

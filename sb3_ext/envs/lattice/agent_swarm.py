@@ -3,12 +3,12 @@ its own reward term.
 
 **Agents.** ``agent_density`` agents per column: at density 1 every column is an agent (no
 sampling at all); below 1, ``round(density * N)`` agents are drawn each step on distinct columns
-with probability proportional to the column's total rate (``swarm.draw_agent_columns``). Each agent
-acts in its own frame (``swarm.orient_agents``) with five biases: hops towards local +x, -x, +y,
+with probability proportional to the column's total rate (``fixed_agents.draw_agent_columns``). Each agent
+acts in its own frame (``fixed_agents.orient_agents``) with five biases: hops towards local +x, -x, +y,
 -y and deposition on its column.
 
 **Per-agent observation** (float32 in [-1, 1], ``(2r+1)^2 + 2 + N_GLOBALS`` values): the patch of
-relative heights around the agent in its frame (``swarm.write_patch``), ``h / nz``,
+relative heights around the agent in its frame (``fixed_agents.write_patch``), ``h / nz``,
 ``clip(h - mean_h, -3, 3) / 3``, then the globals every agent shares: coverage, ``min(W / 3, 1)``,
 ``mean_h / nz``, the fraction of the episode done and the temperature
 ``clip((T - 600 K) / 200 K, -1, 1)``, so one policy can serve several temperatures.
@@ -36,7 +36,7 @@ unbiased draw of ``dbar``).
 
 **Cost.** One step is O(n_agents * patch) for placement, observation and rewards, plus a few
 column updates per event: the totals ``R``, ``R_b``, ``R_-b`` that the exact per-event ESS needs are
-kept incrementally over the columns an event changes (``swarm.swarm_step`` recomputes them over the
+kept incrementally over the columns an event changes (``fixed_agents.fixed_agents_step`` recomputes them over the
 agents for every event, fine for 4 agents, O(N) per event for thousands).
 """
 
@@ -56,7 +56,7 @@ from sb3_ext.envs.lattice.kernels import (
     select_event,
     set_biases,
 )
-from sb3_ext.envs.lattice.swarm import HEIGHT_CLIP, draw_agent_columns, orient_agents, to_absolute_biases, write_patch
+from sb3_ext.envs.lattice.fixed_agents import HEIGHT_CLIP, draw_agent_columns, orient_agents, to_absolute_biases, write_patch
 
 N_AGENT_EXTRAS = 2
 N_GLOBALS = 5

@@ -42,7 +42,7 @@ from sb3_ext.envs.lattice import kernels as K
 from sb3_ext.envs.lattice.engine import LatticeKMC, stream_state
 from sb3_ext.envs.lattice.physics import SOSPhysics
 from sb3_ext.envs.lattice.render import ascii_heights, grey_heights
-from sb3_ext.envs.lattice.swarm import observation_size, observe, place_agents, swarm_step
+from sb3_ext.envs.lattice.fixed_agents import observation_size, observe, place_agents, fixed_agents_step
 
 DEFAULT_REWARD_WEIGHTS: dict[str, float] = {
     "roughness_weight": -1.0,
@@ -63,9 +63,10 @@ def _lattice_size(value: Any) -> tuple[int, int, int]:
     if isinstance(value, (str, bytes)) or not isinstance(value, (Sequence, np.ndarray)) or len(value) != 3:
         raise ValueError(f"lattice_size: expected three integers [nx, ny, nz], each >= 3, got {value!r}")
     try:
-        return tuple(_positive_int("lattice_size", v, minimum=3) for v in value)  # type: ignore[return-value]
+        nx, ny, nz = (_positive_int("lattice_size", v, minimum=3) for v in value)
     except ValueError:
         raise ValueError(f"lattice_size: expected three integers [nx, ny, nz], each >= 3, got {value!r}") from None
+    return nx, ny, nz
 
 
 def _reward_weights(value: Mapping[str, float] | None) -> dict[str, float]:
@@ -182,7 +183,7 @@ class LatticeGrowthEnv(gym.Env):
         e = self.engine
         roughness_before, coverage_before = e.roughness, e.coverage
         self._steps += 1
-        done, ess_sum = swarm_step(
+        done, ess_sum = fixed_agents_step(
             *e.kernel_state(), self.agent_columns, self.agent_frames, biases, self.n_proposals, e.rng, self._swarm_rng,
             self.patch_radius, self._steps / self.max_steps, self._obs,
         )  # fmt: skip

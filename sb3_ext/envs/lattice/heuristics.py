@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 
 from sb3_ext.envs.lattice.env import EVENTS_PER_AGENT
-from sb3_ext.envs.lattice.swarm import HEIGHT_CLIP, N_AGENT_EXTRAS, N_GLOBALS, split_observation
+from sb3_ext.envs.lattice.fixed_agents import HEIGHT_CLIP, N_AGENT_EXTRAS, N_GLOBALS, split_observation
 
 # Gains (action units per monolayer) measured on 8x8x5 at 600 K to give about the ESS the
 # curriculum issue quotes (~0.85); see the README section for the figures.

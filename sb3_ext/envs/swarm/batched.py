@@ -5,7 +5,7 @@ It behaves exactly like ``DummyVecEnv`` over ``n_copies`` :class:`ParallelJointE
 reset with ``terminal_observation`` and ``TimeLimit.truncated``), but every copy lives in the same
 arrays of :class:`~sb3_ext.envs.swarm.world.Swarm2DWorld`, so a step of all copies costs about
 as much numpy overhead as a step of one. Wrap it in
-:class:`~sb3_ext.envs.swarm.vec.AgentSlotsVecEnv` to get one slot per agent.
+:class:`~sb3_ext.multiagent.vec.AgentSlotsVecEnv` to get one slot per agent.
 
 Seeding: the copies share one random generator, seeded with the first of the seeds SB3 hands to
 ``seed()``.

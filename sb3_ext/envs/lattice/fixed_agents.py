@@ -1,6 +1,8 @@
-"""Compiled swarm step of ``LatticeGrowth-v0``: agent placement, biased events, observation.
+"""The fixed agents of ``LatticeGrowth-v0`` (a stage file's ``agents.mode: fixed``): their compiled
+step (agent placement, biased events, observation) and the agent frames and patches that the
+per-column agents of ``LatticeSwarm-v0`` (:mod:`~sb3_ext.envs.lattice.agent_swarm`) reuse.
 
-One RL step is a single call to ``swarm_step`` so that its cost is a few microseconds per event
+One RL step is a single call to ``fixed_agents_step`` so that its cost is a few microseconds per event
 plus O(n_swarm * patch) for the observation, independent of the lattice area.
 
 **Agent frames.** The SOS physics is symmetric under the 8 rotations and reflections of the
@@ -178,7 +180,7 @@ def to_absolute_biases(frames, local_biases, out) -> None:
 
 
 @njit(cache=True)
-def swarm_step(
+def fixed_agents_step(
     heights, rates, bexp, tree, counters, clock, nbr, geom, phys,
     columns, frames, local_biases, n_events, event_rng, swarm_rng, radius, episode_fraction, obs,
 ):  # fmt: skip
