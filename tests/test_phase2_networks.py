@@ -49,7 +49,7 @@ def test_stacked_networks_compute_what_separate_networks_compute(net_arch):
     loss = sum(((together[i, :, :n] - t) ** 2).sum() for i, (n, t) in enumerate(zip(OUTS, targets, strict=True)))
     loss.backward()
     stacked.clip_grad_norms_(1.0)
-    for name, n, t in zip(NAMES, OUTS, targets, strict=True):
+    for name, t in zip(NAMES, targets, strict=True):
         ((separate[name](x) - t) ** 2).sum().backward()
         th.nn.utils.clip_grad_norm_(separate[name].parameters(), 1.0)
     reference = StackedMLPs(NAMES, 7, OUTS, net_arch, dropout=0.0)
