@@ -10,15 +10,23 @@ Afterwards the robot is rolled out with the human pursuing the far end of the co
 only once the rock is pushed aside and the robot steps back out of the doorway). SB3's DQN trains
 side by side on the same env and budget with the env's reward (a human reaching its goal) as the
 throughput and behaviour yardstick, and the actor-learner mode (2 actors) is timed on the first
-seed. The full run ends with ablations of design choices.
+seed. The full run ends with the throughput table below and ablations of design choices.
 
-    python benchmarks/bench_phase2_rock.py            # 3 seeds, 20k steps (docs/phase2.md)
-    python benchmarks/bench_phase2_rock.py --quick    # 2 seeds, 6k steps
+Throughput (``--throughput`` runs only this): env steps per CPU second of this process for SB3's
+DQN and Phase2 on the same world ("rock" and "rocks", each map's default horizon) with the same
+batch size and network, in turn in one process, ``--rounds`` times (medians reported, with the
+load average): one update per four env steps (DQN: one env, ``train_freq=4``, its default; Phase2:
+four envs, ``train_freq=1``) and one update per env step (one env each).
+
+    python benchmarks/bench_phase2_rock.py                 # 3 seeds, 20k steps (docs/phase2.md)
+    python benchmarks/bench_phase2_rock.py --quick         # 2 seeds, 6k steps
+    python benchmarks/bench_phase2_rock.py --throughput    # the DQN comparison only
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import time
 
 import gymnasium as gym
@@ -38,6 +46,7 @@ from sb3_ext.phase2.exact import occupancy, solve
 from sb3_ext.zoo.config import HYPERPARAMS_DIR, read_zoo_entry
 from stable_baselines3 import DQN
 from stable_baselines3.common.callbacks import BaseCallback
+from stable_baselines3.common.env_util import make_vec_env
 
 HYPERPARAMS = HYPERPARAMS_DIR / "phase2.yml"
 TOLERANCE = 0.05
@@ -76,6 +85,36 @@ class AgreementClock(BaseCallback):
                 time.process_time() - self.start_cpu - self.eval_cpu)
 
 
+def cpu_rate(model, steps: int) -> float:
+    """Env steps per CPU second of this process while ``model`` learns ``steps`` steps."""
+    cpu = time.process_time()
+    model.learn(steps)
+    return steps / (time.process_time() - cpu)
+
+
+def throughput(settings: dict, maps: list[str], steps: int, rounds: int) -> None:
+    """DQN and Phase2 in turn, ``rounds`` times per map and update rate; medians and the load."""
+    dqn_kwargs = dict(learning_starts=settings["learning_starts"], batch_size=settings["batch_size"],
+                      policy_kwargs={"net_arch": settings["policy_kwargs"]["net_arch"]})
+    print(f"\nthroughput, {steps} env steps per run, env steps per CPU second, median of {rounds} rounds "
+          "(DQN, then Phase2, in turn; min-max of the ratio in brackets)")
+    print("map   | updates per env step | SB3 DQN | Phase2 | ratio              | load average (1 min) before, after")
+    for map_name in maps:
+        env = gym.make("AssistGrid-v0", map_name=map_name)
+        for label, dqn_freq, n_envs in (("1/4", 4, 4), ("1", 1, 1)):
+            load = os.getloadavg()[0]
+            rates = []
+            for r in range(rounds):
+                dqn = cpu_rate(DQN("MlpPolicy", env, seed=r, train_freq=dqn_freq, **dqn_kwargs), steps)
+                venv = make_vec_env("AssistGrid-v0", n_envs=n_envs, env_kwargs={"map_name": map_name}, seed=r)
+                phase2 = cpu_rate(Phase2("MlpPolicy", venv, seed=r, **{**settings, "train_freq": 1}), steps)
+                rates.append((dqn, phase2, phase2 / dqn))
+            dqn, phase2, ratio = np.median(np.array(rates), axis=0)
+            low, high = min(r[2] for r in rates), max(r[2] for r in rates)
+            print(f"{map_name:<5} | {label:>20} | {dqn:7.0f} | {phase2:6.0f} | {ratio:5.2f} ({low:.2f}-{high:.2f}) | "
+                  f"{load:.1f}, {os.getloadavg()[0]:.1f}", flush=True)
+
+
 def reach(prior, robot, goal, episodes, seed) -> float:
     return goal_reach_rate(prior, robot, goal, episodes, seed=seed)
 
@@ -87,12 +126,18 @@ def main() -> None:
     parser.add_argument("--eval-every", type=int, default=500)
     parser.add_argument("--episodes", type=int, default=500, help="roll-outs per behaviour estimate")
     parser.add_argument("--quick", action="store_true", help="2 seeds, 6000 steps, 200 roll-outs")
+    parser.add_argument("--throughput", action="store_true", help="only the throughput comparison with DQN")
+    parser.add_argument("--throughput-steps", type=int, default=6000)
+    parser.add_argument("--rounds", type=int, default=3)
     args = parser.parse_args()
     if args.quick:
         args.seeds, args.steps, args.episodes = 2, 6000, 200
     th.set_num_threads(1)
 
     env_kwargs, settings = zoo_settings()
+    if args.throughput:
+        throughput(settings, ["rock", "rocks"], args.throughput_steps, args.rounds)
+        return
     env = gym.make("AssistGrid-v0", **env_kwargs)
     prior = env.unwrapped.prior
     config = Phase2("MlpPolicy", env, **settings).config
@@ -179,6 +224,7 @@ def main() -> None:
           f"Q_r {async_final.q_r:.4f}, greedy = exact {async_final.greedy_agreement:.2f}")
     if args.quick:
         return
+    throughput(settings, ["rock", "rocks"], args.throughput_steps, args.rounds)
 
     # Ablations of design choices, seed 0: the seed document's dropout 0.5, no successor
     # expansion, and sampled instead of model-based targets.

@@ -25,16 +25,32 @@ class Phase2Samples(NamedTuple):
 class Phase2ReplayBuffer(ReplayBuffer):
     """SB3 ``ReplayBuffer`` storing ``info["goals"]`` next to each transition.
 
+    It also has room for an integer id of each stored observation (``state_ids``, -1 until its
+    user fills it in, reset whenever the slot is overwritten): Phase 2's model-based targets need
+    only the state of a transition, and look each one up once.
+
     :param n_humans: length of the goals tuple in each step's info
     """
 
     def __init__(self, *args: Any, n_humans: int = 1, **kwargs: Any):
         super().__init__(*args, **kwargs)
         self.goals = np.zeros((self.buffer_size, self.n_envs, n_humans), dtype=np.int64)
+        self.state_ids = np.full((self.buffer_size, self.n_envs), -1, dtype=np.int64)
 
     def add(self, obs, next_obs, action, reward, done, infos: list[dict[str, Any]]) -> None:  # type: ignore[override]
         self.goals[self.pos] = np.array([info["goals"] for info in infos])
+        self.state_ids[self.pos] = -1
         super().add(obs, next_obs, action, reward, done, infos)
+
+    def sample_positions(self, batch_size: int) -> tuple[np.ndarray, np.ndarray]:
+        """Slot and env index of ``batch_size`` transitions, drawn uniformly as :meth:`sample` draws
+        them, for callers that read only some fields (``sample`` converts every one to a tensor)."""
+        if self.optimize_memory_usage and self.full:
+            # The slot at pos holds the newest next observation, not a transition's first one.
+            rows = (np.random.randint(1, self.buffer_size, size=batch_size) + self.pos) % self.buffer_size
+        else:
+            rows = np.random.randint(0, self.buffer_size if self.full else self.pos, size=batch_size)
+        return rows, np.random.randint(0, high=self.n_envs, size=batch_size)
 
     def sample(self, batch_size: int, env: VecNormalize | None = None) -> Phase2Samples:  # type: ignore[override]
         """A batch with goals: SB3's ``sample`` returns what :meth:`_get_samples` builds, though

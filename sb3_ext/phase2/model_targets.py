@@ -59,7 +59,10 @@ class SuccessorCache:
         self._ids: dict[bytes, int] = {}
         self._tables: list[SuccessorTable] = []
         self._obs: list[np.ndarray] = []
-        self._successor_ids: dict[int, np.ndarray] = {}
+        self._obs_table = th.zeros(0)  # the rows of _obs stacked, extended when read
+        # Per state id: its non-terminal successors' state ids (padded rows) and how many (-1: not yet known).
+        self._successors = np.zeros((0, 1), dtype=np.int64)
+        self._n_successors = np.zeros(0, dtype=np.int64)
         self._value_ids: dict[bytes, int] = {}
         self._value_obs: list[np.ndarray] = []
         self._own_value_ids: list[int] = []
@@ -118,19 +121,32 @@ class SuccessorCache:
 
         States whose successors are all terminal contribute nothing (the result can be shorter).
         """
-        lists = []
-        for state_id in ids:
-            succ = self._successor_ids.get(state_id)
-            if succ is None:
-                table = self._tables[state_id]
-                succ = self._successor_ids[state_id] = self.ids(table.obs[table.terminal == 0.0])
-            if len(succ):
-                lists.append(succ)
-        picks = (np.random.random(len(lists)) * np.array([len(s) for s in lists])).astype(np.int64)
-        return np.array([s[k] for s, k in zip(lists, picks, strict=False)], dtype=np.int64)
+        grow = len(self._tables) - len(self._n_successors)  # states added since the last call
+        if grow:
+            self._n_successors = np.concatenate([self._n_successors, np.full(grow, -1, dtype=np.int64)])
+            self._successors = np.concatenate([self._successors, np.zeros((grow, self._successors.shape[1]), np.int64)])
+        unknown = ids[self._n_successors[ids] < 0]
+        for state_id in dict.fromkeys(unknown.tolist()):  # first-seen order, each once
+            table = self._tables[state_id]
+            self._set_successors(state_id, self.ids(table.obs[table.terminal == 0.0]))
+        counts = self._n_successors[ids]
+        ids, counts = ids[counts > 0], counts[counts > 0]
+        picks = (np.random.random(len(ids)) * counts).astype(np.int64)
+        return self._successors[ids, picks]
+
+    def _set_successors(self, state_id: int, successors: np.ndarray) -> None:
+        if len(successors) > self._successors.shape[1]:
+            pad = len(successors) - self._successors.shape[1]
+            self._successors = np.pad(self._successors, ((0, 0), (0, pad)))
+        self._successors[state_id, : len(successors)] = successors
+        self._n_successors[state_id] = len(successors)
 
     def observations(self, ids: np.ndarray, device: th.device | str = "cpu") -> th.Tensor:
-        return th.as_tensor(np.stack([self._obs[i] for i in ids]), device=device)
+        """Observations of state ids ``ids``."""
+        if len(self._obs_table) < len(self._obs):
+            new = th.as_tensor(np.stack(self._obs[len(self._obs_table):]))
+            self._obs_table = new if not len(self._obs_table) else th.cat([self._obs_table, new])
+        return self._obs_table[th.as_tensor(ids)].to(device)
 
     def build_table(self, obs: np.ndarray) -> SuccessorTable:
         """The successor table of the state ``obs`` encodes (not stored)."""

@@ -17,6 +17,8 @@ Training runs in warm-up stages counted in environment steps; see :mod:`sb3_ext.
 
 from __future__ import annotations
 
+import io
+import pathlib
 from typing import Any, ClassVar, TypeVar
 
 import numpy as np
@@ -25,7 +27,8 @@ from gymnasium import spaces
 from stable_baselines3.common.buffers import ReplayBuffer
 from stable_baselines3.common.off_policy_algorithm import OffPolicyAlgorithm
 from stable_baselines3.common.policies import BasePolicy
-from stable_baselines3.common.type_aliases import GymEnv, MaybeCallback
+from stable_baselines3.common.save_util import load_from_zip_file
+from stable_baselines3.common.type_aliases import GymEnv, MaybeCallback, TensorDict
 from stable_baselines3.common.utils import update_learning_rate
 from torch.nn import functional as F
 
@@ -34,7 +37,7 @@ from sb3_ext.phase2.actors import epsilon_greedy, learn_with_actors
 from sb3_ext.phase2.buffers import Phase2ReplayBuffer, Phase2Samples
 from sb3_ext.phase2.config import RAMP_STAGE, Phase2Config
 from sb3_ext.phase2.model_targets import SuccessorBatch, SuccessorCache
-from sb3_ext.phase2.policies import PROBABILITY_NETWORKS, PowerLawPolicy
+from sb3_ext.phase2.policies import PROBABILITY_NETWORKS, PowerLawPolicy, stack_optimizer_state
 from sb3_ext.phase2.power import robot_reward
 from sb3_ext.phase2.world_model import HumanPrior
 
@@ -251,6 +254,7 @@ class Phase2(OffPolicyAlgorithm):
         if self.env is not None:
             self.env.set_attr("goal_resample_prob", cfg.goal_resample_prob)
         self._stage = cfg.stage(self.num_timesteps)
+        self._active = cfg.active_networks(self.num_timesteps)
         self.policy.beta_r.fill_(cfg.effective_beta_r(self.num_timesteps))
 
     # ------------------------------------------------------------------ acting
@@ -309,6 +313,12 @@ class Phase2(OffPolicyAlgorithm):
             if self._stage < RAMP_STAGE <= stage:
                 # Data collected by the uniform warm-up robot is off-policy once beta_r rises.
                 self.replay_buffer.reset()
+            active = cfg.active_networks(self.num_timesteps)
+            if active != self._active:
+                # The networks share parameter tensors (and so Adam's step count): restarting the
+                # moments when the trained set changes gives a joining network Adam's first steps.
+                self.policy.optimizer.state.clear()
+                self._active = active
             self._stage = stage
         self.policy.beta_r.fill_(cfg.effective_beta_r(self.num_timesteps))
 
@@ -408,27 +418,50 @@ class Phase2(OffPolicyAlgorithm):
         index = th.as_tensor(ids, device=self.device)
         return {name: self._target_table[name][index] for name in names if name in self._target_table}
 
-    def _targets(
-        self, data: Phase2Samples, active: frozenset[str]
+    def _batch(
+        self, batch_size: int, active: frozenset[str]
     ) -> tuple[th.Tensor, dict[str, tuple[th.Tensor, th.Tensor | None]]]:
-        """States to train on, and per active network its target and mask (None: every entry).
+        """A batch from the replay buffer: the states to train on, and per active network its
+        target and mask (None: every entry).
 
         Model-based mode trains on the sampled states plus, with ``expand_successors``, one
         successor of each drawn from the model (uniform over its distinct non-terminal
         successors): Q_r of a move the policy rarely takes rests on V_r of a state the buffer
-        rarely holds, and this puts such states in every batch. Sets ``_v_r_mean``.
+        rarely holds, and this puts such states in every batch. Its targets depend on the state
+        alone, so only the states are drawn (no transition tensors). Sets ``_v_r_mean``.
         """
         cfg = self.config
-        if cfg.model_based_targets:
-            ids = self.successor_cache.ids(data.observations.cpu().numpy())
-            if cfg.expand_successors:
-                ids = np.concatenate([ids, self.successor_cache.sample_successors(ids)])
-            rows = self._target_rows(ids, {*active, "v_r_now"})
-            self._v_r_mean = rows["v_r_now"][: len(data.observations)].mean().item()
-            obs = self.successor_cache.observations(ids, self.device)
-            if "u_r" in active and cfg.u_r_sample_humans is not None:
-                rows["u_r"] = self._u_r_target(obs)  # a fresh draw of humans each step, not a cached one
-            return obs, {name: (rows[name], None) for name in active}
+        if not cfg.model_based_targets:
+            return self._targets(self.replay_buffer.sample(batch_size, env=self._vec_normalize_env), active)
+        ids = self._sample_state_ids(batch_size)
+        if cfg.expand_successors:
+            ids = np.concatenate([ids, self.successor_cache.sample_successors(ids)])
+        rows = self._target_rows(ids, {*active, "v_r_now"})
+        self._v_r_mean = rows["v_r_now"][:batch_size].mean().item()
+        obs = self.successor_cache.observations(ids, self.device)
+        if "u_r" in active and cfg.u_r_sample_humans is not None:
+            rows["u_r"] = self._u_r_target(obs)  # a fresh draw of humans each step, not a cached one
+        return obs, {name: (rows[name], None) for name in active}
+
+    def _sample_state_ids(self, batch_size: int) -> np.ndarray:
+        """Successor-cache ids of ``batch_size`` states drawn from the replay buffer.
+
+        Each stored observation is looked up in the cache once; its id is kept in the buffer.
+        """
+        buffer = self.replay_buffer
+        rows, envs = buffer.sample_positions(batch_size)
+        ids = buffer.state_ids[rows, envs]
+        new = ids < 0
+        if new.any():
+            ids[new] = self.successor_cache.ids(buffer.observations[rows[new], envs[new]])
+            buffer.state_ids[rows[new], envs[new]] = ids[new]
+        return ids
+
+    def _targets(
+        self, data: Phase2Samples, active: frozenset[str]
+    ) -> tuple[th.Tensor, dict[str, tuple[th.Tensor, th.Tensor | None]]]:
+        """Sampled (TD) targets of a batch of transitions (``model_based_targets=False``)."""
+        cfg = self.config
         obs = data.observations
         rows = self._state_targets(obs)
         self._v_r_mean = rows["v_r_now"].mean().item()
@@ -465,8 +498,8 @@ class Phase2(OffPolicyAlgorithm):
         return target, mask
 
     # ------------------------------------------------------------------ training
-    def _regression_loss(self, name: str, obs: th.Tensor, target: th.Tensor, mask: th.Tensor | None) -> th.Tensor:
-        """Mean-seeking loss of one network: its minimiser is the expected target.
+    def _regression_loss(self, name: str, raw: th.Tensor, target: th.Tensor, mask: th.Tensor | None) -> th.Tensor:
+        """Mean-seeking loss of one network, from its raw output: its minimiser is the expected target.
 
         V_h^e and X_h are probabilities behind a sigmoid: cross-entropy against the soft target
         has the same minimiser as squared error (the mean) but does not lose its gradient when
@@ -479,11 +512,11 @@ class Phase2(OffPolicyAlgorithm):
         error on Q_r itself would not resolve.
         """
         if name in PROBABILITY_NETWORKS:
-            err = F.binary_cross_entropy_with_logits(self.policy.raw(name, obs), target, reduction="none")
+            err = F.binary_cross_entropy_with_logits(raw, target, reduction="none")
         elif name == "q_r" and self.config.model_based_targets:
-            err = (log_neg_q(self.policy.raw(name, obs)) - th.log(-target)) ** 2
+            err = (log_neg_q(raw) - th.log(-target)) ** 2
         else:
-            err = (self.policy.value(name, obs) - target) ** 2
+            err = (self.policy.output(name, raw) - target) ** 2
         return err.mean() if mask is None else (err * mask).sum() / mask.sum()
 
     def train(self, gradient_steps: int, batch_size: int = 64) -> None:
@@ -494,35 +527,34 @@ class Phase2(OffPolicyAlgorithm):
         active = cfg.active_networks(self.num_timesteps)
         lr_factor = cfg.lr_factor(self.num_timesteps)
         update_learning_rate(self.policy.optimizer, self.learning_rate * lr_factor)
-        losses: dict[str, list[float]] = {name: [] for name in active}
+        losses: list[th.Tensor] = []
+        names: list[str] = []
         # X_h on its own, larger batch when x_h_batch_size asks for one.
         x_h_batch = cfg.x_h_batch_size if "x_h" in active and cfg.x_h_batch_size != batch_size else None
         for _ in range(gradient_steps):
-            batches = []
             with th.no_grad():
+                obs, targets = self._batch(batch_size, active - {"x_h"} if x_h_batch is not None else active)
                 if x_h_batch is not None:
-                    x_data = self.replay_buffer.sample(x_h_batch, env=self._vec_normalize_env)
-                    batches.append(self._targets(x_data, frozenset({"x_h"})))
-                data = self.replay_buffer.sample(batch_size, env=self._vec_normalize_env)
-                batches.append(self._targets(data, active - {"x_h"} if x_h_batch is not None else active))
-            terms = []
-            for obs, targets in batches:
-                for name, (target, mask) in targets.items():
-                    loss = self._regression_loss(name, obs, target, mask)
-                    losses[name].append(loss.item())
-                    terms.append(loss)
+                    x_obs, x_targets = self._batch(x_h_batch, frozenset({"x_h"}))
+            # Every network in one pass over the batch (the inactive ones' outputs go unused).
+            raw = self.policy.raw_all(obs)
+            if x_h_batch is not None:
+                raw["x_h"] = self.policy.raw("x_h", x_obs)
+                targets["x_h"] = x_targets["x_h"]
+            step = th.stack([self._regression_loss(name, raw[name], *targets[name]) for name in targets])
             self.policy.optimizer.zero_grad()
-            th.stack(terms).sum().backward()
-            for name in active:
-                # Clip each network proportionally to the learning rate: steps stay bounded as lr decays.
-                th.nn.utils.clip_grad_norm_(self.policy.nets[name].parameters(), cfg.max_grad_norm * lr_factor)
+            step.sum().backward()
+            # Clip each network proportionally to the learning rate: steps stay bounded as lr decays.
+            self.policy.nets.clip_grad_norms_(cfg.max_grad_norm * lr_factor)
             self.policy.optimizer.step()
+            losses.append(step.detach())
+            names = list(targets)
             self._n_updates += 1
             if self._n_updates % cfg.target_update_interval == 0:
                 self.policy.update_targets()
                 self.clear_target_tables()
-        for name, values in losses.items():
-            self.logger.record(f"train/loss_{name}", float(np.mean(values)))
+        for name, values in zip(names, th.stack(losses).mean(dim=0).tolist(), strict=True):
+            self.logger.record(f"train/loss_{name}", values)
         self.logger.record("train/stage", self._stage)
         self.logger.record("train/beta_r", float(self.policy.beta_r))
         self.logger.record("train/learning_rate", self.learning_rate * lr_factor)
@@ -550,6 +582,32 @@ class Phase2(OffPolicyAlgorithm):
             reset_num_timesteps=reset_num_timesteps,
             progress_bar=progress_bar,
         )
+
+    def set_parameters(
+        self,
+        load_path_or_dict: str | TensorDict,
+        exact_match: bool = True,
+        device: th.device | str = "auto",
+    ) -> None:
+        # SB3 types these as tensors; they are state dicts (module name -> its state dict).
+        params: dict[str, Any] = dict(load_path_or_dict) if isinstance(load_path_or_dict, dict) else load_from_zip_file(
+            load_path_or_dict, device=device, load_data=False)[1]
+        policy_state = params.get("policy", {})
+        first = f"nets.{self.policy.nets.names[0]}.0.weight"
+        if first in policy_state and "policy.optimizer" in params:
+            # Saved before the networks were stacked: the policy converts its own weights on
+            # load; the optimizer's moments are converted here.
+            separate = {k[len("nets."):]: v for k, v in policy_state.items() if k.startswith("nets.")}
+            params = {**params, "policy.optimizer": stack_optimizer_state(
+                self.policy.nets, separate, params["policy.optimizer"])}
+        super().set_parameters(params, exact_match=exact_match, device=device)
+
+    def load_replay_buffer(self, path: str | pathlib.Path | io.BufferedIOBase, truncate_last_traj: bool = True) -> None:
+        super().load_replay_buffer(path, truncate_last_traj)
+        buffer = self.replay_buffer
+        if isinstance(buffer, Phase2ReplayBuffer):
+            # Its state ids index the successor cache of the run that saved it (or are missing).
+            buffer.state_ids = np.full((buffer.buffer_size, buffer.n_envs), -1, dtype=np.int64)
 
     def _excluded_save_params(self) -> list[str]:
         return [*super()._excluded_save_params(), "successor_cache", "_target_table", "_value_table", "pair_matrix",

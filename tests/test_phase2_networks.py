@@ -1,0 +1,136 @@
+"""Phase 2's stacked networks: same values and gradients as separate MLPs, per-network clipping,
+old zips' weights and optimizer moments, and the buffer's cached state ids."""
+
+from pathlib import Path
+
+import gymnasium as gym
+import numpy as np
+import pytest
+import torch as th
+from stable_baselines3.common.save_util import load_from_zip_file
+from torch import nn
+
+import sb3_ext  # noqa: F401
+from sb3_ext.phase2 import Phase2
+from sb3_ext.phase2.policies import StackedMLPs
+
+NAMES, OUTS = ["q_r", "v_h_e", "x_h"], [5, 6, 1]
+FAST = dict(learning_starts=32, batch_size=32, warmup_v_h_e_steps=150, warmup_x_h_steps=150,
+            warmup_q_r_steps=200, beta_r_rampup_steps=300, policy_kwargs=dict(net_arch=[32, 32]))
+
+
+def separate_mlps(net_arch: list[int]) -> dict[str, nn.Sequential]:
+    nets = {}
+    for name, n_out in zip(NAMES, OUTS, strict=True):
+        layers: list[nn.Module] = []
+        for n_in, width in zip([7, *net_arch], net_arch, strict=False):
+            layers += [nn.Linear(n_in, width), nn.ReLU()]
+        layers.append(nn.Linear(([7, *net_arch])[-1], n_out))
+        nets[name] = nn.Sequential(*layers)
+    return nets
+
+
+@pytest.mark.parametrize("net_arch", [[16, 8], []])
+def test_stacked_networks_compute_what_separate_networks_compute(net_arch):
+    th.manual_seed(0)
+    separate = separate_mlps(net_arch)
+    stacked = StackedMLPs(NAMES, 7, OUTS, net_arch, dropout=0.0)
+    # The separate layout's state dict loads (how zips saved before the stacking load).
+    stacked.load_state_dict({f"{n}.{k}": v for n, net in separate.items() for k, v in net.state_dict().items()})
+    x = th.randn(11, 7)
+    together = stacked(x)
+    assert together.shape == (3, 11, max(OUTS))
+    for i, (name, n_out) in enumerate(zip(NAMES, OUTS, strict=True)):
+        expected = separate[name](x)
+        th.testing.assert_close(together[i, :, :n_out], expected)
+        th.testing.assert_close(stacked.single(name, x), expected)
+    # Gradients: each network's slice gets its own network's gradient, clipped per network.
+    targets = [th.randn(11, n) * 10 for n in OUTS]
+    loss = sum(((together[i, :, :n] - t) ** 2).sum() for i, (n, t) in enumerate(zip(OUTS, targets, strict=True)))
+    loss.backward()
+    stacked.clip_grad_norms_(1.0)
+    for name, t in zip(NAMES, targets, strict=True):
+        ((separate[name](x) - t) ** 2).sum().backward()
+        th.nn.utils.clip_grad_norm_(separate[name].parameters(), 1.0)
+    reference = StackedMLPs(NAMES, 7, OUTS, net_arch, dropout=0.0)
+    grads = {f"{n}.{k}": p.grad for n, net in separate.items() for k, p in net.named_parameters()}
+    reference.load_state_dict(grads)  # the separate gradients, in the stacked layout
+    for param, expected in zip(stacked.params, reference.params, strict=True):
+        th.testing.assert_close(param.grad, expected.data)
+
+
+def test_single_network_forward_does_not_touch_other_networks():
+    stacked = StackedMLPs(NAMES, 7, OUTS, [16], dropout=0.0)
+    stacked.single("v_h_e", th.randn(4, 7)).sum().backward()
+    first_weight_grad = stacked.params[0].grad
+    assert first_weight_grad[:16].abs().sum() == 0 and first_weight_grad[32:].abs().sum() == 0
+    assert first_weight_grad[16:32].abs().sum() > 0
+
+
+def test_an_old_zip_keeps_its_optimizer_moments():
+    """tests/data/phase2_line_v1.zip holds one network per module and Adam's moments per network:
+    they load into the stacked layout, each in its network's slice."""
+    data = Path(__file__).parent / "data"
+    loaded = Phase2.load(data / "phase2_line_v1.zip")
+    _, saved, _ = load_from_zip_file(data / "phase2_line_v1.zip")
+    old = saved["policy.optimizer"]["state"]
+    new = loaded.policy.optimizer.state_dict()["state"]
+    width = 16  # net_arch [16]; the optimizer held q_r, v_h_e, x_h in turn, weight and bias per layer
+    for i, n_out in enumerate((5, 4, 1)):
+        for key in ("exp_avg", "exp_avg_sq"):
+            th.testing.assert_close(new[0][key][i * width:(i + 1) * width], old[4 * i][key])
+            th.testing.assert_close(new[1][key][i * width:(i + 1) * width], old[4 * i + 1][key])
+            th.testing.assert_close(new[2][key][i, :, :n_out], old[4 * i + 2][key].T)
+            th.testing.assert_close(new[3][key][i, 0, :n_out], old[4 * i + 3][key])
+            assert new[2][key][i, :, n_out:].abs().sum() == 0  # padding of the narrower outputs
+    assert float(new[0]["step"]) == max(float(e["step"]) for e in old.values())
+
+
+def test_replay_buffer_keeps_each_observations_state_id_until_the_slot_is_overwritten():
+    env = gym.make("AssistGrid-v0", max_steps=3)
+    model = Phase2("MlpPolicy", env, seed=0, buffer_size=50, **FAST)
+    model.learn(120)  # the buffer wraps
+    buffer, cache = model.replay_buffer, model.successor_cache
+    filled = buffer.state_ids[:, 0] >= 0
+    assert filled.any()
+    np.testing.assert_array_equal(buffer.state_ids[filled, 0], cache.ids(buffer.observations[filled, 0]))
+    ids = model._sample_state_ids(200)
+    assert (ids >= 0).all()
+    pos = buffer.pos
+    buffer.add(buffer.observations[pos], buffer.next_observations[pos], buffer.actions[pos], buffer.rewards[pos],
+               buffer.dones[pos], [{"goals": tuple(buffer.goals[pos, 0])}])
+    assert buffer.state_ids[pos, 0] == -1
+
+
+def test_adam_moments_restart_when_a_network_joins():
+    env = gym.make("AssistGrid-v0", max_steps=3)
+    model = Phase2("MlpPolicy", env, seed=0, **FAST)
+    steps = []
+
+    def record(_locals, _globals):
+        state = model.policy.optimizer.state
+        steps.append((model.num_timesteps, float(next(iter(state.values()))["step"]) if state else 0.0))
+        return True
+
+    model.learn(400, callback=record)
+    by_step = dict(steps)
+    # Q_r joins at env step 300 (X_h at 150): the step count starts again from there.
+    assert by_step[299] > 100 and by_step[305] < 10
+    assert by_step[149] > 50 and by_step[155] < 10
+
+
+def test_successor_expansion_draws_uniformly_among_non_terminal_successors():
+    env = gym.make("AssistGrid-v0", max_steps=3)
+    model = Phase2("MlpPolicy", env, seed=0, **FAST)
+    model.learn(100)
+    cache = model.successor_cache
+    state = next(i for i in range(len(cache)) if (cache._tables[i].terminal == 0.0).sum() > 1)
+    table = cache._tables[state]
+    expected = set(cache.ids(table.obs[table.terminal == 0.0]).tolist())
+    draws = cache.sample_successors(np.full(3000, state))
+    assert set(draws.tolist()) == expected
+    counts = np.bincount(draws)[sorted(expected)]
+    assert np.all(np.abs(counts - 3000 / len(expected)) < 5 * np.sqrt(3000 / len(expected)))
+    # A state whose successors are all terminal (one step before the horizon) contributes nothing.
+    last = next(i for i in range(len(cache)) if cache._tables[i].terminal.all())
+    assert len(cache.sample_successors(np.array([last, state, last]))) == 1
