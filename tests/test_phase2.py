@@ -220,6 +220,12 @@ def test_buffer_is_cleared_when_the_ramp_starts_and_logs_are_written():
         assert key in keys.seen, key
 
 
+def test_buffer_is_kept_at_the_ramp_when_asked():
+    model = Phase2("MlpPolicy", small_env(max_steps=3), seed=0, clear_buffer_at_ramp=False, **FAST)
+    model.learn(510)
+    assert model._stage == 4 and model.replay_buffer.size() == 510
+
+
 def test_save_load_round_trip(tmp_path):
     env = small_env(max_steps=3)
     model = Phase2("MlpPolicy", env, seed=0, **FAST)

@@ -53,6 +53,7 @@ class Phase2Config(PowerParams):
     exploration_final_eps: float = 0.01
     exploration_fraction: float = 0.5
     directed_exploration: bool = False
+    clear_buffer_at_ramp: bool = True
     goal_resample_prob: float = 0.01
     n_actors: int = 1
     actor_sync_freq: int = 100
@@ -68,7 +69,7 @@ class Phase2Config(PowerParams):
             if getattr(self, name) is not None:
                 _check_int(name, getattr(self, name), 1)
         for name in ("u_r_use_network", "v_r_use_network", "model_based_targets", "expand_successors",
-                     "directed_exploration"):
+                     "directed_exploration", "clear_buffer_at_ramp"):
             if not isinstance(getattr(self, name), bool):
                 raise ValueError(f"{name}: {getattr(self, name)!r}, expected true or false")
         _check_float("max_grad_norm", self.max_grad_norm, 0.0, math.inf, "> 0 and finite", open_low=True)

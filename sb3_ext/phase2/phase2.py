@@ -100,6 +100,10 @@ class Phase2(OffPolicyAlgorithm):
         (count-based exploration; ties broken at random), instead of a uniform move. It reaches
         states that take many deliberate moves (a key far from the robot), which a uniform
         explorer almost never chains together; synchronous training only (``n_actors`` 1)
+    :param clear_buffer_at_ramp: empty the replay buffer when beta_r starts to rise (the warm-up
+        robot's states are off-policy for the sampled targets). Model-based targets are exact
+        expectations under the current pi_r whoever collected the state, so there the buffer can
+        be kept, e.g. to keep training on the states a directed explorer found
     :param goal_resample_prob: per-step probability that a human redraws its goal (set on the env)
     :param n_actors: 1 for synchronous training, > 1 for actor processes + a learner
     :param actor_sync_freq: gradient updates between policy copies to the actors
@@ -157,6 +161,7 @@ class Phase2(OffPolicyAlgorithm):
         exploration_final_eps: float = 0.01,
         exploration_fraction: float = 0.5,
         directed_exploration: bool = False,
+        clear_buffer_at_ramp: bool = True,
         goal_resample_prob: float = 0.01,
         n_actors: int = 1,
         actor_sync_freq: int = 100,
@@ -180,6 +185,7 @@ class Phase2(OffPolicyAlgorithm):
             target_update_interval=target_update_interval, max_grad_norm=max_grad_norm,
             exploration_initial_eps=exploration_initial_eps, exploration_final_eps=exploration_final_eps,
             exploration_fraction=exploration_fraction, directed_exploration=directed_exploration,
+            clear_buffer_at_ramp=clear_buffer_at_ramp,
             goal_resample_prob=goal_resample_prob,
             n_actors=n_actors, actor_sync_freq=actor_sync_freq,
         )
@@ -310,7 +316,7 @@ class Phase2(OffPolicyAlgorithm):
         cfg = self.config
         stage = cfg.stage(self.num_timesteps)
         if stage != self._stage:
-            if self._stage < RAMP_STAGE <= stage:
+            if self._stage < RAMP_STAGE <= stage and cfg.clear_buffer_at_ramp:
                 # Data collected by the uniform warm-up robot is off-policy once beta_r rises.
                 self.replay_buffer.reset()
             active = cfg.active_networks(self.num_timesteps)
