@@ -19,6 +19,7 @@ and both with one env and one update per step.
 from __future__ import annotations
 
 import argparse
+import ast
 import time
 
 import gymnasium as gym
@@ -153,17 +154,27 @@ def main() -> None:
     parser.add_argument("--eval-every", type=int, default=10_000)
     parser.add_argument("--throughput-steps", type=int, default=6000)
     parser.add_argument("--skip-exact", action="store_true")
+    parser.add_argument("--stretch", type=float, default=None, help="warm-up factor (default: the map's)")
+    parser.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE",
+                        help="Phase2 settings over the map's, e.g. directed_exploration=True beta_r=100.0")
     args = parser.parse_args()
     th.set_num_threads(1)
     settings = zoo_settings()
+    overrides = {}
+    for item in args.set:
+        key, sep, value = item.partition("=")
+        if not sep:
+            parser.error(f"--set {item!r}: expected KEY=VALUE")
+        overrides[key] = ast.literal_eval(value)
     if not args.skip_exact:
         exact_timings(args.maps)
     if args.throughput_steps:
         compare_with_dqn(args.maps[0], settings, args.throughput_steps)
     for name in args.maps:
         steps, stretch = BUDGETS[name]
-        steps = args.steps or steps
-        kwargs = {**settings, **{k: int(settings[k] * stretch) for k in STAGE_KEYS}, **MAP_SETTINGS.get(name, {})}
+        steps, stretch = args.steps or steps, args.stretch or stretch
+        kwargs = {**settings, **{k: int(settings[k] * stretch) for k in STAGE_KEYS}, **MAP_SETTINGS.get(name, {}),
+                  **overrides}
         rows = []
         for seed in range(args.first_seed, args.first_seed + args.seeds):
             venv = make_vec_env("AssistGrid-v0", n_envs=args.n_envs, env_kwargs={"map_name": name}, seed=seed)
