@@ -6,14 +6,16 @@ a dataset (``sb3_ext.curriculum.handoff.record_handoff``). Stage 2 then runs, si
 * ``cold (zoo)``  : the second algorithm from scratch with its zoo settings;
 * ``cold (same)`` : from scratch with the settings the hand-over run uses (control: only the
   hand-over differs);
-* ``handoff``     : the same settings, buffer seeded from the dataset and actor distilled from
-  PPO (5 epochs) before the first step.
+* ``distil only`` : the same settings, buffer seeded from the dataset and actor distilled from
+  PPO (5 epochs) before the first step, no critic warm-up (the hand-over of the previous commits);
+* ``handoff``     : the same plus the critic warm-up (``HandoffConfig``'s defaults: 3000
+  gradient steps fitting the critic / Q-network to the recorded returns, actor held still).
 
 Each run is evaluated every ``eval_freq`` steps (10 deterministic episodes) until its mean
 return reaches the target or the budget ends. Tasks: Pendulum-v1 PPO -> TD3 (target -200),
 CartPole-v1 PPO -> TwinDQN (target 475).
 
-    nice -n 10 python benchmarks/bench_handoff.py --seeds 3
+    nice -n 10 python benchmarks/bench_handoff.py --seeds 3 --variants "cold (same)" "distil only" handoff
 """
 
 from __future__ import annotations
@@ -35,6 +37,7 @@ from stable_baselines3.common.evaluation import evaluate_policy
 from stable_baselines3.common.monitor import Monitor
 from stable_baselines3.common.noise import NormalActionNoise
 
+from sb3_ext.curriculum.config import HandoffConfig
 from sb3_ext.curriculum.handoff import hand_off, record_handoff
 from sb3_ext.twin_dqn import TwinDQN
 
@@ -102,7 +105,12 @@ def student_kwargs(task: dict[str, Any], variant: str) -> dict[str, Any]:
     return kwargs
 
 
-def run_task(name: str, seed: int, root: Path) -> dict[str, Any]:
+VARIANTS = ("cold (zoo)", "cold (same)", "distil only", "handoff")
+#: The hand-over each hand-over variant performs (None: a cold start).
+HANDOFFS = {"distil only": HandoffConfig(critic_warmup_steps=0), "handoff": HandoffConfig()}
+
+
+def run_task(name: str, seed: int, root: Path, variants: list[str]) -> dict[str, Any]:
     task = TASKS[name]
     ppo_kwargs = dict(task["ppo"])
     env = make_vec_env(task["env_id"], n_envs=ppo_kwargs.pop("n_envs"), seed=seed)
@@ -112,21 +120,26 @@ def run_task(name: str, seed: int, root: Path) -> dict[str, Any]:
     dataset = root / f"{name}-{seed}"
     record_handoff(teacher, env, dataset, 10_000, env_id=task["env_id"])
     result: dict[str, Any] = {"teacher_return": float(teacher_return), "stage1_wall_s": time.perf_counter() - start}
-    for variant in ("cold (zoo)", "cold (same)", "handoff"):
+    for variant in variants:
         model = task["student"]("MlpPolicy", task["env_id"], seed=seed, **student_kwargs(task, variant))
-        report = hand_off(model, teacher, dataset, epochs=5, seed=seed).to_dict() if variant == "handoff" else None
+        start = time.perf_counter()
+        handoff = HANDOFFS.get(variant)
+        report = hand_off(model, teacher, dataset, handoff, seed=seed).to_dict() if handoff is not None else None
+        handoff_s = time.perf_counter() - start
         probe = StepsToReturn(task["env_id"], seed, task["target"], task["eval_freq"])
         start = time.perf_counter()
         model.learn(task["budget"], callback=probe)
         result[variant] = {"reached_at": probe.reached_at, "curve": probe.curve, "wall_s": time.perf_counter() - start,
-                           "handoff": report}
+                           "handoff_s": handoff_s, "handoff": report}
     return result
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--seeds", type=int, default=3)
+    parser.add_argument("--first-seed", type=int, default=0, help="seeds first-seed .. first-seed + seeds - 1")
     parser.add_argument("--tasks", nargs="+", default=list(TASKS), choices=list(TASKS))
+    parser.add_argument("--variants", nargs="+", default=list(VARIANTS), choices=list(VARIANTS))
     parser.add_argument("--json", type=Path, help="write every curve here")
     args = parser.parse_args()
     th.set_num_threads(1)
@@ -137,22 +150,21 @@ def main() -> None:
             print(f"== {name}: PPO ({task['stage1_steps']} steps) -> {task['student'].__name__}, "
                   f"steps to mean return >= {task['target']} (budget {task['budget']})", flush=True)
             results[name] = {}
-            for seed in range(args.seeds):
-                row = results[name][seed] = run_task(name, seed, Path(root))
+            for seed in range(args.first_seed, args.first_seed + args.seeds):
+                row = results[name][seed] = run_task(name, seed, Path(root), args.variants)
                 cells = [
                     f"{v}: {row[v]['reached_at']}" if row[v]["reached_at"] is not None
                     else f"{v}: no ({row[v]['curve'][-1][1]:.0f})"
-                    for v in ("cold (zoo)", "cold (same)", "handoff")
+                    for v in args.variants
                 ]  # fmt: skip
-                start_return = row["handoff"]["curve"][0][1]
-                print(
-                    f"seed {seed}: PPO teacher {row['teacher_return']:.0f}; handoff at step 0: {start_return:.0f}; "
-                    + "; ".join(cells),
-                    flush=True,
-                )
+                print(f"seed {seed}: PPO teacher {row['teacher_return']:.0f}; " + "; ".join(cells), flush=True)
+                for variant in HANDOFFS.keys() & set(args.variants):
+                    curve = ", ".join(f"{ret:.0f}" for _, ret in row[variant]["curve"][:4])
+                    print(f"   {variant}: returns at the first evaluations {curve}; hand-over "
+                          f"{row[variant]['handoff_s']:.1f} s; {json.dumps(row[variant]['handoff'])}", flush=True)
                 if args.json:
                     args.json.write_text(json.dumps(results, indent=1))
-            for variant in ("cold (zoo)", "cold (same)", "handoff"):
+            for variant in args.variants:
                 steps = [row[variant]["reached_at"] or task["budget"] for row in results[name].values()]
                 hits = sum(row[variant]["reached_at"] is not None for row in results[name].values())
                 print(

@@ -1,10 +1,13 @@
 """PPO -> TD3 hand-over on the lattice (stage-1 lattice, four agents) through the curriculum runner.
 
-Per seed, two curriculum runs on the 8x8x5 lattice of stage1_small.yaml (n_swarm 4):
+Per seed, two (three) curriculum runs on the 8x8x5 lattice of stage1_small.yaml (n_swarm 4):
 
-* ``handoff`` : stage 1 PPO (the stage file's settings, a reduced budget), then stage 2 ``algo: td3``
-  on the same lattice: its buffer seeded from stage 1's recorded transitions, its actor distilled;
-* ``cold``    : the same TD3 stage alone, from scratch.
+* ``handoff``     : stage 1 PPO (the stage file's settings, a reduced budget), then stage 2 ``algo: td3``
+  on the same lattice: its buffer seeded from stage 1's recorded transitions, its actor distilled,
+  its critic warmed up on the recorded returns (``handoff:`` defaults);
+* ``distil only`` : (``--distil-only``) the same with ``handoff: {critic_warmup_steps: 0}``, the
+  hand-over before the warm-up;
+* ``cold``        : the same TD3 stage alone, from scratch.
 
 Reported: the TD3 stage's evaluation curve (``eval/mean_reward`` of its RunArtifacts, 5
 deterministic episodes) and the steps it takes to reach the PPO stage's final evaluation reward.
@@ -34,12 +37,15 @@ TD3_SETTINGS = {"learning_rate": 1e-3, "learning_starts": 100, "buffer_size": 50
                 "gamma": 0.98, "policy_kwargs": {"net_arch": [64, 64]}}
 
 
-def stages(ppo_steps: int, td3_steps: int, eval_freq: int) -> tuple[Any, Any]:
-    ppo = override(load_stage_configs(DEFAULT_CONFIG_DIR)[1], {"total_timesteps": ppo_steps, "n_envs": 4}, "bench")
+def stages(ppo_steps: int, td3_steps: int) -> tuple[Any, Any, Any]:
+    """The PPO stage, the TD3 stage, and the TD3 stage without critic warm-up."""
+    four_agents = {"total_timesteps": ppo_steps, "n_envs": 4, "environment": {"agents": {"mode": "fixed"}}}
+    ppo = override(load_stage_configs(DEFAULT_CONFIG_DIR)[1], four_agents, "bench")
     td3 = ppo.to_dict()
     del td3["ppo"]
     td3.update(total_timesteps=td3_steps, n_envs=1, algo="td3", td3=dict(TD3_SETTINGS))
-    return ppo, stage_config_from_dict(td3, "bench td3 stage")
+    distil_only = {**td3, "handoff": {"critic_warmup_steps": 0}}
+    return ppo, stage_config_from_dict(td3, "bench td3 stage"), stage_config_from_dict(distil_only, "bench td3 stage")
 
 
 def run(root: Path, name: str, configs: dict[int, Any], seed: int, eval_freq: int) -> RunState:
@@ -61,11 +67,12 @@ def main() -> None:
     parser.add_argument("--ppo-steps", type=int, default=24_000)
     parser.add_argument("--td3-steps", type=int, default=6_000)
     parser.add_argument("--eval-freq", type=int, default=1_000)
+    parser.add_argument("--distil-only", action="store_true", help="also run the hand-over without critic warm-up")
     args = parser.parse_args()
     th.set_num_threads(1)
-    ppo, td3 = stages(args.ppo_steps, args.td3_steps, args.eval_freq)
+    ppo, td3, distil_only = stages(args.ppo_steps, args.td3_steps)
     print(f"lattice 8x8x5, 4 agents: PPO {args.ppo_steps} steps -> TD3 {args.td3_steps} steps vs TD3 cold", flush=True)
-    reached: dict[str, list] = {"handoff": [], "cold": []}
+    reached: dict[str, list] = {name: [] for name in ("handoff", "cold", "distil only")[: 3 if args.distil_only else 2]}
     with tempfile.TemporaryDirectory() as root:
         for seed in range(args.seeds):
             handoff = run(Path(root), f"handoff{seed}", {1: ppo, 2: td3}, seed, args.eval_freq)
@@ -74,6 +81,9 @@ def main() -> None:
             target = summary["1"]["policy"]["mean_reward"]
             report = json.loads((handoff.stage_dir(2) / "handoff.json").read_text())
             curves = {"handoff": curve(handoff, 2), "cold": curve(cold, 1)}
+            if args.distil_only:
+                distilled = run(Path(root), f"distil{seed}", {1: ppo, 2: distil_only}, seed, args.eval_freq)
+                curves["distil only"] = curve(distilled, 2)
             cells = []
             for name, points in curves.items():
                 step = next((s for s, v in points if v >= target), None)
@@ -81,7 +91,8 @@ def main() -> None:
                 cells.append(f"{name}: reaches {step if step is not None else 'no'}; curve "
                              + " ".join(f"{v:.2f}" for _, v in points))
             print(f"seed {seed}: PPO stage reward {target:.3f}; distillation agreement {report['agreement']:.2f}, "
-                  f"{report['transitions_seeded']} seeded\n   " + "\n   ".join(cells), flush=True)
+                  f"{report['transitions_seeded']} seeded; critic warm-up {json.dumps(report['critic_warmup'])}\n   "
+                  + "\n   ".join(cells), flush=True)
     for name, steps in reached.items():
         print(f"{name}: median steps to the PPO stage's reward "
               f"{np.median([s if s is not None else args.td3_steps for s in steps]):.0f}, reached on "

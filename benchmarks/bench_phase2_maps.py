@@ -19,9 +19,11 @@ and both with one env and one update per step.
 from __future__ import annotations
 
 import argparse
+import ast
 import time
 
 import gymnasium as gym
+import numpy as np
 import torch as th
 from stable_baselines3 import DQN
 from stable_baselines3.common.callbacks import BaseCallback
@@ -38,6 +40,13 @@ from sb3_ext.zoo.config import HYPERPARAMS_DIR, load_hyperparams_file
 # Per map: env steps of training, and the factor the yml's warm-up stages are stretched by.
 BUDGETS = {"rock": (40_000, 4.0), "rocks": (150_000, 15.0), "key_door_big": (150_000, 15.0),
            "two_humans": (150_000, 15.0)}
+# Per map: settings that differ from the yml. On key_door_big at beta_r = 10 the soft robot is
+# nearly uniform, so the value of walking toward the key (which pays only if the robot keeps
+# walking) is tiny: the exact greedy robot's first moves beat staying by 1.7e-6 to 2e-4 of Q_r
+# (relative), below what any learned Q_r can resolve (float32 itself resolves about 1e-7). At
+# beta_r = 100 the soft robot follows the detour and those margins are about 0.13; the exact
+# greedy robot's reach is the same (0.546). `exact_timings` prints the margins.
+MAP_SETTINGS = {"key_door_big": {"beta_r": 100.0}}
 STAGE_KEYS = ("warmup_v_h_e_steps", "warmup_x_h_steps", "warmup_q_r_steps", "beta_r_rampup_steps", "lr_decay_steps")
 
 
@@ -97,25 +106,39 @@ def compare_with_dqn(map_name: str, settings: dict, steps: int) -> None:
         print(f"{per_step:>20} | {dqn:7.0f} | {phase2:6.0f} | {phase2 / dqn:5.2f}", flush=True)
 
 
+def first_move_margin(sol) -> float:
+    """How much (relative) the exact greedy robot's first move beats the next-best distinct move in Q_r."""
+    q = np.sort(sol.q_r[sol.states[0]])[::-1]
+    worse = q[q < q[0] - 1e-12 * abs(q[0])]
+    return float((q[0] - worse[0]) / abs(q[0])) if len(worse) else 0.0
+
+
 def exact_timings(map_names: list[str]) -> None:
-    print("exact solver (EMPO conventions), CPU seconds of backward induction")
+    print("exact solver (EMPO conventions), CPU seconds of backward induction; margin of the exact greedy "
+          "robot's first move over the next-best move (relative Q_r), at beta_r 10 and at the map's beta_r")
     worlds = [(name, MAPS[name].get("max_steps", 8)) for name in map_names] + [("key_door_big", 34)]
     for name, horizon in worlds:
         prior = gym.make("AssistGrid-v0", map_name=name, max_steps=horizon).unwrapped.prior
         cpu = time.process_time()
         sol = solve(prior, PowerParams())
-        print(f"  {name}, horizon {horizon}: {len(sol.states)} states, {time.process_time() - cpu:.1f} s", flush=True)
+        line = f"  {name}, horizon {horizon}: {len(sol.states)} states, {time.process_time() - cpu:.1f} s"
+        beta_r = MAP_SETTINGS.get(name, {}).get("beta_r", 10.0)
+        margins = f"{first_move_margin(sol):.1e}"
+        if beta_r != 10.0:
+            margins += f", beta_r {beta_r:g}: {first_move_margin(solve(prior, PowerParams(beta_r=beta_r))):.1e}"
+        print(f"{line}; first-move margin {margins}", flush=True)
 
 
 def report(name: str, rows: list[tuple[int, Evaluation, tuple | None, float, int]]) -> None:
     print(f"\n{name}: seed | soft-visited states: V_h^e X_h Q_r err, greedy=exact | greedy-visited: same | "
-          "reach gap | mean reach: learned greedy / exact greedy / uniform | within | to within: steps, CPU s | "
-          "steps per CPU s")
+          "vs exact values of the learned soft robot: V_h^e X_h Q_r err | reach gap | "
+          "mean reach: learned greedy / exact greedy / uniform | within | to within: steps, CPU s | steps per CPU s")
     for seed, e, first, cpu, steps in rows:
         s, g = e.soft, e.greedy
         to = f"{first[0]:>7d}, {first[1]:6.0f}" if first else f"{'never':>15}"
         print(f"  {seed} | {s.v_h_e:.3f} {s.x_h:.3f} {s.q_r:.3f}, {s.greedy_agreement:.2f} | "
-              f"{g.v_h_e:.3f} {g.x_h:.3f} {g.q_r:.3f}, {g.greedy_agreement:.2f} | {e.reach_gap:.3f} | "
+              f"{g.v_h_e:.3f} {g.x_h:.3f} {g.q_r:.3f}, {g.greedy_agreement:.2f} | "
+              f"{e.own.v_h_e:.3f} {e.own.x_h:.3f} {e.own.q_r:.3f} | {e.reach_gap:.3f} | "
               f"{e.reach['learned_greedy'].mean():.3f} / {e.reach['exact_greedy'].mean():.3f} / "
               f"{e.reach['uniform'].mean():.3f} | {'yes' if e.within() else 'no':>3} | {to} | {steps / cpu:6.0f}",
               flush=True)
@@ -131,17 +154,27 @@ def main() -> None:
     parser.add_argument("--eval-every", type=int, default=10_000)
     parser.add_argument("--throughput-steps", type=int, default=6000)
     parser.add_argument("--skip-exact", action="store_true")
+    parser.add_argument("--stretch", type=float, default=None, help="warm-up factor (default: the map's)")
+    parser.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE",
+                        help="Phase2 settings over the map's, e.g. directed_exploration=True beta_r=100.0")
     args = parser.parse_args()
     th.set_num_threads(1)
     settings = zoo_settings()
+    overrides = {}
+    for item in args.set:
+        key, sep, value = item.partition("=")
+        if not sep:
+            parser.error(f"--set {item!r}: expected KEY=VALUE")
+        overrides[key] = ast.literal_eval(value)
     if not args.skip_exact:
         exact_timings(args.maps)
     if args.throughput_steps:
         compare_with_dqn(args.maps[0], settings, args.throughput_steps)
     for name in args.maps:
         steps, stretch = BUDGETS[name]
-        steps = args.steps or steps
-        kwargs = {**settings, **{k: int(settings[k] * stretch) for k in STAGE_KEYS}}
+        steps, stretch = args.steps or steps, args.stretch or stretch
+        kwargs = {**settings, **{k: int(settings[k] * stretch) for k in STAGE_KEYS}, **MAP_SETTINGS.get(name, {}),
+                  **overrides}
         rows = []
         for seed in range(args.first_seed, args.first_seed + args.seeds):
             venv = make_vec_env("AssistGrid-v0", n_envs=args.n_envs, env_kwargs={"map_name": name}, seed=seed)

@@ -6,13 +6,14 @@ environment rewards swinging up, which needs strong torques. Per seed, same SAC 
 (rl-zoo3's Pendulum-v1 entry), two runs:
 
 * ``relabel``     : ``RLHFRewardRelabel`` only;
-* ``temperature`` : ``RLHFEntropyTemperature`` (the same relabelling, plus the target entropy rule).
+* ``temperature`` : ``RLHFEntropyTemperature`` (the same relabelling, plus the target entropy rule,
+  its agreement measured on the critic's advantage ``Q(s, a) - Q(s, mu(s))``).
 
 Reported after the budget: the environment return and the preferred-behaviour metric (mean
 |torque| per step, lower is what the rater wants), both over 10 deterministic episodes, and the
 final entropy target and coefficient.
 
-    nice -n 10 python benchmarks/bench_rlhf_temperature.py --seeds 3
+    nice -n 10 python benchmarks/bench_rlhf_temperature.py --seeds 5
 """
 
 from __future__ import annotations
@@ -78,7 +79,11 @@ def main() -> None:
             )
     for name, values in rows.items():
         returns, torques = np.array(values).T
-        print(f"{name}: env return {returns.mean():.1f} (min {returns.min():.1f}), mean |torque| {torques.mean():.3f}")
+        print(f"{name}: env return mean {returns.mean():.1f} median {np.median(returns):.1f} (min {returns.min():.1f}), "
+              f"mean |torque| mean {torques.mean():.3f} median {np.median(torques):.3f}")
+    differences = np.array(rows["temperature"]) - np.array(rows["relabel"])
+    print(f"temperature - relabel per seed: return {np.round(differences[:, 0], 1).tolist()}, "
+          f"|torque| {np.round(differences[:, 1], 3).tolist()}")
 
 
 if __name__ == "__main__":

@@ -5,9 +5,12 @@ from __future__ import annotations
 import contextlib
 import io
 import json
+import logging
+import shutil
 
 import pytest
 import torch
+import yaml
 from curriculum_fakes import one_torch_thread  # noqa: F401 - autouse fixture
 from stable_baselines3 import PPO, TD3
 from test_curriculum_runner import _tiny_configs
@@ -15,7 +18,7 @@ from test_curriculum_runner import _tiny_configs
 from sb3_ext.callbacks import verify
 from sb3_ext.callbacks.manifest import RUN_MANIFEST_NAME
 from sb3_ext.curriculum.cli import main
-from sb3_ext.curriculum.config import ConfigError, stage_config_from_dict
+from sb3_ext.curriculum.config import STAGE_FILES, ConfigError, stage_config_from_dict
 from sb3_ext.curriculum.presets import apply_preset
 from sb3_ext.curriculum.runner import CurriculumRunner
 from sb3_ext.curriculum.state import RunState
@@ -24,10 +27,14 @@ from sb3_ext.data import read_manifest
 TD3_SETTINGS = {"learning_starts": 0, "buffer_size": 2000, "batch_size": 16, "policy_kwargs": {"net_arch": [16]}}
 
 
+#: A short critic warm-up, so that the tests stay quick; the stage file's handoff: section sets it.
+HANDOFF = {"critic_warmup_steps": 400, "critic_warmup_rounds": 2}
+
+
 def td3_stage(config) -> dict:
     data = config.to_dict()
     del data["ppo"]
-    return {**data, "algo": "td3", "td3": dict(TD3_SETTINGS)}
+    return {**data, "algo": "td3", "td3": dict(TD3_SETTINGS), "handoff": dict(HANDOFF)}
 
 
 def test_a_stage_names_its_algorithm_and_round_trips():
@@ -106,6 +113,10 @@ def test_ppo_stage_hands_over_to_a_td3_stage(ppo_then_td3):
     handoff = json.loads((state.stage_dir(2) / "handoff.json").read_text())
     assert handoff["from_algo"] == "ppo" and handoff["to_algo"] == "td3"
     assert handoff["transitions_seeded"] == 64 and len(handoff["distillation_losses"]) == 5
+    # then its critic was fitted to the recorded returns as the stage's handoff: section says
+    warmup = handoff["critic_warmup"]
+    assert warmup["rounds"] == 2 and warmup["gradient_steps"] >= 400
+    assert warmup["return_error_after"] < warmup["return_error_before"]
     final = TD3.load(state.final_model(2))
     assert final.learning_starts == 0 and final.batch_size == 16
     # a new algorithm counts its own steps from the stage's start
@@ -113,6 +124,63 @@ def test_ppo_stage_hands_over_to_a_td3_stage(ppo_then_td3):
     for stage in (1, 2):
         assert verify(state.stage_dir(stage) / RUN_MANIFEST_NAME) == []
     assert verify(state.run_dir / RUN_MANIFEST_NAME) == []
+
+
+def test_a_stage_file_sets_the_handoff(tmp_path):
+    base = td3_stage(_tiny_configs()[2])
+    config = stage_config_from_dict(base, "stage2.yaml")
+    assert config.handoff is not None and config.handoff.critic_warmup_steps == 400 and config.handoff.distil_epochs == 5
+    assert stage_config_from_dict(config.to_dict(), "again") == config
+    without = {key: value for key, value in base.items() if key != "handoff"}
+    assert "handoff" not in stage_config_from_dict(without, "stage2.yaml").to_dict()
+    with pytest.raises(ConfigError, match=r"^stage2.yaml: unknown key 'handoff.critic_steps' \(expected one of: transitions"):
+        stage_config_from_dict({**base, "handoff": {"critic_steps": 1}}, "stage2.yaml")
+    with pytest.raises(ConfigError, match=r"^stage2.yaml: handoff.critic_warmup_rounds: expected > 0, got 0$"):
+        stage_config_from_dict({**base, "handoff": {"critic_warmup_rounds": 0}}, "stage2.yaml")
+
+
+def test_a_mid_stage_resume_keeps_the_replay_buffer(ppo_then_td3, caplog):
+    state, _ = ppo_then_td3
+    checkpoints = state.stage_dir(2) / "checkpoints"
+    latest = TD3.load(checkpoints / "latest.zip")
+    # the buffer was saved beside latest.zip, at its step: the 64 seeded transitions and the stage's own
+    (saved,) = checkpoints.glob("replay_buffer_*.pkl")
+    assert saved.name == f"replay_buffer_{latest.num_timesteps}.pkl"
+    runner = CurriculumRunner(state, progress=False, eval_episodes=1)
+    assert latest.replay_buffer.size() == 0  # what SB3's load gives
+    caplog.set_level(logging.INFO, logger="sb3_ext")
+    runner._restore_replay_buffer(2, latest)
+    expected = 64 + state.configs[2].total_timesteps
+    assert latest.replay_buffer.size() == min(expected, TD3_SETTINGS["buffer_size"])
+    assert "replay buffer restored" in caplog.text
+    # an older checkpoint (its buffer was not kept): re-seeded from the hand-over recording, said so
+    (older,) = [path for path in checkpoints.glob("checkpoint_*.zip") if str(latest.num_timesteps) not in path.name][:1]
+    model = TD3.load(older)
+    runner._restore_replay_buffer(2, model)
+    assert model.replay_buffer.size() == 64
+    recorded = read_manifest(state.stage_dir(1) / "handoff")["n_transitions"]
+    assert recorded == 64 and "re-seeded with the 64 hand-over transitions" in caplog.text
+
+
+def test_eval_only_outside_a_run_finds_the_algorithm_in_the_zip(ppo_then_td3, tmp_path, capsys):
+    state, _ = ppo_then_td3
+    loose = tmp_path / "somewhere" / "td3_model.zip"
+    loose.parent.mkdir()
+    shutil.copy(state.final_model(2), loose)
+    # the stage files of this folder train PPO: the zip, not the file, says TD3
+    config_dir = tmp_path / "stages"
+    config_dir.mkdir()
+    fixed = {"environment": {"agents": {"mode": "fixed"}}}
+    for stage, config in _tiny_configs({1: fixed, 2: fixed, 3: fixed}).items():
+        (config_dir / STAGE_FILES[stage]).write_text(yaml.safe_dump(config.to_dict()))
+    out = tmp_path / "evals"
+    argv = ["--eval-only", "--checkpoint", str(loose), "--stage", "2", "--config-dir", str(config_dir),
+            "--output", str(out), "--eval-episodes", "1"]  # fmt: skip
+    assert main(argv) == 0
+    (report,) = out.glob("eval_stage2_*.json")
+    data = json.loads(report.read_text())
+    assert data["algo"] == "td3" and data["config"].get("algo") is None  # PPO stage settings, TD3 model
+    assert "(td3) on stage 2" in capsys.readouterr().out
 
 
 def test_eval_only_and_resume_across_algorithms(ppo_then_td3, tmp_path, capsys):

@@ -9,7 +9,10 @@ from sb3_contrib import QRDQN
 from stable_baselines3 import A2C, DQN, PPO, SAC, TD3
 from stable_baselines3.common.env_util import make_vec_env
 
+from sb3_ext.curriculum.config import HandoffConfig
+from sb3_ext.curriculum.critic_warmup import warm_up_critic
 from sb3_ext.curriculum.handoff import (
+    deterministic_actions,
     distil,
     hand_off,
     record_handoff,
@@ -65,6 +68,12 @@ def test_record_handoff_writes_a_dataset_with_manifest(recorded):
     assert recorded_observations(directory).shape == (2000, 3)
 
 
+def test_record_handoff_with_a_number_of_envs_that_does_not_divide_the_chunk_size(tmp_path):
+    env = make_vec_env("CartPole-v1", n_envs=3, seed=0)  # 3 does not divide ChunkWriter's default 50 000
+    manifest = record_handoff(ScriptedTeacher("CartPole-v1", env.action_space), env, tmp_path / "three", 100)
+    assert manifest["n_transitions"] == 99 and manifest["n_envs"] == 3
+
+
 @pytest.mark.parametrize("algorithm, kwargs", [
     (DQN, {}), (TwinDQN, {}), (QRDQN, {}), (QuantileDQN, {}), (A2C, {}),
 ])
@@ -94,13 +103,14 @@ def test_distillation_makes_a_continuous_student_act_as_the_teacher(recorded, al
 def test_hand_off_seeds_the_buffer_and_syncs_the_target_networks(recorded):
     teacher, directory, manifest = recorded["Pendulum-v1"]
     student = TD3("MlpPolicy", "Pendulum-v1", policy_kwargs=dict(SMALL), seed=1)
-    report = hand_off(student, teacher, directory, epochs=2, seed=0)
+    report = hand_off(student, teacher, directory, HandoffConfig(distil_epochs=2, critic_warmup_steps=0), seed=0)
     assert report.transitions_seeded == manifest["n_transitions"] == student.replay_buffer.size()
     np.testing.assert_allclose(student.replay_buffer.observations[:2000, 0], recorded_observations(directory))
     for online, target in zip(student.actor.parameters(), student.actor_target.parameters(), strict=False):
         assert th.equal(online, target)
     dqn = TwinDQN("MlpPolicy", "CartPole-v1", policy_kwargs=dict(SMALL), seed=1)
-    hand_off(dqn, recorded["CartPole-v1"][0], recorded["CartPole-v1"][1], epochs=1)
+    distil_only = HandoffConfig(distil_epochs=1, critic_warmup_steps=0)
+    hand_off(dqn, recorded["CartPole-v1"][0], recorded["CartPole-v1"][1], distil_only)
     for online, target in zip(dqn.q_net.parameters(), dqn.q_net_target.parameters(), strict=False):
         assert th.equal(online, target)
 
@@ -110,3 +120,71 @@ def test_mismatched_spaces_are_refused(recorded):
     student = TD3("MlpPolicy", "Pendulum-v1", policy_kwargs=dict(SMALL))
     with pytest.raises(ValueError, match="observation space"):
         hand_off(student, teacher, directory)
+
+
+def td_error_by_hand(student, batch) -> float:
+    """Mean squared one-step TD error of every critic head, written out independently of the module:
+    TD3's target min_i Q'_i(s', mu'(s')) (no target noise), TwinDQN's min over heads of the target
+    heads at the online heads' greedy action."""
+    with th.no_grad():
+        terminal = batch.dones.reshape(-1)
+        if isinstance(student, TD3):
+            current = th.cat(student.critic(batch.observations, batch.actions), dim=1)
+            next_actions = student.actor_target(batch.next_observations)
+            next_q = th.cat(student.critic_target(batch.next_observations, next_actions), dim=1)
+            next_values = next_q.min(dim=1).values
+        else:
+            heads = student.q_net.forward_critics(batch.observations)  # (batch, heads, actions)
+            current = heads.gather(2, batch.actions.long().reshape(-1, 1, 1).expand(-1, heads.shape[1], 1)).squeeze(2)
+            greedy = student.q_net(batch.next_observations).argmax(dim=1)
+            target_heads = student.q_net_target.forward_critics(batch.next_observations)
+            next_values = target_heads.gather(2, greedy.reshape(-1, 1, 1).expand(-1, target_heads.shape[1], 1)).squeeze(2)
+            next_values = next_values.min(dim=1).values
+        target = batch.rewards.reshape(-1) + student.gamma * (1 - terminal) * next_values
+        return float(((current - target[:, None]) ** 2).mean())
+
+
+@pytest.mark.parametrize("env_id, algorithm", [("Pendulum-v1", TD3), ("CartPole-v1", TwinDQN)])
+def test_critic_warmup_learns_the_recorded_values_without_moving_the_policy(recorded, env_id, algorithm):
+    teacher, directory, _ = recorded[env_id]
+    student = algorithm("MlpPolicy", env_id, policy_kwargs=dict(SMALL), seed=1, batch_size=256)
+    hand_off(student, teacher, directory, HandoffConfig(distil_epochs=8, critic_warmup_steps=0), seed=0)
+    observations = recorded_observations(directory)
+    teacher_actions = deterministic_actions(teacher, observations)
+    actions_before = deterministic_actions(student, observations)
+    actor_before = {k: v.clone() for k, v in student.actor.state_dict().items()} if algorithm is TD3 else None
+    th.manual_seed(0)
+    probe = student.replay_buffer.sample(1024)
+    td_before = td_error_by_hand(student, probe)
+
+    report = warm_up_critic(student, directory, teacher_actions, steps=2500, rounds=5, seed=0)
+
+    assert report.gradient_steps >= 2000
+    # fitted to the recorded returns (a fresh critic is far off: returns are in the hundreds)...
+    assert report.return_error_after < 0.02 * report.return_error_before
+    # ...and so consistent with its own one-step targets, measured by hand on the seeded buffer
+    td_after = td_error_by_hand(student, probe)
+    assert td_after < 0.7 * td_before
+    actions_after = deterministic_actions(student, observations)
+    if algorithm is TD3:
+        # the actor did not move at all: not a parameter, not an action
+        for name, value in student.actor.state_dict().items():
+            assert th.equal(value, actor_before[name]), name
+        np.testing.assert_array_equal(actions_after, actions_before)
+    else:
+        # the Q-network is the policy: the large-margin term keeps it acting as the teacher (the greedy
+        # actions that change are mostly ones distillation had left different from the teacher's)
+        assert np.mean(actions_after == teacher_actions) >= np.mean(actions_before == teacher_actions) - 0.02
+
+
+def test_hand_off_runs_the_critic_warmup_and_reports_it(recorded):
+    teacher, directory, _ = recorded["Pendulum-v1"]
+    student = TD3("MlpPolicy", "Pendulum-v1", policy_kwargs=dict(SMALL), seed=1)
+    settings = HandoffConfig(distil_epochs=3, critic_warmup_steps=300, critic_warmup_rounds=2)
+    report = hand_off(student, teacher, directory, settings)
+    warmup = report.to_dict()["critic_warmup"]
+    assert warmup["rounds"] == 2 and len(warmup["losses"]) == 2 and warmup["gradient_steps"] >= 300
+    assert warmup["return_error_after"] < warmup["return_error_before"]
+    assert report.agreement_after_warmup == report.agreement  # the actor is held still
+    on_policy = PPO("MlpPolicy", "Pendulum-v1", policy_kwargs=dict(SMALL), seed=1)
+    assert hand_off(on_policy, teacher, directory, HandoffConfig(distil_epochs=1)).critic_warmup is None

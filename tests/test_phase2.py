@@ -11,6 +11,7 @@ import torch as th
 from scipy import stats
 import yaml
 from stable_baselines3.common.callbacks import BaseCallback
+from stable_baselines3.common.env_util import make_vec_env
 from stable_baselines3.common.logger import KVWriter, Logger
 
 import sb3_ext  # noqa: F401
@@ -104,6 +105,7 @@ def test_schedule_stages_beta_ramp_lr_and_epsilon():
         ({"goal_resample_prob": 2.0}, "goal_resample_prob"),
         ({"n_actors": 0}, "n_actors"),
         ({"model_based_targets": "yes"}, "model_based_targets"),
+        ({"directed_exploration": True, "n_actors": 2}, "directed_exploration"),
         ({"learning_rate": -1e-3}, "learning_rate"),
         ({"learning_rate": lambda p: 1e-3}, "learning_rate"),
         ({"batch_size": 0}, "batch_size"),
@@ -113,6 +115,26 @@ def test_schedule_stages_beta_ramp_lr_and_epsilon():
 def test_bad_hyperparameters_name_the_culprit(kwargs, message):
     with pytest.raises(ValueError, match=message):
         Phase2("MlpPolicy", small_env(), **kwargs)
+
+
+def explored_states(directed, steps):
+    """Distinct states an exploring-only robot (epsilon 1, no updates) visits on key_door_big."""
+    env = make_vec_env("AssistGrid-v0", n_envs=4, env_kwargs={"map_name": "key_door_big"}, seed=0)
+    model = Phase2("MlpPolicy", env, seed=0, learning_starts=0, gradient_steps=0, exploration_initial_eps=1.0,
+                   exploration_final_eps=1.0, directed_exploration=directed)
+    model.learn(steps)
+    obs = model.replay_buffer.observations[: model.replay_buffer.pos].reshape(-1, env.observation_space.shape[0])
+    return {model.prior.world.decode(o) for o in obs}
+
+
+def test_directed_exploration_reaches_the_key_and_the_door():
+    """Uniform exploring moves almost never chain the seven moves to the key; moves toward the
+    least-visited successors do, and go on to open the door (same seed and number of steps)."""
+    uniform, directed = explored_states(False, 4000), explored_states(True, 4000)
+    with_key = {name: sum(s.key is None for s in states) for name, states in (("uniform", uniform), ("directed", directed))}
+    assert len(directed) > 2 * len(uniform), (len(directed), len(uniform))
+    assert with_key["directed"] > 10 * max(with_key["uniform"], 1), with_key
+    assert any(s.open_doors for s in directed)
 
 
 def test_env_without_a_world_model_is_rejected():
@@ -198,6 +220,12 @@ def test_buffer_is_cleared_when_the_ramp_starts_and_logs_are_written():
         assert key in keys.seen, key
 
 
+def test_buffer_is_kept_at_the_ramp_when_asked():
+    model = Phase2("MlpPolicy", small_env(max_steps=3), seed=0, clear_buffer_at_ramp=False, **FAST)
+    model.learn(510)
+    assert model._stage == 4 and model.replay_buffer.size() == 510
+
+
 def test_save_load_round_trip(tmp_path):
     env = small_env(max_steps=3)
     model = Phase2("MlpPolicy", env, seed=0, **FAST)
@@ -231,6 +259,8 @@ def test_learned_values_match_the_exact_solver_on_the_smallest_world(conventions
     after = evaluate(model, sol)
     assert not before.within(0.05)  # the untrained networks are the baseline
     assert after.within(0.05), after.summary()
+    # Near the exact values, the networks are near the exact values of their own soft policy too.
+    assert max(after.own.v_h_e, after.own.x_h, after.own.q_r) <= 0.05, after.summary()
 
 
 def mean_errors(model, sol, states):

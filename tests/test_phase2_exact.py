@@ -129,6 +129,23 @@ def test_beta_r_zero_is_the_uniform_robot():
     assert all(np.allclose(p, 0.2) for p in sol.pi_r.values())
 
 
+def test_values_of_a_given_robot_policy():
+    """solve(..., robot_probs=uniform) at beta_r 10 gives the beta_r = 0 solution (the uniform robot's
+    values), and a robot that only ever stays gives what a world without the robot's moves gives."""
+    prior = make_prior(MAPS["rock"]["text"], 4)
+    uniform = solve(prior, PowerParams(beta_r=0.0))
+    given = solve(prior, PowerParams(beta_r=10.0), robot_probs={s: np.full(N_ACTIONS, 0.2) for s in uniform.pi_r})
+    for s in uniform.pi_r:
+        np.testing.assert_allclose(given.v_h_e[s], uniform.v_h_e[s], rtol=1e-12)
+        np.testing.assert_allclose(given.q_r[s], uniform.q_r[s], rtol=1e-12)
+        assert given.v_r[s] == pytest.approx(uniform.v_r[s], rel=1e-12)
+    stay = solve(prior, PowerParams(), robot_probs={s: np.eye(N_ACTIONS)[0] for s in uniform.pi_r})
+    s0 = prior.world.initial_state()
+    # The rock stays in place, so the human (shut in) can reach fewer cells than with a robot that moves.
+    assert stay.x_h[s0][0] < uniform.x_h[s0][0]
+    assert all(stay.pi_r[s][0] == 1.0 for s in stay.pi_r)
+
+
 def test_robot_pushes_the_rock_first_in_the_rock_world():
     prior = make_prior(MAPS["rock"]["text"], 6, beta_h=10.0, epsilon_h=0.1)
     sol = solve(prior, PowerParams())

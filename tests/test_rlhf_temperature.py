@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch as th
+from sb3_contrib import TQC
 from stable_baselines3 import SAC, TD3
 
 from sb3_ext.callbacks import RLHFEntropyTemperature
@@ -20,9 +21,9 @@ def sac(seed: int = 0) -> SAC:
 
 
 def critic_rater(model: SAC, sign: float, entropy_span: float | None = None):
-    """Rates a transition by +-(the model's own critic), evaluated when the rating is made."""
+    """Rates a transition by +-(the critic's advantage of its action), evaluated when the rating is made."""
     def rate(obs: np.ndarray, action: np.ndarray, _next_obs: np.ndarray) -> float:
-        return sign * float(callback.critic_values(obs[None], np.asarray(action).reshape(1, -1))[0])
+        return sign * float(callback.critic_advantages(obs[None], np.asarray(action).reshape(1, -1))[0])
 
     # window = one rollout: every rating is made with the critic the agreement is measured against.
     callback = RLHFEntropyTemperature(sources=[ScriptedFeedback(rate)], window=50, feedback_weight=0.0, smoothing=0.0,
@@ -59,6 +60,34 @@ def test_disagreement_raises_sacs_temperature_relative_to_agreement():
     assert coefficients[-1.0] > 1.0 > coefficients[1.0], coefficients
 
 
+def test_a_rating_of_states_alone_is_not_read_as_agreement_about_actions():
+    """A rater that scores only how good the state is (the critic's value of the actor's own action
+    there) correlates with Q(s, a) across states, but says nothing about which action is better:
+    the agreement, measured on the critic's advantage, stays near 0."""
+    model = sac(seed=2)
+
+    def state_value(obs: np.ndarray, _action: np.ndarray, _next_obs: np.ndarray) -> float:
+        return float(callback.policy_values(obs[None])[0])
+
+    callback = RLHFEntropyTemperature(sources=[ScriptedFeedback(state_value)], window=50, feedback_weight=0.0,
+                                      smoothing=0.0)
+    agreements, on_values = [], []
+    original = callback._after_relabel
+
+    def spy(slots, feedback, enough):
+        original(slots, feedback, enough)
+        if "rlhf/critic_agreement" in model.logger.name_to_value and enough.sum() >= 10:
+            observations = callback.log.observations[slots][enough]
+            actions = callback.log.actions[slots][enough].reshape(len(observations), -1)
+            agreements.append(model.logger.name_to_value["rlhf/critic_agreement"])
+            on_values.append(np.corrcoef(feedback[enough], callback.critic_values(observations, actions))[0, 1])
+
+    callback._after_relabel = spy
+    model.learn(600, callback=callback)
+    assert agreements and np.mean(on_values) > 0.5, on_values  # what a rule on Q(s, a) itself would read
+    assert abs(np.mean(agreements)) < 0.3, agreements
+
+
 def test_smoothing_is_a_moving_average_of_agreements():
     model = sac()
     callback = RLHFEntropyTemperature(sources=[ScriptedFeedback(lambda obs, action, _: float(obs[0]))], smoothing=0.5)
@@ -81,8 +110,11 @@ def test_smoothing_is_a_moving_average_of_agreements():
 
 def test_models_without_a_learnt_temperature_are_refused():
     callback = RLHFEntropyTemperature(sources=[ScriptedFeedback(lambda *_: 0.0)])
-    with pytest.raises(ValueError, match="TD3 does not learn its entropy coefficient"):
+    with pytest.raises(ValueError, match="TD3 is not a SAC learning its entropy coefficient"):
         TD3("MlpPolicy", "Pendulum-v1").learn(10, callback=callback)
     fixed = RLHFEntropyTemperature(sources=[ScriptedFeedback(lambda *_: 0.0)])
-    with pytest.raises(ValueError, match="SAC does not learn"):
+    with pytest.raises(ValueError, match="SAC is not a SAC learning"):
         SAC("MlpPolicy", "Pendulum-v1", ent_coef=0.1).learn(10, callback=fixed)
+    quantiles = RLHFEntropyTemperature(sources=[ScriptedFeedback(lambda *_: 0.0)])
+    with pytest.raises(ValueError, match="TQC is not a SAC"):  # its critics give quantiles, not Q-values
+        TQC("MlpPolicy", "Pendulum-v1").learn(10, callback=quantiles)

@@ -15,8 +15,8 @@ from sb3_ext.zoo.registry import ZOO_ALGORITHMS, register_zoo
 # The hyperparameters only that algorithm has: its sampler must search them.
 OWN_HYPERPARAMETERS = {
     "reinforce": ["baseline", "normalize_returns"],
-    "aux_ppo": ["dynamics_coef", "prior_kl_coef", "prior_kl_steps", "offline_value_coef"],
-    "aux_a2c": ["dynamics_coef", "prior_kl_coef", "prior_kl_steps", "offline_value_coef"],
+    "aux_ppo": ["dynamics_coef", "prior_kl_coef", "prior_kl_steps", "offline_value_coef", "clone_coef"],
+    "aux_a2c": ["dynamics_coef", "prior_kl_coef", "prior_kl_steps", "offline_value_coef", "clone_coef"],
     "delayed_td3": ["policy_delay", "target_policy_noise", "target_noise_clip"],
     "shared_actor": ["sharing"],
     "twin_dqn": ["target_reduction", "double_q", "tau"],

@@ -55,12 +55,14 @@ class AuxA2C(AuxiliaryHeadsMixin, A2C):
         aux_batch_size: int | None = None,
         aux_epochs: int = 2,
         warm_start_epochs: int = 5,
+        clone_coef: float = 1.0,
         _init_setup_model: bool = True,
     ) -> None:
         self._set_auxiliary_options(
             env, offline_data=offline_data, dynamics_coef=dynamics_coef, prior_kl_coef=prior_kl_coef,
             prior_kl_steps=prior_kl_steps, offline_value_coef=offline_value_coef, prior_epochs=prior_epochs,
             aux_batch_size=aux_batch_size, aux_epochs=aux_epochs, warm_start_epochs=warm_start_epochs,
+            clone_coef=clone_coef,
         )
         super().__init__(
             policy,

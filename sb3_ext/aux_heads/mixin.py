@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import os
 from typing import Any, ClassVar, TypeVar
 
@@ -44,11 +45,17 @@ class AuxiliaryHeadsMixin(OnPolicyAlgorithm):
 
     ``dynamics_coef * (dynamics loss on live and offline transitions)
     + prior_kl_coef * w(t) * KL(prior || policy) on the rollout's observations
-    + offline_value_coef * w(t) * (V(s) - offline return)^2 on offline transitions``
+    + offline_value_coef * w(t) * (V(s) - offline return)^2 on offline transitions
+    + clone_coef * (1 - w(t)) * KL(policy before the phase || policy) on the rollout's observations``
 
-    where ``w(t) = max(0, 1 - num_timesteps / prior_kl_steps)`` fades both offline terms out as
-    live data accumulates: the offline returns are the behaviour policy's, a fair value target
-    only while the policy is held near that behaviour. The prior itself is fitted once, on the
+    where ``w(t) = max(0, 1 - num_timesteps / prior_kl_steps)`` (0 without offline data or with
+    ``prior_kl_coef=0``) fades the offline terms out as live data accumulates: the offline returns
+    are the behaviour policy's, a fair value target only while the policy is held near that
+    behaviour. The dynamics loss shapes the actor's layers only when there are offline
+    transitions; on live data alone the head learns on the actor's features as they are, and the
+    algorithm trains exactly as its base class would. The last term is PPG's behavioural-cloning
+    term: it keeps the actions where the algorithm's own update left them while the other losses
+    move the shared layers (the prior holds them instead while its pull is on). The prior itself is fitted once, on the
     offline data only, for ``prior_epochs`` epochs when training starts
     (``train/behaviour_prior_nll``); then the actor is warm-started from it by
     ``warm_start_epochs`` epochs of the same KL on the offline states (``train/warm_start_kl``).
@@ -56,7 +63,8 @@ class AuxiliaryHeadsMixin(OnPolicyAlgorithm):
     truncations (see :func:`~sb3_ext.aux_heads.offline.return_targets`).
 
     Logged each update (and so written into ``metrics.json`` by :class:`~sb3_ext.callbacks.RunArtifacts`):
-    ``train/dynamics_loss``; with offline data also ``train/behaviour_prior_alignment`` =
+    ``train/dynamics_loss``, ``train/aux_policy_kl`` (mean KL between the policy before and after
+    the phase on the rollout); with offline data also ``train/behaviour_prior_alignment`` =
     ``exp(-mean KL(prior || policy))`` on the rollout (1 when the policy matches the prior),
     ``train/meta_value_alignment`` = :func:`value_alignment` of the value head on the offline return
     targets (1 when it predicts them exactly), ``train/offline_value_loss`` and
@@ -73,6 +81,7 @@ class AuxiliaryHeadsMixin(OnPolicyAlgorithm):
     :param aux_epochs: passes of the auxiliary phase over the rollout per update
     :param warm_start_epochs: epochs of distilling the fitted prior into the actor on the offline
         states before the first rollout (0: the actor starts from scratch, only the KL term pulls)
+    :param clone_coef: weight of the clone term holding the policy through the auxiliary phase
     """
 
     policy_aliases: ClassVar[dict[str, type[BasePolicy]]] = {"MlpPolicy": AuxiliaryActorCriticPolicy}
@@ -90,11 +99,12 @@ class AuxiliaryHeadsMixin(OnPolicyAlgorithm):
         aux_batch_size: int | None,
         aux_epochs: int,
         warm_start_epochs: int,
+        clone_coef: float,
     ) -> None:
         """Check and keep the auxiliary phase's arguments; the algorithm's ``__init__`` calls this
         before its base class's, so that bad input is refused before any model is built."""
         for name, value in (("dynamics_coef", dynamics_coef), ("prior_kl_coef", prior_kl_coef),
-                            ("offline_value_coef", offline_value_coef)):
+                            ("offline_value_coef", offline_value_coef), ("clone_coef", clone_coef)):
             if not isinstance(value, (int, float)) or value < 0:
                 raise ValueError(f"{name}={value!r}: expected a non-negative number")
         for name, value in (("prior_kl_steps", prior_kl_steps), ("prior_epochs", prior_epochs), ("aux_epochs", aux_epochs),
@@ -113,6 +123,7 @@ class AuxiliaryHeadsMixin(OnPolicyAlgorithm):
         self.aux_batch_size = aux_batch_size
         self.aux_epochs = aux_epochs
         self.warm_start_epochs = warm_start_epochs
+        self.clone_coef = clone_coef
         self._offline: OfflineTransitions | None = None
         self.prior_fitted = False
 
@@ -229,7 +240,11 @@ class AuxiliaryHeadsMixin(OnPolicyAlgorithm):
 
     def _dynamics_loss(self, obs: np.ndarray, actions: np.ndarray, next_obs: np.ndarray, rewards: np.ndarray) -> th.Tensor:
         obs_t, next_t = self._tensor(obs), self._tensor(next_obs)
-        delta, reward = self.aux_policy.dynamics_prediction(obs_t, self._tensor(actions))
+        # Only offline transitions make shaping the actor's features worth it (they cover states the
+        # live policy has not visited); on live data alone the shaping slowed PPO on CartPole on every
+        # seed measured (docs/trainer.md), so without offline data the head learns on the side.
+        delta, reward = self.aux_policy.dynamics_prediction(obs_t, self._tensor(actions),
+                                                            shape_features=self.offline is not None)
         target = self.aux_policy.flat_observation(next_t) - self.aux_policy.flat_observation(obs_t)
         return F.mse_loss(delta, target) + F.mse_loss(reward, self._tensor(rewards).float().reshape(-1))
 
@@ -242,10 +257,21 @@ class AuxiliaryHeadsMixin(OnPolicyAlgorithm):
         batch = self.aux_batch_size or getattr(self, "batch_size", None) or n_rows
         scarcity = max(0.0, 1.0 - self.num_timesteps / self.prior_kl_steps) if self.prior_kl_steps else 0.0
         kl_weight, value_weight = self.prior_kl_coef * scarcity, self.offline_value_coef * scarcity
+        # What holds the policy while the offline losses move the actor's layers: the prior while its
+        # pull is on, then the policy as the update left it. Without offline data nothing moves them,
+        # and the term stays out: its gradient there is round-off, which Adam would scale up to steps.
+        pulled = scarcity if self.prior_kl_coef else 0.0
+        clone_weight = self.clone_coef * (1.0 - pulled) if offline is not None else 0.0
         # After train() the rollout arrays are flattened: (n_steps * n_envs, ...) rows.
         observations = buffer.observations.reshape(n_rows, *buffer.obs_shape)
         dynamics_losses, kls, value_predictions, value_targets, value_losses = [], [], [], [], []
-        for start in np.tile(np.arange(0, n_rows, batch), self.aux_epochs):
+        starts = np.arange(0, n_rows, batch)
+        # The policy as the algorithm's own update left it, on each minibatch of rollout states (PPG's
+        # "behavioural cloning" anchor). SB3 distributions are re-filled in place, so each is copied.
+        slices = {int(start): self._tensor(observations[start : start + batch]) for start in starts}
+        with th.no_grad():
+            anchors = {start: copy.copy(self.aux_policy.get_distribution(obs)) for start, obs in slices.items()}
+        for start in np.tile(starts, self.aux_epochs):
             if start == 0:
                 live_order = self.rng.permutation(len(live[0]))
             loss = th.zeros((), device=self.device)
@@ -273,10 +299,17 @@ class AuxiliaryHeadsMixin(OnPolicyAlgorithm):
                 value_predictions.append(values.detach().cpu().numpy())
                 value_targets.append(targets.cpu().numpy())
                 value_losses.append(float(value_loss.detach()))
+            if loss.requires_grad and clone_weight:
+                current = self.aux_policy.get_distribution(slices[int(start)])
+                loss = loss + clone_weight * kl_divergence(anchors[int(start)], current).mean()
             if loss.requires_grad:
                 self.aux_optimizer.zero_grad()
                 loss.backward()
                 self.aux_optimizer.step()
+        with th.no_grad():
+            moved = [kl_divergence(anchor, self.aux_policy.get_distribution(slices[start])).mean()
+                     for start, anchor in anchors.items()]
+        self.logger.record("train/aux_policy_kl", float(th.stack(moved).mean()))
         if dynamics_losses:
             self.logger.record("train/dynamics_loss", float(np.mean(dynamics_losses)))
         if kls:

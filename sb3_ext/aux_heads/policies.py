@@ -50,8 +50,8 @@ class AuxiliaryActorCriticPolicy(ActorCriticPolicy):
     :class:`~sb3_ext.aux_heads.AuxA2C` train in an auxiliary phase after each update:
 
     - a **dynamics head** on the actor's latent features and the action, predicting the change of
-      the (preprocessed, flattened) observation and the reward. Its loss flows into the actor's
-      layers, so the policy's features are shaped to carry what predicts the environment;
+      the (preprocessed, flattened) observation and the reward. Its loss may flow into the actor's
+      layers, shaping the policy's features to carry what predicts the environment;
     - a **behaviour-prior head**, a separate network with the policy's own kind of action
       distribution, fitted by maximum likelihood on offline transitions. It is never updated by
       the policy's losses; the algorithm pulls the policy towards it with a KL term.
@@ -75,7 +75,14 @@ class AuxiliaryActorCriticPolicy(ActorCriticPolicy):
 
     def _build_mlp_extractor(self) -> None:
         super()._build_mlp_extractor()
-        # Built here, before ActorCriticPolicy._build creates the optimizer over self.parameters().
+        # Built here, before ActorCriticPolicy._build creates the optimizer over self.parameters(), and
+        # on a forked random stream: the heads draw their initial weights without moving torch's global
+        # generator, so the actor and critic start exactly as SB3's ActorCriticPolicy does with the same
+        # seed (a comparison with plain PPO then differs by the auxiliary losses only).
+        with th.random.fork_rng(devices=[]):
+            self._build_auxiliary_heads()
+
+    def _build_auxiliary_heads(self) -> None:
         obs_width = spaces.flatdim(self.observation_space)
         self.dynamics_head = nn.Sequential(
             *create_mlp(
@@ -112,11 +119,19 @@ class AuxiliaryActorCriticPolicy(ActorCriticPolicy):
             return dist.proba_distribution(self.prior_net(latent), self.prior_log_std)
         return dist.proba_distribution(action_logits=self.prior_net(latent))
 
-    def dynamics_prediction(self, obs: th.Tensor, actions: th.Tensor) -> tuple[th.Tensor, th.Tensor]:
-        """(predicted change of the flattened preprocessed observation, predicted reward)."""
+    def dynamics_prediction(
+        self, obs: th.Tensor, actions: th.Tensor, shape_features: bool = True
+    ) -> tuple[th.Tensor, th.Tensor]:
+        """(predicted change of the flattened preprocessed observation, predicted reward).
+
+        :param shape_features: let the loss of this prediction flow into the actor's layers (False:
+            the head learns on the actor's features as they are)
+        """
         features = self.extract_features(obs, self.pi_features_extractor)
         assert isinstance(features, th.Tensor)  # the actor's own features extractor
         latent_pi = self.mlp_extractor.forward_actor(features)
+        if not shape_features:
+            latent_pi = latent_pi.detach()
         out = self.dynamics_head(th.cat([latent_pi, encode_actions(actions, self.action_space)], dim=1))
         return out[:, :-1], out[:, -1]
 

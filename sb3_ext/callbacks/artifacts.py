@@ -5,6 +5,8 @@ Layout under ``save_dir``::
     checkpoints/best.zip              best deterministic evaluation (``eval/mean_reward``)
     checkpoints/latest.zip            the model at the last checkpoint or at the end of training
     checkpoints/checkpoint_<steps>.zip  every ``checkpoint_freq`` environment steps
+    checkpoints/replay_buffer_<steps>.pkl  with ``save_replay_buffer``: the replay buffer of the
+                                      newest latest.zip (an off-policy model's; older ones removed)
     logs/training.log                 the logger's tables and the ``sb3_ext`` log messages
     metrics.json                      every numeric scalar the logger dumped, against steps
     training_curves.png               the curve panels (drawn when training ends)
@@ -18,6 +20,7 @@ from __future__ import annotations
 
 import json
 import logging
+import pickle
 import warnings
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
@@ -35,16 +38,39 @@ from stable_baselines3.common.callbacks import (
 )
 from stable_baselines3.common.logger import HumanOutputFormat, KVWriter
 from stable_baselines3.common.monitor import Monitor
+from stable_baselines3.common.off_policy_algorithm import OffPolicyAlgorithm
 from stable_baselines3.common.vec_env import VecEnv
 
 from sb3_ext.callbacks.curves import DEFAULT_PANELS, CurvePanel, plot_training_curves
-from sb3_ext.common.atomic import atomic_save_model, atomic_write_json
+from sb3_ext.common.atomic import atomic_open, atomic_save_model, atomic_write_json
 from sb3_ext.common.episode_info import FinalInfoCollector
 
 log = logging.getLogger(__name__)
 
 #: The ``logging`` hierarchy whose messages RunArtifacts copies into training.log.
 PACKAGE_LOGGER = "sb3_ext"
+
+
+def replay_buffer_path(checkpoint_dir: str | Path, num_timesteps: int) -> Path:
+    """Where RunArtifacts (``save_replay_buffer=True``) keeps the buffer of a model saved at step ``num_timesteps``."""
+    return Path(checkpoint_dir) / f"replay_buffer_{num_timesteps}.pkl"
+
+
+def save_replay_buffer(model: OffPolicyAlgorithm, checkpoint_dir: str | Path) -> Path | None:
+    """Save ``model``'s replay buffer atomically at :func:`replay_buffer_path` and remove older ones.
+
+    Pickled as SB3's ``save_replay_buffer`` does (``load_replay_buffer`` reads it), but through a
+    temporary file and a rename: SB3's writer closes the file before it could be synced.
+    """
+    if model.replay_buffer is None:
+        return None
+    path = replay_buffer_path(checkpoint_dir, model.num_timesteps)
+    with atomic_open(path, "wb") as handle:
+        pickle.dump(model.replay_buffer, handle, protocol=pickle.HIGHEST_PROTOCOL)
+    for older in Path(checkpoint_dir).glob("replay_buffer_*.pkl"):
+        if older != path:
+            older.unlink(missing_ok=True)
+    return path
 
 
 class MetricsRecorder(KVWriter):
@@ -160,6 +186,9 @@ class RunArtifacts(CallbackList):
         stops at the next one (SB3's ``StopTrainingOnNoModelImprovement(max_no_improvement_evals=patience)``;
         needs ``eval_env``); None never stops.
     :param min_evals: evaluations before ``patience`` starts counting.
+    :param save_replay_buffer: whenever latest.zip is written, also save an off-policy model's
+        replay buffer as ``checkpoints/replay_buffer_<steps>.pkl`` (only the newest is kept), so
+        that resuming from latest.zip can continue with it (``model.load_replay_buffer``).
     :param verbose: 1 to print evaluation results (they always go to the log).
     """
 
@@ -175,6 +204,7 @@ class RunArtifacts(CallbackList):
         panels: Sequence[CurvePanel | Mapping[str, Any]] = DEFAULT_PANELS,
         patience: int | None = None,
         min_evals: int = 0,
+        save_replay_buffer: bool = False,
         verbose: int = 0,
     ):
         if eval_freq < 1 or checkpoint_freq < 1 or n_eval_episodes < 1:
@@ -191,6 +221,7 @@ class RunArtifacts(CallbackList):
         self.metrics_path = self.save_dir / "metrics.json"
         self.curves_path = self.save_dir / "training_curves.png"
         self.eval_freq = eval_freq
+        self.save_replay_buffer = save_replay_buffer
         self.history: dict[str, dict[str, list]] = {}
         self._recorder = MetricsRecorder(self.history, on_write=self.save_metrics)
         self._log_file: TextIO | None = None
@@ -270,7 +301,7 @@ class RunArtifacts(CallbackList):
 
     def _on_training_end(self) -> None:
         super()._on_training_end()
-        self.save_model("latest.zip")
+        self.save_latest()
         self.save_metrics()
         plot_training_curves(self.history, self.curves_path, self.panels)
         log.info("training ends at step %d; latest model in %s", self.model.num_timesteps, self.checkpoint_dir / "latest.zip")
@@ -289,13 +320,20 @@ class RunArtifacts(CallbackList):
         """Save the model atomically as ``checkpoints/<name>``."""
         return atomic_save_model(self.model, self.checkpoint_dir / name)
 
+    def save_latest(self) -> Path:
+        """Save ``checkpoints/latest.zip``, and with ``save_replay_buffer`` the replay buffer beside it."""
+        path = self.save_model("latest.zip")
+        if self.save_replay_buffer and isinstance(self.model, OffPolicyAlgorithm):
+            save_replay_buffer(self.model, self.checkpoint_dir)
+        return path
+
     def save_metrics(self) -> None:
         """Write metrics.json atomically from the history."""
         atomic_write_json(self.metrics_path, self.history)
 
     def _on_checkpoint(self, locals_: dict[str, Any], globals_: dict[str, Any]) -> bool:
         path = self.save_model(f"checkpoint_{self.model.num_timesteps}.zip")
-        self.save_model("latest.zip")
+        self.save_latest()
         log.info("checkpoint %s", path.name)
         return True
 

@@ -94,3 +94,43 @@ def load_algorithm_for_stage(algo: str, settings: dict[str, Any], path: str | Pa
     return cls.load(path, env=env, device=device, custom_objects=custom_objects)
 
 
+
+
+def algorithm_of_saved_model(path: str | Path, preferred: str | None = None) -> str:
+    """The registry key of the algorithm that saved ``path``, read from the zip's data.
+
+    SB3 stores the policy class and the model's attributes, not the algorithm's class. The
+    candidates are the registered algorithms with that policy class among their ``policy_aliases``;
+    of these, the one with the fewest constructor arguments missing from the saved attributes and
+    then the most of them (the most specific: DelayedTD3 before TD3, whose policy it shares) wins;
+    ``preferred`` (the stage file's ``algo``) wins if it misses no more arguments than the best
+    (DDPG, TD3 with fixed settings, is told from TD3 only that way). A zip no registered algorithm fits, or a
+    tie, is a ValueError naming the file.
+    """
+    from rl_zoo3.utils import ALGOS
+    from stable_baselines3.common.save_util import load_from_zip_file
+
+    from sb3_ext.zoo.registry import register_zoo
+
+    register_zoo()
+    data = load_from_zip_file(path, load_data=True, device="cpu")[0] or {}
+    policy_class = data.get("policy_class")
+    if not isinstance(policy_class, type):
+        raise ValueError(f"{path}: the saved model names no policy class")
+    # Some arguments are kept as private attributes (stats_window_size -> _stats_window_size).
+    saved = set(data) | {key.lstrip("_") for key in data}
+    fits: dict[str, tuple[int, int]] = {}
+    for name, cls in ALGOS.items():
+        if policy_class not in getattr(cls, "policy_aliases", {}).values():
+            continue
+        arguments = constructor_arguments(cls) - RUNNER_ARGUMENTS - {"policy", "env"}
+        fits[name] = (len(arguments - saved), -len(arguments))
+    if not fits:
+        raise ValueError(f"{path}: no registered algorithm uses its policy class {policy_class.__name__}")
+    best = min(fits.values())
+    if preferred in fits and fits[preferred][0] == best[0]:
+        return preferred
+    winners = sorted(name for name, fit in fits.items() if fit == best)
+    if len(winners) > 1:
+        raise ValueError(f"{path}: saved by one of {', '.join(winners)}; name the algorithm in the stage file (algo:)")
+    return winners[0]

@@ -321,27 +321,23 @@ def _eval_only(args: argparse.Namespace, default_config_dir: Path) -> int:
     _check_device(args.device)
     output = _writable_folder(Path(args.output or DEFAULT_OUTPUT), "--output")  # before minutes of evaluation
     _use_one_torch_thread()
-    from stable_baselines3 import PPO
-
-    from sb3_ext.curriculum.algorithms import DEFAULT_ALGO, algorithm_class
+    from sb3_ext.curriculum.algorithms import algorithm_class, algorithm_of_saved_model
     from sb3_ext.curriculum.evaluation import compare, format_comparison
 
-    model = load_model_file(
-        PPO if config.algo == DEFAULT_ALGO else algorithm_class(config.algo, str(checkpoint)),
-        checkpoint,
-        "--checkpoint",
-        device=args.device,
-    )
+    # The zip says which algorithm saved it (the stage file's algo breaks ties): a TD3 checkpoint
+    # evaluated against the PPO stage files of the package loads as TD3.
+    algo = algorithm_of_saved_model(checkpoint, preferred=config.algo)
+    model = load_model_file(algorithm_class(algo, str(checkpoint)), checkpoint, "--checkpoint", device=args.device)
     seed = args.seed if args.seed is not None else 0
     result = compare(model, config, args.eval_episodes, seed=seed)
     lattice = "x".join(map(str, config.environment.lattice_size))
     print(
-        f"{checkpoint} on stage {stage}'s settings ({lattice} at {config.environment.temperature:g} K, "
+        f"{checkpoint} ({algo}) on stage {stage}'s settings ({lattice} at {config.environment.temperature:g} K, "
         f"agents {config.environment.agents.mode}, config from {source}), "
         f"{args.eval_episodes} deterministic episodes, seed {seed}; W at the neutral films' final height"
     )
     print(format_comparison(result))
-    report = {"checkpoint": str(checkpoint), "stage": stage, "config": config.to_dict(), "seed": seed, **result}
+    report = {"checkpoint": str(checkpoint), "algo": algo, "stage": stage, "config": config.to_dict(), "seed": seed, **result}
     base = f"eval_stage{stage}_{datetime.datetime.now().strftime('%Y%m%d-%H%M%S')}"
     for n in itertools.count(1):  # never replace another session's result written in the same second
         path = output / (f"{base}.json" if n == 1 else f"{base}_{n}.json")

@@ -153,6 +153,25 @@ class PPOConfig:
 
 
 @dataclass(frozen=True)
+class HandoffConfig:
+    """How a stage takes over from an earlier stage of another algorithm (``handoff:``, optional).
+
+    See :mod:`sb3_ext.curriculum.handoff`: the earlier stage records ``transitions``; the actor is
+    distilled for ``distil_epochs``; then an off-policy student's critic (its Q-network for
+    Q-learners) is fitted to the recorded returns for ``critic_warmup_steps`` gradient steps in
+    ``critic_warmup_rounds`` rounds at ``critic_warmup_learning_rate`` (0 steps: no warm-up), a
+    Q-learner keeping the teacher's action greedy with the large-margin loss weighted ``margin_weight``.
+    """
+
+    transitions: int = field(default=10_000, metadata=_checked(POSITIVE))
+    distil_epochs: int = field(default=5, metadata=_checked(NON_NEGATIVE))
+    critic_warmup_steps: int = field(default=3000, metadata=_checked(NON_NEGATIVE))
+    critic_warmup_rounds: int = field(default=5, metadata=_checked(POSITIVE))
+    critic_warmup_learning_rate: float = field(default=1e-3, metadata=_checked(POSITIVE))
+    margin_weight: float = field(default=1.0, metadata=_checked(NON_NEGATIVE))
+
+
+@dataclass(frozen=True)
 class StageConfig:
     """One curriculum stage: its lattice, its algorithm and settings, its budget and its ESS guard.
 
@@ -167,6 +186,8 @@ class StageConfig:
     ess_threshold: float = field(metadata=_checked(UNIT_CLOSED))
     ess_patience: int = field(metadata=_checked(POSITIVE))
     ppo: PPOConfig | None = None
+    #: How this stage takes over from an earlier stage of another algorithm (defaults when absent).
+    handoff: HandoffConfig | None = None
     algo: str = field(default=DEFAULT_ALGO, metadata={"from_file": False})
     algo_settings: dict[str, Any] = field(default_factory=dict, metadata={"from_file": False})
     #: ``presets:`` of the file: name -> overrides in the stage-file layout (``--preset NAME``).
@@ -179,6 +200,8 @@ class StageConfig:
         del data["algo"], data["algo_settings"]
         if not self.presets:
             del data["presets"]
+        if self.handoff is None:
+            del data["handoff"]
         if self.algo != DEFAULT_ALGO:
             del data["ppo"]
             data["algo"], data[self.algo] = self.algo, dict(self.algo_settings)
@@ -423,6 +446,7 @@ __all__ = [
     "AgentsConfig",
     "ConfigError",
     "EnvironmentConfig",
+    "HandoffConfig",
     "LocalRewardConfig",
     "PPOConfig",
     "RewardWeights",

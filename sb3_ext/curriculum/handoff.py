@@ -18,6 +18,13 @@ be copied. What carries over instead:
      which makes the teacher's action greedy by a margin without dictating the Q-values' scale
      (the target network is then synced);
    - stochastic policies (PPO, A2C, ...): negative log-likelihood of the teacher's action.
+
+3. **values**: an off-policy successor's critic (a Q-learner's Q-network) is then fitted to the
+   returns of the recorded transitions, the actor held still (:mod:`sb3_ext.curriculum.critic_warmup`),
+   so that its first updates follow the values of the handed-over behaviour, not a random critic.
+
+How much of each is set by the next stage's ``handoff:`` section
+(:class:`~sb3_ext.curriculum.config.HandoffConfig`).
 """
 
 from __future__ import annotations
@@ -37,29 +44,33 @@ from stable_baselines3.common.vec_env import VecEnv
 from torch.nn import functional as F
 
 from sb3_ext.common.fitting import fit_on_rows
+from sb3_ext.curriculum.config import HandoffConfig
+from sb3_ext.curriculum.critic_warmup import WarmupReport, large_margin_loss, q_values, sync_targets, warm_up_critic
 from sb3_ext.data.reader import iter_chunks, load_chunks
 from sb3_ext.data.writer import ChunkWriter
 
 log = logging.getLogger(__name__)
 
-#: Margin of the DQfD large-margin loss (their value).
-DQFD_MARGIN = 0.8
-
 
 @dataclass
 class HandoffReport:
     """What a hand-over did: transitions seeded into the replay buffer, distillation losses per
-    epoch, and how often the student then acts as the teacher (the same discrete action, or a
-    scaled continuous action within 0.1) on the recorded states."""
+    epoch, how often the student then acts as the teacher (the same discrete action, or a scaled
+    continuous action within 0.1) on the recorded states, and the critic warm-up (if any), after
+    which that agreement is measured again."""
 
     transitions_seeded: int
     distillation_losses: list[float] = field(default_factory=list)
     agreement: float | None = None
+    critic_warmup: WarmupReport | None = None
+    agreement_after_warmup: float | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready, for run states and summaries."""
         return {"transitions_seeded": self.transitions_seeded, "distillation_losses": self.distillation_losses,
-                "agreement": self.agreement}
+                "agreement": self.agreement,
+                "critic_warmup": self.critic_warmup.to_dict() if self.critic_warmup is not None else None,
+                "agreement_after_warmup": self.agreement_after_warmup}
 
 
 def record_handoff(model: BaseAlgorithm, env: VecEnv, directory: str | os.PathLike, n_transitions: int,
@@ -71,7 +82,10 @@ def record_handoff(model: BaseAlgorithm, env: VecEnv, directory: str | os.PathLi
     records again when it finishes).
     """
     n_transitions -= n_transitions % env.num_envs
+    # Chunks must hold a multiple of n_envs rows (a per-column lattice has hundreds of agent slots).
+    chunk_size = env.num_envs * max(1, min(n_transitions, 50_000) // env.num_envs)
     with ChunkWriter(directory, env.observation_space, env.action_space, n_envs=env.num_envs, env_id=env_id,
+                     chunk_size=chunk_size,
                      provenance={"handoff_from": type(model).__name__, "num_timesteps": model.num_timesteps},
                      overwrite=True) as writer:
         writer.record(env, model, max(n_transitions, env.num_envs), deterministic=False)
@@ -83,30 +97,13 @@ def recorded_observations(directory: str | os.PathLike) -> np.ndarray:
     return np.concatenate([chunk["observations"] for chunk in iter_chunks(directory)])
 
 
-def _teacher_actions(teacher: BaseAlgorithm, observations: np.ndarray) -> np.ndarray:
+def deterministic_actions(teacher: BaseAlgorithm, observations: np.ndarray) -> np.ndarray:
+    """``teacher.predict(..., deterministic=True)`` over many observations, in batches."""
     actions = [
         teacher.predict(batch, deterministic=True)[0]
         for batch in np.array_split(observations, max(1, len(observations) // 4096))
     ]
     return np.concatenate(actions)
-
-
-def _q_values(student: BaseAlgorithm, obs: th.Tensor) -> th.Tensor:
-    """Q-values (batch, n_actions) of a value-based student; quantile nets are averaged over quantiles."""
-    policy: Any = student.policy  # the algorithm family (below) decides which methods it has
-    network = getattr(policy, "q_net", None) or getattr(policy, "quantile_net", None)
-    if network is None:
-        raise ValueError(f"handoff: {type(student).__name__} has neither a q_net nor a quantile_net to distil into")
-    values: th.Tensor = network(obs)
-    return values.mean(dim=1) if values.dim() == 3 else values
-
-
-def _sync_targets(student: BaseAlgorithm) -> None:
-    """Copy the distilled networks into their target copies, so that TD targets start from them."""
-    policy: Any = student.policy  # the algorithm family (below) decides which methods it has
-    for online, target in (("actor", "actor_target"), ("q_net", "q_net_target"), ("quantile_net", "quantile_net_target")):
-        if getattr(policy, target, None) is not None:
-            getattr(policy, target).load_state_dict(getattr(policy, online).state_dict())
 
 
 def distil(
@@ -125,7 +122,7 @@ def distil(
     if epochs == 0 or len(observations) == 0:
         return report
     policy: Any = student.policy  # the algorithm family (below) decides which methods it has
-    teacher_actions = _teacher_actions(teacher, observations)
+    teacher_actions = deterministic_actions(teacher, observations)
     discrete = isinstance(student.action_space, spaces.Discrete)
     if isinstance(student, OffPolicyAlgorithm) and not discrete:
         targets = policy.scale_action(teacher_actions).astype(np.float32)
@@ -143,11 +140,7 @@ def distil(
             _, log_prob, _ = policy.evaluate_actions(obs, th.as_tensor(targets[index], device=student.device))
             return -log_prob.mean()
         if discrete:
-            q_values = _q_values(student, obs)
-            teacher_action = th.as_tensor(targets[index], device=student.device).long().reshape(-1)
-            margins = DQFD_MARGIN * (1 - F.one_hot(teacher_action, q_values.shape[1]).float())
-            chosen = q_values.gather(1, teacher_action[:, None]).squeeze(1)
-            return ((q_values + margins).max(dim=1).values - chosen).mean()
+            return large_margin_loss(q_values(student, obs), th.as_tensor(targets[index], device=student.device))
         return F.mse_loss(policy(obs, deterministic=True), th.as_tensor(targets[index], device=student.device))
 
     policy.set_training_mode(True)
@@ -155,26 +148,41 @@ def distil(
         loss_of, policy.parameters(), len(observations), epochs, np.random.default_rng(seed), batch_size, learning_rate
     )
     policy.set_training_mode(False)
-    _sync_targets(student)
-    chosen = _teacher_actions(student, observations)
-    if discrete:
-        report.agreement = float(np.mean(chosen.reshape(-1) == teacher_actions.reshape(-1)))
-    elif isinstance(student.action_space, spaces.Box):
-        low, high = student.action_space.low, student.action_space.high
-        gap = 2 * np.abs(chosen - teacher_actions) / (high - low)  # on the [-1, 1] scale
-        report.agreement = float(np.mean(gap.reshape(len(observations), -1).max(axis=1) < 0.1))
+    sync_targets(student)
+    report.agreement = agreement(student, teacher_actions, observations)
     return report
 
 
+def agreement(student: BaseAlgorithm, teacher_actions: np.ndarray, observations: np.ndarray) -> float | None:
+    """Share of ``observations`` where the student's deterministic action is the teacher's (discrete)
+    or within 0.1 of it on the [-1, 1] scale (Box); None for other action spaces."""
+    chosen = deterministic_actions(student, observations)
+    if isinstance(student.action_space, spaces.Discrete):
+        return float(np.mean(chosen.reshape(-1) == teacher_actions.reshape(-1)))
+    if isinstance(student.action_space, spaces.Box):
+        low, high = student.action_space.low, student.action_space.high
+        gap = 2 * np.abs(chosen - teacher_actions) / (high - low)  # on the [-1, 1] scale
+        return float(np.mean(gap.reshape(len(observations), -1).max(axis=1) < 0.1))
+    return None
+
+
 def hand_off(
-    student: BaseAlgorithm, teacher: BaseAlgorithm, dataset: str | os.PathLike, epochs: int = 5, seed: int | None = None
+    student: BaseAlgorithm,
+    teacher: BaseAlgorithm,
+    dataset: str | os.PathLike,
+    settings: HandoffConfig | None = None,
+    seed: int | None = None,
 ) -> HandoffReport:
-    """Seed ``student``'s replay buffer from ``dataset`` (off-policy students) and distil ``teacher``
-    into it on the dataset's states. Logged through the ``sb3_ext`` logger."""
+    """Seed ``student``'s replay buffer from ``dataset`` (off-policy students), distil ``teacher``
+    into it on the dataset's states, then warm up an off-policy student's critic on the recorded
+    returns (see the module; ``settings`` default to :class:`HandoffConfig`'s). Logged through the
+    ``sb3_ext`` logger."""
+    settings = settings or HandoffConfig()
     seeded = 0
     if isinstance(student, OffPolicyAlgorithm) and student.replay_buffer is not None:
         seeded = load_chunks(student.replay_buffer, dataset)
-    report = distil(student, teacher, recorded_observations(dataset), epochs=epochs, seed=seed)
+    observations = recorded_observations(dataset)
+    report = distil(student, teacher, observations, epochs=settings.distil_epochs, seed=seed)
     report.transitions_seeded = seeded
     log.info(
         "handoff %s -> %s: %d transitions seeded from %s; distillation loss per epoch %s; agreement %.3f",
@@ -185,4 +193,28 @@ def hand_off(
         ", ".join(f"{loss:.4f}" for loss in report.distillation_losses),
         report.agreement if report.agreement is not None else float("nan"),
     )
+    if isinstance(student, OffPolicyAlgorithm) and settings.critic_warmup_steps > 0:
+        teacher_actions = deterministic_actions(teacher, observations)
+        report.critic_warmup = warm_up_critic(
+            student,
+            dataset,
+            teacher_actions,
+            steps=settings.critic_warmup_steps,
+            rounds=settings.critic_warmup_rounds,
+            learning_rate=settings.critic_warmup_learning_rate,
+            margin_weight=settings.margin_weight,
+            seed=seed,
+        )
+        report.agreement_after_warmup = agreement(student, teacher_actions, observations)
+        warmup = report.critic_warmup
+        log.info(
+            "handoff critic warm-up: %d gradient steps; error against the recorded returns %.4g -> %.4g, "
+            "one-step TD error on the seeded buffer %.4g -> %.4g; agreement after it %.3f",
+            warmup.gradient_steps,
+            warmup.return_error_before,
+            warmup.return_error_after,
+            warmup.td_error_before if warmup.td_error_before is not None else float("nan"),
+            warmup.td_error_after if warmup.td_error_after is not None else float("nan"),
+            report.agreement_after_warmup if report.agreement_after_warmup is not None else float("nan"),
+        )
     return report

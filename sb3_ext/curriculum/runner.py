@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime
+import json
 import logging
 import re
 import shlex
@@ -29,8 +30,9 @@ from typing import Any
 
 from stable_baselines3.common.callbacks import CallbackList
 from stable_baselines3.common.logger import configure
+from stable_baselines3.common.off_policy_algorithm import OffPolicyAlgorithm
 
-from sb3_ext.callbacks.artifacts import RunArtifacts
+from sb3_ext.callbacks.artifacts import RunArtifacts, replay_buffer_path, save_replay_buffer
 from sb3_ext.callbacks.manifest import write_manifest
 from sb3_ext.common.atomic import atomic_save_model, atomic_write_json, remove_temporaries
 from sb3_ext.common.rescue import RunLock, TrainingFailed, save_on_exception
@@ -40,7 +42,7 @@ from sb3_ext.curriculum.algorithms import (
     load_algorithm_for_stage,
     new_algorithm_model,
 )
-from sb3_ext.curriculum.config import STAGE_FILES, ConfigError, StageConfig
+from sb3_ext.curriculum.config import STAGE_FILES, ConfigError, HandoffConfig, StageConfig
 from sb3_ext.curriculum.curves import LATTICE_PANELS
 from sb3_ext.curriculum.envs import make_eval_env, make_training_env
 from sb3_ext.curriculum.ess import ESSEarlyStopping
@@ -51,6 +53,7 @@ from sb3_ext.curriculum.interrupt import StopOnSignal
 from sb3_ext.curriculum.morphology import FINAL_INFO_KEYS, MorphologyLogger
 from sb3_ext.curriculum.state import RunState
 from sb3_ext.curriculum.transfer import load_for_stage, new_model
+from sb3_ext.data.reader import load_chunks
 
 log = logging.getLogger(__name__)
 
@@ -59,10 +62,6 @@ ESS_CHECK_FREQ = 1000
 #: Evaluations and checkpoints per stage (at least one rollout apart).
 EVALUATIONS_PER_STAGE = 10
 CHECKPOINTS_PER_STAGE = 4
-#: Transitions a stage records for a following stage of another algorithm (at most its budget).
-HANDOFF_TRANSITIONS = 10_000
-#: Epochs of distilling the previous stage's policy into the next algorithm's actor.
-HANDOFF_EPOCHS = 5
 
 
 def agents_per_lattice(config: StageConfig) -> int:
@@ -250,6 +249,7 @@ class CurriculumRunner:
             if resume:
                 if record.start_timesteps is None:
                     raise ConfigError(f"{start_from}: run state has no start for stage {stage}; cannot resume it")
+                self._restore_replay_buffer(stage, model)
             else:
                 # A new stage: its rollout statistics and budget start here.
                 model.ep_info_buffer = None
@@ -285,6 +285,7 @@ class CurriculumRunner:
                 patience=self.patience,
                 eval_info_keys=FINAL_INFO_KEYS,
                 panels=LATTICE_PANELS,
+                save_replay_buffer=True,  # a resumed off-policy stage continues with its buffer
             )
             remaining = target - model.num_timesteps
             train_start = time.perf_counter()
@@ -313,7 +314,7 @@ class CurriculumRunner:
                         model,
                         env,
                         self.handoff_dataset(stage),
-                        min(HANDOFF_TRANSITIONS, config.total_timesteps),
+                        min((following.handoff or HandoffConfig()).transitions, config.total_timesteps),
                         env_id=self.env_id,
                     )
                 record.status = "done"
@@ -343,6 +344,9 @@ class CurriculumRunner:
         except Exception as error:
             record.status, record.end_timesteps = "failed", model.num_timesteps
             record.rescue = str(rescue.path) if rescue.path is not None else None
+            if rescue.path is not None and isinstance(model, OffPolicyAlgorithm):
+                with contextlib.suppress(OSError):  # without it, a resume re-seeds from the hand-over
+                    save_replay_buffer(model, stage_dir / "checkpoints")
             with contextlib.suppress(OSError):
                 self.state.save()
             saved = (
@@ -351,6 +355,33 @@ class CurriculumRunner:
                 else f"the model could not be saved ({'; '.join(rescue.failures)})"
             )
             raise TrainingFailed(f"training failed ({type(error).__name__}: {error}); {saved}".replace("\n", " ")) from error
+
+    def _restore_replay_buffer(self, stage: int, model: Any) -> None:
+        """An off-policy model resumed mid-stage continues with the replay buffer saved with its
+        checkpoint; failing that (an older checkpoint than the newest buffer, a run from before
+        buffers were saved), with the hand-over transitions the stage was seeded with."""
+        if not isinstance(model, OffPolicyAlgorithm) or model.replay_buffer is None:
+            return
+        stage_dir = self.state.stage_dir(stage)
+        saved = replay_buffer_path(stage_dir / "checkpoints", model.num_timesteps)
+        if saved.is_file():
+            model.load_replay_buffer(saved)
+            log.info("stage %d: replay buffer restored from %s (%d transitions)", stage, saved, model.replay_buffer.size())
+            return
+        handoff = stage_dir / "handoff.json"
+        if not handoff.is_file():
+            log.warning("stage %d: no replay buffer saved at step %d; it starts empty", stage, model.num_timesteps)
+            return
+        dataset = self.handoff_dataset(int(json.loads(handoff.read_text(encoding="utf-8"))["from_stage"]))
+        seeded = load_chunks(model.replay_buffer, dataset)
+        log.warning(
+            "stage %d: no replay buffer saved at step %d; re-seeded with the %d hand-over transitions of %s "
+            "(what the stage collected since then is not in it)",
+            stage,
+            model.num_timesteps,
+            seeded,
+            dataset,
+        )
 
     def handoff_dataset(self, stage: int) -> Path:
         """Where stage ``stage`` records its transitions for a following stage of another algorithm."""
@@ -383,7 +414,7 @@ class CurriculumRunner:
             if ppo is not None and config.algo == DEFAULT_ALGO
             else new_algorithm_model(config.algo, config.algo_settings, env, seed, self.device)
         )
-        report = hand_off(model, teacher, dataset, epochs=HANDOFF_EPOCHS, seed=seed)
+        report = hand_off(model, teacher, dataset, config.handoff, seed=seed)
         atomic_write_json(
             self.state.stage_dir(stage) / "handoff.json",
             {

@@ -52,6 +52,8 @@ class Phase2Config(PowerParams):
     exploration_initial_eps: float = 0.3
     exploration_final_eps: float = 0.01
     exploration_fraction: float = 0.5
+    directed_exploration: bool = False
+    clear_buffer_at_ramp: bool = True
     goal_resample_prob: float = 0.01
     n_actors: int = 1
     actor_sync_freq: int = 100
@@ -66,13 +68,19 @@ class Phase2Config(PowerParams):
         for name in ("u_r_sample_humans", "x_h_batch_size"):
             if getattr(self, name) is not None:
                 _check_int(name, getattr(self, name), 1)
-        for name in ("u_r_use_network", "v_r_use_network", "model_based_targets", "expand_successors"):
+        for name in ("u_r_use_network", "v_r_use_network", "model_based_targets", "expand_successors",
+                     "directed_exploration", "clear_buffer_at_ramp"):
             if not isinstance(getattr(self, name), bool):
                 raise ValueError(f"{name}: {getattr(self, name)!r}, expected true or false")
         _check_float("max_grad_norm", self.max_grad_norm, 0.0, math.inf, "> 0 and finite", open_low=True)
         for name in ("exploration_initial_eps", "exploration_final_eps", "goal_resample_prob"):
             _check_float(name, getattr(self, name), 0.0, 1.0, "in [0, 1]")
         _check_float("exploration_fraction", self.exploration_fraction, 0.0, 1.0, "in (0, 1]", open_low=True)
+        if self.directed_exploration and self.n_actors > 1:
+            raise ValueError(
+                f"directed_exploration: True with n_actors {self.n_actors}, expected n_actors 1 (the actor "
+                "processes explore uniformly: they do not see the learner's visit counts)"
+            )
         if self.exploration_final_eps > self.exploration_initial_eps:
             raise ValueError(
                 f"exploration_final_eps: {self.exploration_final_eps} is above exploration_initial_eps "

@@ -17,7 +17,14 @@ from typing import Any
 import numpy as np
 import torch as th
 
-from sb3_ext.phase2.exact import ExactSolution, greedy_probs, greedy_reach_bounds, occupancy, reach_probabilities
+from sb3_ext.phase2.exact import (
+    ExactSolution,
+    greedy_probs,
+    greedy_reach_bounds,
+    occupancy,
+    reach_probabilities,
+    solve,
+)
 from sb3_ext.phase2.world_model import Goal, HumanPrior
 
 ROBOTS = ("learned_greedy", "learned_soft", "exact_greedy", "exact_soft", "uniform")
@@ -49,6 +56,11 @@ class Agreement:
 class Evaluation:
     """Errors on the states each exact robot visits, and every goal's reach probability under five robots.
 
+    ``own`` compares the networks with the exact values of the policy they learned (the learned
+    soft robot, followed exactly): a small ``own`` error beside a large ``soft`` one means the
+    networks fit their own policy and the error lies in that policy (Q_r's differences between
+    moves, or states it never visits), not in fitting V_h^e or X_h.
+
     ``reach[name][j]`` is the chance that the human of goal pair j, pursuing goal j, reaches it
     before the episode ends, with the robot ``name`` (one of ``ROBOTS``; ``exact_greedy`` breaks
     ties uniformly). Exact greedy robots may break ties between equally good moves in any way:
@@ -58,6 +70,7 @@ class Evaluation:
 
     soft: Agreement  # on the states the exact soft robot visits
     greedy: Agreement  # on the states the exact greedy robot visits
+    own: Agreement  # on the soft robot's states, against the exact values of the LEARNED soft robot
     reach: dict[str, np.ndarray]
     greedy_reach_lo: np.ndarray
     greedy_reach_hi: np.ndarray
@@ -82,6 +95,8 @@ class Evaluation:
         for name, a in (("soft", self.soft), ("greedy", self.greedy)):
             lines.append(f"states the exact {name} robot visits ({a.n_states}): V_h^e err {a.v_h_e:.4f}, "
                          f"X_h err {a.x_h:.4f}, Q_r err {a.q_r:.4f}, greedy = exact {a.greedy_agreement:.2f}")
+        lines.append(f"same states as the soft robot's, against the exact values of the learned soft robot: "
+                     f"V_h^e err {self.own.v_h_e:.4f}, X_h err {self.own.x_h:.4f}, Q_r err {self.own.q_r:.4f}")
         lines.append("mean reach probability over goals: " + ", ".join(
             f"{name} {self.reach[name].mean():.3f}" for name in ROBOTS)
             + f" (exact greedy robots {self.greedy_reach_lo.mean():.3f}-{self.greedy_reach_hi.mean():.3f}); "
@@ -158,9 +173,11 @@ def evaluate(model, sol: ExactSolution, min_prob: float = 0.01, prob_floor: floa
     soft_states = visited_states(occupancy(prior, sol), terminal, min_prob)
     greedy_states = visited_states(occupancy(prior, sol, policies["exact_greedy"]), terminal, min_prob)
     lo, hi = greedy_reach_bounds(prior, sol, reach_tie_tol)
+    own = solve(prior, sol.params, sol.states[0], robot_probs=policies["learned_soft"])
     return Evaluation(
         soft=agreement(model, sol, soft_states, prob_floor, tie_tol),
         greedy=agreement(model, sol, greedy_states, prob_floor, tie_tol),
+        own=agreement(model, own, soft_states, prob_floor, tie_tol),
         reach={name: reach_probabilities(prior, sol, probs) for name, probs in policies.items()},
         greedy_reach_lo=lo,
         greedy_reach_hi=hi,

@@ -79,8 +79,15 @@ def _children(prior: HumanPrior, state: Any) -> list[Any]:
     return [] if prior.world.is_terminal(state) else list(prior.successor_arrays(state).states)
 
 
-def solve(prior: HumanPrior, params: PowerParams, start: Any | None = None) -> ExactSolution:
-    """Backward induction from ``start`` (default: the world's initial state)."""
+def solve(prior: HumanPrior, params: PowerParams, start: Any | None = None,
+          robot_probs: dict[Any, np.ndarray] | None = None) -> ExactSolution:
+    """Backward induction from ``start`` (default: the world's initial state).
+
+    With ``robot_probs`` (a move distribution per non-terminal state) the robot follows that
+    policy instead of pi_r: the result holds the exact values *of that robot* (``pi_r`` is then
+    that policy), e.g. of a learned one, to tell a network's fitting error from the error of
+    the policy it learned.
+    """
     world = prior.world
     start = world.initial_state() if start is None else start
     pairs = list(prior.goal_pairs)
@@ -94,7 +101,10 @@ def solve(prior: HumanPrior, params: PowerParams, start: Any | None = None) -> E
             continue
         arrays: SuccessorArrays = prior.successor_arrays(state)
         q = params.gamma_r * (arrays.p_robot @ np.array([sol.v_r[s] for s in arrays.states]))
-        pi = th.exp(power_law_log_probs(th.as_tensor(q), params.beta_r)).numpy()
+        if robot_probs is None:
+            pi = th.exp(power_law_log_probs(th.as_tensor(q), params.beta_r)).numpy()
+        else:
+            pi = np.asarray(robot_probs[state], dtype=float)
         reached = np.stack([achieved[s] for s in arrays.states], axis=1)  # (J, K)
         v_next = np.stack([sol.v_h_e[s] for s in arrays.states], axis=1)  # (J, K)
         cont = np.where(reached, 1.0, params.gamma_h * v_next)

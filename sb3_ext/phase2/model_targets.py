@@ -82,6 +82,10 @@ class SuccessorCache:
             out[i] = state_id
         return out
 
+    def table(self, obs: np.ndarray) -> SuccessorTable:
+        """The successor table of the (non-terminal) state ``obs`` encodes, built once and kept."""
+        return self._tables[int(self.ids(np.asarray(obs)[None])[0])]
+
     def insert(self, obs: np.ndarray, table: SuccessorTable) -> None:
         """Add a table built elsewhere (by an actor process), unless the state is known."""
         row = np.asarray(obs, dtype=np.float32)

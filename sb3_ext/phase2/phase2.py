@@ -95,6 +95,15 @@ class Phase2(OffPolicyAlgorithm):
     :param exploration_initial_eps: epsilon of the epsilon-greedy robot at the start
     :param exploration_final_eps: the floor epsilon decays linearly to
     :param exploration_fraction: fraction of the run over which epsilon decays
+    :param directed_exploration: an exploring move (probability epsilon) goes where the robot has
+        been least: the move whose successors, by the world model, have the fewest past visits
+        (count-based exploration; ties broken at random), instead of a uniform move. It reaches
+        states that take many deliberate moves (a key far from the robot), which a uniform
+        explorer almost never chains together; synchronous training only (``n_actors`` 1)
+    :param clear_buffer_at_ramp: empty the replay buffer when beta_r starts to rise (the warm-up
+        robot's states are off-policy for the sampled targets). Model-based targets are exact
+        expectations under the current pi_r whoever collected the state, so there the buffer can
+        be kept, e.g. to keep training on the states a directed explorer found
     :param goal_resample_prob: per-step probability that a human redraws its goal (set on the env)
     :param n_actors: 1 for synchronous training, > 1 for actor processes + a learner
     :param actor_sync_freq: gradient updates between policy copies to the actors
@@ -151,6 +160,8 @@ class Phase2(OffPolicyAlgorithm):
         exploration_initial_eps: float = 0.3,
         exploration_final_eps: float = 0.01,
         exploration_fraction: float = 0.5,
+        directed_exploration: bool = False,
+        clear_buffer_at_ramp: bool = True,
         goal_resample_prob: float = 0.01,
         n_actors: int = 1,
         actor_sync_freq: int = 100,
@@ -173,7 +184,9 @@ class Phase2(OffPolicyAlgorithm):
             model_based_targets=model_based_targets, expand_successors=expand_successors,
             target_update_interval=target_update_interval, max_grad_norm=max_grad_norm,
             exploration_initial_eps=exploration_initial_eps, exploration_final_eps=exploration_final_eps,
-            exploration_fraction=exploration_fraction, goal_resample_prob=goal_resample_prob,
+            exploration_fraction=exploration_fraction, directed_exploration=directed_exploration,
+            clear_buffer_at_ramp=clear_buffer_at_ramp,
+            goal_resample_prob=goal_resample_prob,
             n_actors=n_actors, actor_sync_freq=actor_sync_freq,
         )
         if not isinstance(learning_rate, (int, float)) or isinstance(learning_rate, bool) or not learning_rate > 0:
@@ -235,6 +248,7 @@ class Phase2(OffPolicyAlgorithm):
             self.replay_buffer_kwargs = {**self.replay_buffer_kwargs, "n_humans": self.prior.world.n_humans}
         super()._setup_model()
         self.successor_cache = SuccessorCache(self.prior)
+        self.visit_counts: dict[bytes, int] = {}  # states the robot has acted in (directed exploration)
         self._target_table: dict[str, th.Tensor] = {}
         self._value_table: dict[str, th.Tensor] = {}
         self._v_r_mean = float("nan")
@@ -256,11 +270,40 @@ class Phase2(OffPolicyAlgorithm):
         episode_start: np.ndarray | None = None,
         deterministic: bool = False,
     ) -> tuple[np.ndarray, tuple[np.ndarray, ...] | None]:
-        """Power-law action; with probability epsilon (exploration only) a uniform one."""
+        """Power-law action; with probability epsilon (exploration only) a uniform one, or with
+        ``directed_exploration`` the least-visited one."""
         action, state = self.policy.predict(observation, state, episode_start, deterministic)
-        if not deterministic:
-            action = epsilon_greedy(action, self.exploration_rate, int(self.action_space.n))
-        return action, state
+        if deterministic:
+            return action, state
+        if not self.config.directed_exploration:
+            return epsilon_greedy(action, self.exploration_rate, int(self.action_space.n)), state
+        rows = np.asarray(observation, dtype=np.float32).reshape(-1, self.prior.world.obs_dim)
+        flat = np.array(action).reshape(-1)
+        for i in np.flatnonzero(np.random.random(len(flat)) < self.exploration_rate):
+            flat[i] = self._least_visited_move(rows[i])
+        return flat.reshape(np.shape(action)), state
+
+    def _least_visited_move(self, obs: np.ndarray) -> int:
+        """The move whose expected successor visit count (humans from their goal-averaged prior) is lowest."""
+        table = self.successor_cache.table(obs)
+        counts = np.array([self.visit_counts.get(row.tobytes(), 0) for row in table.obs], dtype=np.float64)
+        expected = table.p_robot @ counts
+        return int(np.random.choice(np.flatnonzero(expected <= expected.min() + 1e-9)))
+
+    def _store_transition(
+        self,
+        replay_buffer: ReplayBuffer,
+        buffer_action: np.ndarray,
+        new_obs: np.ndarray | dict[str, np.ndarray],
+        reward: np.ndarray,
+        dones: np.ndarray,
+        infos: list[dict[str, Any]],
+    ) -> None:
+        if self.config.directed_exploration:
+            for row in np.asarray(self._last_obs, dtype=np.float32):
+                key = row.tobytes()
+                self.visit_counts[key] = self.visit_counts.get(key, 0) + 1
+        super()._store_transition(replay_buffer, buffer_action, new_obs, reward, dones, infos)
 
     def _on_step(self) -> None:
         """After every env step: epsilon, warm-up stage, beta_r."""
@@ -272,7 +315,7 @@ class Phase2(OffPolicyAlgorithm):
         cfg = self.config
         stage = cfg.stage(self.num_timesteps)
         if stage != self._stage:
-            if self._stage < RAMP_STAGE <= stage:
+            if self._stage < RAMP_STAGE <= stage and cfg.clear_buffer_at_ramp:
                 # Data collected by the uniform warm-up robot is off-policy once beta_r rises.
                 self.replay_buffer.reset()
             self._stage = stage
@@ -567,7 +610,7 @@ class Phase2(OffPolicyAlgorithm):
 
     def _excluded_save_params(self) -> list[str]:
         return [*super()._excluded_save_params(), "successor_cache", "_target_table", "_value_table", "pair_matrix",
-                "pair_offsets"]
+                "pair_offsets", "visit_counts"]
 
     def _get_torch_save_params(self) -> tuple[list[str], list[str]]:
         return ["policy", "policy.optimizer"], []

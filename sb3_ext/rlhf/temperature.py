@@ -7,6 +7,7 @@ from typing import Any
 import numpy as np
 import torch as th
 from gymnasium import spaces
+from stable_baselines3 import SAC
 
 from sb3_ext.rlhf.config import RLHFConfig
 from sb3_ext.rlhf.relabel import RLHFRewardRelabel
@@ -16,9 +17,14 @@ class RLHFEntropyTemperature(RLHFRewardRelabel):
     """:class:`RLHFRewardRelabel` that also sets SAC's ``target_entropy`` from the feedback.
 
     The rule, applied after every relabelling: over the transitions the feedback covers, measure
-    how far the feedback agrees with the policy's own critic,
+    how far the feedback ranks actions as the policy's own critic does,
 
-    ``agreement = Pearson correlation(feedback(s, a), min_i Q_i(s, a))``   (in [-1, 1]),
+    ``agreement = Pearson correlation(feedback(s, a), Q(s, a) - Q(s, mu(s)))``   (in [-1, 1]),
+
+    with ``Q = min_i Q_i`` and ``mu(s)`` the actor's deterministic action. The critic's advantage
+    over the policy's own action, not ``Q(s, a)`` itself: across states ``Q`` mostly measures how
+    good the state is, so a rating that only says "this is a good place to be" (on Pendulum a
+    gentle torque is what an upright pole needs) would read as agreement about actions.
 
     smooth it, ``A <- smoothing * A + (1 - smoothing) * agreement`` (A starts at 0), and set
 
@@ -31,8 +37,8 @@ class RLHFEntropyTemperature(RLHFRewardRelabel):
     or values) the target stays where it was. ``base_target_entropy`` is the model's target when
     training starts (SAC's ``-dim(action)`` by default).
 
-    Works with any model that learns its entropy coefficient against a ``target_entropy``
-    (SAC with ``ent_coef="auto"``, sb3-contrib's TQC, ...) on Box actions. Logs
+    Works with SAC (or a subclass) learning its entropy coefficient (``ent_coef="auto"``) on Box
+    actions: the agreement reads SAC's twin Q critics (TQC's critics give quantiles instead). Logs
     ``rlhf/critic_agreement`` (this relabelling's correlation), ``rlhf/smoothed_agreement`` (A)
     and ``train/target_entropy``, beside the relabelling's own ``rlhf/*`` metrics.
 
@@ -62,9 +68,9 @@ class RLHFEntropyTemperature(RLHFRewardRelabel):
     def _init_callback(self) -> None:
         super()._init_callback()
         model = self.model
-        if getattr(model, "log_ent_coef", None) is None or not isinstance(getattr(model, "target_entropy", None), float):
-            raise ValueError(f"RLHFEntropyTemperature: {type(model).__name__} does not learn its entropy coefficient "
-                             "against a target_entropy (use SAC or TQC with ent_coef='auto')")
+        if not isinstance(model, SAC) or model.log_ent_coef is None:
+            raise ValueError(f"RLHFEntropyTemperature: {type(model).__name__} is not a SAC learning its entropy coefficient "
+                             "(use SAC with ent_coef='auto')")
         if not isinstance(model.action_space, spaces.Box):
             raise ValueError(f"RLHFEntropyTemperature: expected Box actions, got {model.action_space}")
         if self.base_target_entropy is None:  # a second learn() keeps the first base
@@ -74,7 +80,7 @@ class RLHFEntropyTemperature(RLHFRewardRelabel):
 
     def critic_values(self, observations: np.ndarray, actions: np.ndarray) -> np.ndarray:
         """``min_i Q_i(s, a)`` of the model's critic for env-space ``actions`` (as the log holds them)."""
-        policy: Any = self.model.policy  # SAC's or TQC's policy: scale_action and a critic
+        policy: Any = self.model.policy  # SAC's policy: scale_action and a critic
         space = self.model.action_space
         assert isinstance(space, spaces.Box)
         scaled = policy.scale_action(np.clip(actions, space.low, space.high))
@@ -83,12 +89,25 @@ class RLHFEntropyTemperature(RLHFRewardRelabel):
             q_values = policy.critic(obs_tensor, th.as_tensor(scaled, device=policy.device, dtype=th.float32))
         return th.min(th.cat(q_values, dim=1), dim=1).values.cpu().numpy()
 
+    def policy_values(self, observations: np.ndarray) -> np.ndarray:
+        """``Q(s, mu(s))``: the critic's value of the actor's own deterministic action."""
+        policy: Any = self.model.policy
+        with th.no_grad():
+            obs_tensor, _ = policy.obs_to_tensor(observations)
+            own = policy.actor(obs_tensor, deterministic=True)  # already in the critic's [-1, 1] space
+            return th.min(th.cat(policy.critic(obs_tensor, own), dim=1), dim=1).values.cpu().numpy()
+
+    def critic_advantages(self, observations: np.ndarray, actions: np.ndarray) -> np.ndarray:
+        """``Q(s, a) - Q(s, mu(s))``: how much better the critic rates ``a`` (env space) than the
+        actor's own action."""
+        return self.critic_values(observations, actions) - self.policy_values(observations)
+
     def _after_relabel(self, slots: np.ndarray, feedback: np.ndarray, enough: np.ndarray) -> None:
         if enough.sum() < self.min_pairs or self.log is None or self.base_target_entropy is None or self.entropy_span is None:
             return
         observations = self.log.observations[slots][enough]
         actions = self.log.actions[slots][enough].reshape(len(observations), -1)
-        values = self.critic_values(observations, actions)
+        values = self.critic_advantages(observations, actions)
         covered = feedback[enough]
         if covered.std() == 0 or values.std() == 0:
             return

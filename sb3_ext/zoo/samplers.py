@@ -215,6 +215,7 @@ def suggest_aux_heads(trial: optuna.Trial) -> None:
     trial.suggest_float("prior_kl_coef", 0.0, 2.0)
     trial.suggest_categorical("prior_kl_steps", [10_000, 50_000, 200_000])
     trial.suggest_float("offline_value_coef", 0.0, 1.0)
+    trial.suggest_float("clone_coef", 0.0, 2.0)
 
 
 def with_aux_heads(base: Sampler) -> Sampler:
