@@ -3,6 +3,7 @@
 import datetime
 import errno
 import json
+import logging
 import os
 import shutil
 import signal
@@ -214,6 +215,8 @@ def test_a_checkpoint_folder_failing_mid_run_saves_the_progress_and_marks_the_st
     assert record.status == "failed" and record.rescue is not None and f"saved to {record.rescue}" in err
     assert PPO.load(record.rescue).num_timesteps == record.end_timesteps >= 32
     assert f"--resume-from {record.rescue}" in err
+    # the failed stage's log file is detached: later runs in this process do not write into it
+    assert logging.getLogger("sb3_ext").handlers == []
 
 
 def test_save_on_exception_saves_any_model_and_reraises(tmp_path):

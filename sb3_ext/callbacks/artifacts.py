@@ -305,14 +305,24 @@ class RunArtifacts(CallbackList):
         self.save_metrics()
         plot_training_curves(self.history, self.curves_path, self.panels)
         log.info("training ends at step %d; latest model in %s", self.model.num_timesteps, self.checkpoint_dir / "latest.zip")
-        self.logger.output_formats.remove(self._recorder)
+        self.release()
+
+    def release(self) -> None:
+        """Detach the log file and the metrics recorder from the logger and the ``sb3_ext`` logging
+        hierarchy. Training end does this; call it yourself when ``learn()`` died of an exception
+        (SB3 then skips ``_on_training_end``), or the next run's messages land in this run's log.
+        Calling it again does nothing."""
+        if self._log_file is None or self._log_handler is None:  # never started, or released
+            return
+        if self._recorder in self.logger.output_formats:
+            self.logger.output_formats.remove(self._recorder)
+        if self._log_format in self.logger.output_formats:
+            self.logger.output_formats.remove(self._log_format)
         package_logger = logging.getLogger(PACKAGE_LOGGER)
         package_logger.setLevel(self._saved_log_level)
-        # Set up together in _on_training_start.
-        if self._log_format is not None and self._log_handler is not None and self._log_file is not None:
-            self.logger.output_formats.remove(self._log_format)
-            package_logger.removeHandler(self._log_handler)
-            self._log_file.close()
+        package_logger.removeHandler(self._log_handler)
+        self._log_file.close()
+        self._log_file, self._log_format, self._log_handler = None, None, None
 
     # --- events ------------------------------------------------------------------------------
 

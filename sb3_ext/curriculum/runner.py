@@ -355,6 +355,10 @@ class CurriculumRunner:
                 else f"the model could not be saved ({'; '.join(rescue.failures)})"
             )
             raise TrainingFailed(f"training failed ({type(error).__name__}: {error}); {saved}".replace("\n", " ")) from error
+        finally:
+            for child in callback.callbacks:
+                if isinstance(child, RunArtifacts):
+                    child.release()
 
     def _restore_replay_buffer(self, stage: int, model: Any) -> None:
         """An off-policy model resumed mid-stage continues with the replay buffer saved with its

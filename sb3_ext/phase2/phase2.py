@@ -260,7 +260,6 @@ class Phase2(OffPolicyAlgorithm):
         if self.env is not None:
             self.env.set_attr("goal_resample_prob", cfg.goal_resample_prob)
         self._stage = cfg.stage(self.num_timesteps)
-        self._active = cfg.active_networks(self.num_timesteps)
         self.policy.beta_r.fill_(cfg.effective_beta_r(self.num_timesteps))
 
     # ------------------------------------------------------------------ acting
@@ -319,12 +318,6 @@ class Phase2(OffPolicyAlgorithm):
             if self._stage < RAMP_STAGE <= stage and cfg.clear_buffer_at_ramp:
                 # Data collected by the uniform warm-up robot is off-policy once beta_r rises.
                 self.replay_buffer.reset()
-            active = cfg.active_networks(self.num_timesteps)
-            if active != self._active:
-                # The networks share parameter tensors (and so Adam's step count): restarting the
-                # moments when the trained set changes gives a joining network Adam's first steps.
-                self.policy.optimizer.state.clear()
-                self._active = active
             self._stage = stage
         self.policy.beta_r.fill_(cfg.effective_beta_r(self.num_timesteps))
 

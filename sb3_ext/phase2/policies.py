@@ -165,9 +165,11 @@ class PowerLawPolicy(BasePolicy):
     buffer so that it is saved with the weights: the algorithm moves it along its warm-up ramp.
     The networks are computed together (:class:`StackedMLPs`) and one optimizer holds them; they
     share no parameters, so a summed loss trains each on its own loss. A network left out of the
-    loss (not yet in its warm-up stage) gets a zero gradient slice: with Adam's moments at zero its
-    weights move only by weight decay (lr x 1e-5 relative per step). The algorithm restarts the
-    optimizer's moments when a network joins, so that it does not inherit the others' step count.
+    loss (not yet in its warm-up stage) gets a zero gradient slice: its Adam moments stay zero and
+    its weights move only by weight decay (lr x 1e-5 relative per step). When it joins, its moments
+    start from zero but Adam's step count is that of the stacked tensors, so its first updates are
+    not shrunk by bias correction as a fresh optimizer's would be (on the rock world this trained
+    Q_r more accurately than restarting every network's moments at the join).
 
     :param n_goal_pairs: outputs of V_h^e, one per (human, goal) pair
     :param n_humans: outputs of X_h
