@@ -8,7 +8,7 @@ import itertools
 import logging
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from sb3_ext.common.atomic import atomic_write_json, ensure_writable_folder
 from sb3_ext.common.options_file import parse_with_options_file
@@ -38,7 +38,7 @@ RUN_SETTING_FLAGS = ("config_dir", "preset", "n_envs", "seed", "output")
 class _OneLineParser(argparse.ArgumentParser):
     """argparse, but a usage error is one line on stderr (exit status 2)."""
 
-    def error(self, message: str):  # type: ignore[override]
+    def error(self, message: str) -> NoReturn:
         self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
 
 

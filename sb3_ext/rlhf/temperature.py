@@ -74,7 +74,7 @@ class RLHFEntropyTemperature(RLHFRewardRelabel):
         if not isinstance(model.action_space, spaces.Box):
             raise ValueError(f"RLHFEntropyTemperature: expected Box actions, got {model.action_space}")
         if self.base_target_entropy is None:  # a second learn() keeps the first base
-            self.base_target_entropy = float(model.target_entropy)  # type: ignore[attr-defined]
+            self.base_target_entropy = float(model.target_entropy)
             if self.entropy_span is None:
                 self.entropy_span = float(np.prod(model.action_space.shape))
 

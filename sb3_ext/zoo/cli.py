@@ -95,8 +95,8 @@ def prepare_replay(algo: str) -> None:
         env = make_test_env(env_id, *args, **kwargs)
         return evaluation_view(env, (kwargs.get("hyperparams") or {}).get("policy"))
 
-    rl_zoo3.utils.create_test_env = create_test_env  # type: ignore[assignment]
-    rl_zoo3.enjoy.create_test_env = create_test_env  # type: ignore[assignment]
+    rl_zoo3.utils.create_test_env = create_test_env
+    rl_zoo3.enjoy.create_test_env = create_test_env
 
 
 def run_zoo_command(
