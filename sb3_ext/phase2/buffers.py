@@ -37,7 +37,7 @@ class Phase2ReplayBuffer(ReplayBuffer):
         self.goals = np.zeros((self.buffer_size, self.n_envs, n_humans), dtype=np.int64)
         self.state_ids = np.full((self.buffer_size, self.n_envs), -1, dtype=np.int64)
 
-    def add(self, obs, next_obs, action, reward, done, infos: list[dict[str, Any]]) -> None:  # type: ignore[override]
+    def add(self, obs, next_obs, action, reward, done, infos: list[dict[str, Any]]) -> None:
         self.goals[self.pos] = np.array([info["goals"] for info in infos])
         self.state_ids[self.pos] = -1
         super().add(obs, next_obs, action, reward, done, infos)
