@@ -1,5 +1,7 @@
 """``AssistGrid-v0`` as a gymnasium environment."""
 
+import copy
+
 import gymnasium as gym
 import numpy as np
 import pytest
@@ -99,3 +101,18 @@ def test_invalid_action_is_rejected():
     env.reset(seed=0)
     with pytest.raises(ValueError, match="action: 7"):
         env.step(7)
+
+
+def test_a_deep_copied_env_shares_the_immutable_state_and_then_goes_its_own_way():
+    # GridState's deep copy is the state itself (SB3's DummyVecEnv deep-copies every info dict)
+    env = gym.make("AssistGrid-v0", map_name="rock", max_steps=6).unwrapped
+    env.reset(seed=3)
+    twin = copy.deepcopy(env)
+    assert twin.state is env.state
+    twin.np_random = np.random.default_rng(5)  # different draws from here on
+    for _ in range(5):
+        env.step(0)
+        twin.step(1)
+    assert twin.state != env.state and twin.state.t == env.state.t == 5
+    copied = copy.deepcopy({"state": env.state, "goals": (0,)})
+    assert copied["state"] is env.state

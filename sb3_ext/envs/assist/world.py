@@ -35,6 +35,12 @@ class GridState(NamedTuple):
     key: Cell | None
     open_doors: tuple[Cell, ...]
 
+    def __deepcopy__(self, memo: dict) -> GridState:
+        # Immutable all the way down (ints, tuples, None), so a deep copy is the state itself.
+        # SB3's DummyVecEnv deep-copies every step's info dict, which holds the state; walking its
+        # nested tuples cost ~5% of Phase 2's training time on the rocks map.
+        return self
+
 
 def _shift(cell: Cell, action: int) -> Cell:
     dr, dc = MOVES[action]
