@@ -48,25 +48,6 @@ def test_named_paths_are_found_and_missing_ones_reported(tmp_path: Path) -> None
     assert _relative_links(page) == ["other.md"]
 
 
-# Design notes kept beside the repository once, which users never see (split so that this file
-# does not name them itself).
-OUTSIDE_REFERENCES = ("DESIGN" ".md", "../" "shared/")
-
-
-def test_no_file_of_the_project_points_outside_it() -> None:
-    tracked = subprocess.run(["git", "ls-files"], cwd=REPO, capture_output=True, text=True)
-    if tracked.returncode != 0:
-        pytest.skip("not a git checkout")
-    offenders = [
-        name
-        for name in tracked.stdout.splitlines()
-        if (REPO / name).suffix in {".py", ".md", ".yml", ".yaml", ".toml", ".cfg", ""}
-        and (REPO / name).is_file()
-        and any(reference in (REPO / name).read_text(errors="replace") for reference in OUTSIDE_REFERENCES)
-    ]
-    assert not offenders, f"these files refer to notes outside the repository: {offenders}"
-
-
 @pytest.mark.skipif(importlib.util.find_spec("mkdocs") is None, reason="mkdocs is a dev dependency")
 def test_the_docs_site_builds_strictly(tmp_path: Path) -> None:
     result = subprocess.run(
