@@ -25,17 +25,17 @@ import time
 import gymnasium as gym
 import numpy as np
 import torch as th
-from stable_baselines3 import DQN
 from stable_baselines3.common.callbacks import BaseCallback
 from stable_baselines3.common.env_util import make_vec_env
 
 import sb3_ext  # noqa: F401  (registers AssistGrid-v0)
+from bench_phase2_rock import throughput  # the side-by-side DQN comparison, one map
 from sb3_ext.envs.assist import MAPS
 from sb3_ext.phase2 import Phase2
 from sb3_ext.phase2.evaluation import Evaluation, evaluate
 from sb3_ext.phase2.exact import solve
 from sb3_ext.phase2.power import PowerParams
-from sb3_ext.zoo.config import HYPERPARAMS_DIR, load_hyperparams_file
+from sb3_ext.zoo.config import read_zoo_entry
 
 # Per map: env steps of training, and the factor the yml's warm-up stages are stretched by.
 BUDGETS = {"rock": (40_000, 4.0), "rocks": (150_000, 15.0), "key_door_big": (150_000, 15.0),
@@ -48,15 +48,6 @@ BUDGETS = {"rock": (40_000, 4.0), "rocks": (150_000, 15.0), "key_door_big": (150
 # greedy robot's reach is the same (0.546). `exact_timings` prints the margins.
 MAP_SETTINGS = {"key_door_big": {"beta_r": 100.0}}
 STAGE_KEYS = ("warmup_v_h_e_steps", "warmup_x_h_steps", "warmup_q_r_steps", "beta_r_rampup_steps", "lr_decay_steps")
-
-
-def zoo_settings() -> dict:
-    """phase2.yml's AssistGrid-v0 entry as Phase2 keyword arguments (rl-zoo3's own keys removed)."""
-    spec = dict(load_hyperparams_file(HYPERPARAMS_DIR / "phase2.yml")["AssistGrid-v0"])
-    for key in ("n_timesteps", "policy", "env_kwargs", "n_envs"):
-        spec.pop(key, None)
-    spec["policy_kwargs"] = eval(spec["policy_kwargs"])  # rl-zoo3 evaluates this string
-    return spec
 
 
 class EvaluationClock(BaseCallback):
@@ -83,27 +74,6 @@ class EvaluationClock(BaseCallback):
 
     def train_cpu(self) -> float:
         return time.process_time() - self.start_cpu - self.eval_cpu
-
-
-def throughput(model, steps: int) -> float:
-    """Env steps per CPU second of ``model.learn(steps)``."""
-    cpu = time.process_time()
-    model.learn(steps)
-    return steps / (time.process_time() - cpu)
-
-
-def compare_with_dqn(map_name: str, settings: dict, steps: int) -> None:
-    env_kwargs = {"map_name": map_name}
-    dqn_kwargs = dict(learning_starts=settings["learning_starts"], batch_size=settings["batch_size"],
-                      policy_kwargs={"net_arch": settings["policy_kwargs"]["net_arch"]})
-    env = gym.make("AssistGrid-v0", **env_kwargs)
-    print(f"\nthroughput on {map_name}, {steps} env steps each, env steps per CPU second (one process, in turn)")
-    print("updates per env step | SB3 DQN | Phase2 | ratio")
-    for per_step, dqn_freq, n_envs in (("1/4", 4, 4), ("1", 1, 1)):
-        dqn = throughput(DQN("MlpPolicy", env, seed=0, train_freq=dqn_freq, **dqn_kwargs), steps)
-        venv = make_vec_env("AssistGrid-v0", n_envs=n_envs, env_kwargs=env_kwargs, seed=0)
-        phase2 = throughput(Phase2("MlpPolicy", venv, seed=0, **{**settings, "train_freq": 1}), steps)
-        print(f"{per_step:>20} | {dqn:7.0f} | {phase2:6.0f} | {phase2 / dqn:5.2f}", flush=True)
 
 
 def first_move_margin(sol) -> float:
@@ -159,7 +129,7 @@ def main() -> None:
                         help="Phase2 settings over the map's, e.g. directed_exploration=True beta_r=100.0")
     args = parser.parse_args()
     th.set_num_threads(1)
-    settings = zoo_settings()
+    settings = read_zoo_entry("phase2", "AssistGrid-v0").model_kwargs
     overrides = {}
     for item in args.set:
         key, sep, value = item.partition("=")
@@ -169,7 +139,7 @@ def main() -> None:
     if not args.skip_exact:
         exact_timings(args.maps)
     if args.throughput_steps:
-        compare_with_dqn(args.maps[0], settings, args.throughput_steps)
+        throughput(settings, args.maps[:1], args.throughput_steps, rounds=1)
     for name in args.maps:
         steps, stretch = BUDGETS[name]
         steps, stretch = args.steps or steps, args.stretch or stretch
