@@ -1,7 +1,7 @@
 """Draw docs/lattice_heightmaps.png: films grown by neutral physics, by the best hand rule and under a
 trained curriculum policy, on the same lattice, at equal thickness.
 
-    python docs/figures/lattice_heightmaps.py --model RUN/stage3/stage3_final.zip --stage 3
+    python benchmarks/lattice_heightmaps.py --model RUN/stage3/stage3_final.zip --stage 3
 
 ``RUN`` is a run folder of the full curriculum (``sb3-ext-curriculum --stage all``). Each arm runs
 ``--episodes`` deterministic episodes with :func:`sb3_ext.curriculum.evaluation.evaluate`, exactly
@@ -33,7 +33,7 @@ from sb3_ext.curriculum.evaluation import HAND_RULE_GAINS, EvaluationResult, bes
 from sb3_ext.envs.lattice.env import LatticeGrowthEnv
 from sb3_ext.envs.lattice.heuristics import NeutralPolicy, ValleyDownhillPolicy
 
-OUTPUT = Path(__file__).resolve().parents[1] / "lattice_heightmaps.png"
+OUTPUT = Path(__file__).resolve().parents[1] / "docs" / "lattice_heightmaps.png"
 
 
 def films(
