@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import ast
+import os
 import time
 
 import gymnasium as gym
@@ -56,24 +57,28 @@ class EvaluationClock(BaseCallback):
     def __init__(self, sol, every: int):
         super().__init__()
         self.sol, self.every, self.next_check = sol, every, every
-        self.eval_cpu = 0.0
+        self.eval_cpu = self.eval_wall = 0.0
         self.first_within: tuple[int, float] | None = None  # (env steps, CPU s)
 
     def _on_training_start(self) -> None:
-        self.start_cpu = time.process_time()
+        self.start_cpu, self.start_wall = time.process_time(), time.perf_counter()
 
     def _on_step(self) -> bool:
         if self.num_timesteps >= self.next_check:
             self.next_check += self.every
-            cpu = time.process_time()
+            cpu, wall = time.process_time(), time.perf_counter()
             within = evaluate(self.model, self.sol).within()
             self.eval_cpu += time.process_time() - cpu
+            self.eval_wall += time.perf_counter() - wall
             if within and self.first_within is None:
                 self.first_within = (self.num_timesteps, self.train_cpu())
         return True
 
     def train_cpu(self) -> float:
         return time.process_time() - self.start_cpu - self.eval_cpu
+
+    def train_wall(self) -> float:
+        return time.perf_counter() - self.start_wall - self.eval_wall
 
 
 def first_move_margin(sol) -> float:
@@ -99,19 +104,23 @@ def exact_timings(map_names: list[str]) -> None:
         print(f"{line}; first-move margin {margins}", flush=True)
 
 
-def report(name: str, rows: list[tuple[int, Evaluation, tuple | None, float, int]]) -> None:
+def report_header(name: str) -> None:
     print(f"\n{name}: seed | soft-visited states: V_h^e X_h Q_r err, greedy=exact | greedy-visited: same | "
           "vs exact values of the learned soft robot: V_h^e X_h Q_r err | reach gap | "
-          "mean reach: learned greedy / exact greedy / uniform | within | to within: steps, CPU s | steps per CPU s")
-    for seed, e, first, cpu, steps in rows:
-        s, g = e.soft, e.greedy
-        to = f"{first[0]:>7d}, {first[1]:6.0f}" if first else f"{'never':>15}"
-        print(f"  {seed} | {s.v_h_e:.3f} {s.x_h:.3f} {s.q_r:.3f}, {s.greedy_agreement:.2f} | "
-              f"{g.v_h_e:.3f} {g.x_h:.3f} {g.q_r:.3f}, {g.greedy_agreement:.2f} | "
-              f"{e.own.v_h_e:.3f} {e.own.x_h:.3f} {e.own.q_r:.3f} | {e.reach_gap:.3f} | "
-              f"{e.reach['learned_greedy'].mean():.3f} / {e.reach['exact_greedy'].mean():.3f} / "
-              f"{e.reach['uniform'].mean():.3f} | {'yes' if e.within() else 'no':>3} | {to} | {steps / cpu:6.0f}",
-              flush=True)
+          "mean reach: learned greedy / exact greedy / uniform | within | to within: steps, CPU s | "
+          "training CPU s, wall s | steps per CPU s | load average (1 min) at the end", flush=True)
+
+
+def report_row(seed: int, e: Evaluation, clock: EvaluationClock, steps: int) -> None:
+    """One seed's line, printed as soon as it is done (a long run keeps the seeds it finished)."""
+    s, g, first, cpu = e.soft, e.greedy, clock.first_within, clock.train_cpu()
+    to = f"{first[0]:>7d}, {first[1]:6.0f}" if first else f"{'never':>15}"
+    print(f"  {seed} | {s.v_h_e:.3f} {s.x_h:.3f} {s.q_r:.3f}, {s.greedy_agreement:.2f} | "
+          f"{g.v_h_e:.3f} {g.x_h:.3f} {g.q_r:.3f}, {g.greedy_agreement:.2f} | "
+          f"{e.own.v_h_e:.3f} {e.own.x_h:.3f} {e.own.q_r:.3f} | {e.reach_gap:.3f} | "
+          f"{e.reach['learned_greedy'].mean():.3f} / {e.reach['exact_greedy'].mean():.3f} / "
+          f"{e.reach['uniform'].mean():.3f} | {'yes' if e.within() else 'no':>3} | {to} | "
+          f"{cpu:6.0f}, {clock.train_wall():6.0f} | {steps / cpu:6.0f} | {os.getloadavg()[0]:.1f}", flush=True)
 
 
 def main() -> None:
@@ -145,15 +154,14 @@ def main() -> None:
         steps, stretch = args.steps or steps, args.stretch or stretch
         kwargs = {**settings, **{k: int(settings[k] * stretch) for k in STAGE_KEYS}, **MAP_SETTINGS.get(name, {}),
                   **overrides}
-        rows = []
+        report_header(name)
         for seed in range(args.first_seed, args.first_seed + args.seeds):
             venv = make_vec_env("AssistGrid-v0", n_envs=args.n_envs, env_kwargs={"map_name": name}, seed=seed)
             model = Phase2("MlpPolicy", venv, seed=seed, **kwargs)
             sol = solve(model.prior, model.config)
             clock = EvaluationClock(sol, args.eval_every)
             model.learn(steps, callback=clock)
-            rows.append((seed, evaluate(model, sol), clock.first_within, clock.train_cpu(), steps))
-        report(name, rows)
+            report_row(seed, evaluate(model, sol), clock, steps)
 
 
 if __name__ == "__main__":
