@@ -26,6 +26,7 @@ from sb3_ext.phase2.evaluation import (
 )
 from sb3_ext.phase2.exact import occupancy, reach_probabilities, solve
 from sb3_ext.zoo.config import HYPERPARAMS_DIR
+from sb3_ext.zoo.phase2_maps import MAP_BUDGETS, STAGE_KEYS, phase2_map_settings
 import itertools
 
 
@@ -306,6 +307,20 @@ def test_zoo_hyperparameters_build_a_model():
     n_timesteps, env_kwargs, settings = zoo_settings()
     model = Phase2("MlpPolicy", gym.make("AssistGrid-v0", **env_kwargs), **settings)
     assert n_timesteps > model.config.stage_ends[-1]  # the run gets past the whole warm-up
+
+
+def test_large_map_settings_stretch_the_zoo_warm_up():
+    _, _, zoo = zoo_settings()
+    rocks = phase2_map_settings("rocks")
+    assert {k: rocks[k] for k in STAGE_KEYS} == {k: int(zoo[k] * MAP_BUDGETS["rocks"].stretch) for k in STAGE_KEYS}
+    assert {k: v for k, v in rocks.items() if k not in STAGE_KEYS} == {k: v for k, v in zoo.items() if k not in STAGE_KEYS}
+    assert phase2_map_settings("rocks", stretch=2.0)["warmup_q_r_steps"] == 2 * zoo["warmup_q_r_steps"]
+    assert phase2_map_settings("key_door_big")["beta_r"] == 100.0
+    # The warm-up ends well before the budget: the full-beta_r stage gets most of the run.
+    for name, budget in MAP_BUDGETS.items():
+        assert Phase2Config(**{k: v for k, v in phase2_map_settings(name).items() if k in STAGE_KEYS}).stage_ends[-1] < budget.steps / 2
+    with pytest.raises(ValueError, match="map_name: 'nowhere', expected one of"):
+        phase2_map_settings("nowhere")
 
 
 @pytest.mark.slow
