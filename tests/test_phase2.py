@@ -286,10 +286,10 @@ def test_sampled_targets_and_u_r_v_r_networks_learn_toward_the_exact_values():
         np.testing.assert_allclose(model.policy.value("x_h", obs), (v_h_e**2).mean(-1, keepdim=True), rtol=0.1)
         x_h = model.policy.value("x_h", obs, target=True)
         u_r = -((x_h**-model.config.xi).mean(-1) ** model.config.eta)
-        np.testing.assert_allclose(model._u_r(obs, target=False), u_r, rtol=0.1)
+        np.testing.assert_allclose(model._u_r(model._values(obs, target=False)), u_r, rtol=0.1)
         q_r = model.policy.value("q_r", obs, target=True)
-        v_r = model._u_r(obs, target=True) + (th.exp(model.policy.log_probs(q_r)) * q_r).sum(-1)
-        np.testing.assert_allclose(model._v_r(obs, target=False), v_r, rtol=0.1)
+        v_r = model._u_r(model._values(obs)) + (th.exp(model.policy.log_probs(q_r)) * q_r).sum(-1)
+        np.testing.assert_allclose(model._v_r(model._values(obs, target=False)), v_r, rtol=0.1)
 
 
 def zoo_settings():
@@ -417,8 +417,9 @@ def test_u_r_sampled_humans_are_an_unbiased_target_that_the_network_learns():
     states = [s for s in solve(model.prior, model.config).states if not world.is_terminal(s)]
     obs = th.as_tensor(np.stack([world.encode(s) for s in states]))
     with th.no_grad():
-        powers = model.policy.value("x_h", obs, target=True) ** -model.config.xi  # (N, 2 humans)
-        draws = th.stack([model._u_r_target(obs)[:, 0] for _ in range(4000)])  # (draws, N)
+        x_h = model.policy.value("x_h", obs, target=True)
+        powers = x_h ** -model.config.xi  # (N, 2 humans)
+        draws = th.stack([model._u_r_target(x_h)[:, 0] for _ in range(4000)])  # (draws, N)
         full = powers.mean(-1)
         # Every draw is one human's X_h^-xi, and the draws average to the mean over both humans.
         assert ((draws - powers[:, 0]).abs().lt(1e-6) | (draws - powers[:, 1]).abs().lt(1e-6)).all()
@@ -426,6 +427,6 @@ def test_u_r_sampled_humans_are_an_unbiased_target_that_the_network_learns():
         assert ((draws.mean(0) - full).abs() <= 4 * spread / np.sqrt(4000) + 1e-6).all()
         # The network learns the mean (U_r = -y^eta), not either human's value.
         u_r = -(full ** model.config.eta)
-        np.testing.assert_allclose(model._u_r(obs, target=False), u_r, rtol=0.1)
+        np.testing.assert_allclose(model._u_r(model._values(obs, target=False)), u_r, rtol=0.1)
     with pytest.raises(ValueError, match="u_r_sample_humans"):
         Phase2("MlpPolicy", env, u_r_sample_humans=0)
