@@ -12,6 +12,7 @@ from torch import nn
 
 import sb3_ext  # noqa: F401
 from sb3_ext.phase2 import Phase2
+from sb3_ext.phase2.denormals import flush_denormals, flushing_denormals
 from sb3_ext.phase2.policies import StackedMLPs
 
 NAMES, OUTS = ["q_r", "v_h_e", "x_h"], [5, 6, 1]
@@ -155,3 +156,21 @@ def test_successor_expansion_draws_uniformly_among_non_terminal_successors():
     # A state whose successors are all terminal (one step before the horizon) contributes nothing.
     last = next(i for i in range(len(cache)) if cache._tables[i].terminal.all())
     assert len(cache.sample_successors(np.array([last, state, last]))) == 1
+
+
+def test_denormals_are_flushed_inside_the_update_and_the_callers_mode_is_restored():
+    tiny = th.tensor([1e-39])  # a float32 denormal
+    assert not flushing_denormals() and float(tiny * 1.0) > 0.0
+    with flush_denormals():
+        assert flushing_denormals() and float(tiny * 1.0) == 0.0
+    assert not flushing_denormals()
+    th.set_flush_denormal(True)  # a caller that flushes already keeps flushing
+    try:
+        with flush_denormals():
+            pass
+        assert flushing_denormals()
+    finally:
+        th.set_flush_denormal(False)
+    model = Phase2("MlpPolicy", gym.make("AssistGrid-v0", max_steps=3), seed=0, **FAST)
+    model.learn(60)  # updates from step 32 on
+    assert model._n_updates > 0 and not flushing_denormals()

@@ -36,6 +36,7 @@ from sb3_ext.common.observations import refuse_dict_observations
 from sb3_ext.phase2.actors import epsilon_greedy, learn_with_actors
 from sb3_ext.phase2.buffers import Phase2ReplayBuffer, Phase2Samples
 from sb3_ext.phase2.config import RAMP_STAGE, Phase2Config
+from sb3_ext.phase2.denormals import flush_denormals
 from sb3_ext.phase2.model_targets import SuccessorBatch, SuccessorCache
 from sb3_ext.phase2.policies import PROBABILITY_NETWORKS, PowerLawPolicy, stack_optimizer_state
 from sb3_ext.phase2.power import robot_reward
@@ -533,6 +534,10 @@ class Phase2(OffPolicyAlgorithm):
     def train(self, gradient_steps: int, batch_size: int = 64) -> None:
         if self.replay_buffer.size() < batch_size:
             return  # just after the buffer was cleared at the start of the ramp
+        with flush_denormals():
+            self._train(gradient_steps, batch_size)
+
+    def _train(self, gradient_steps: int, batch_size: int) -> None:
         cfg = self.config
         self.policy.set_training_mode(True)
         active = cfg.active_networks(self.num_timesteps)
