@@ -74,6 +74,22 @@ def test_a_subset_of_networks_computes_their_outputs_and_leaves_the_others_gradi
         assert grad[1].abs().sum() == 0 and grad[0].abs().sum() > 0 and grad[2].abs().sum() > 0
 
 
+def test_clipping_scales_only_the_networks_above_the_norm():
+    th.manual_seed(0)
+    stacked = StackedMLPs(NAMES, 7, OUTS, [16], dropout=0.0)
+    out = stacked(th.randn(9, 7))
+    (out[0].sum() * 100.0 + out[1].sum() * 1e-3).backward()  # a large gradient for q_r, a tiny one for v_h_e
+    before = [p.grad.clone() for p in stacked.params]
+    stacked.clip_grad_norms_(1e6)  # nothing to clip: the gradients stay as they were
+    for p, g in zip(stacked.params, before, strict=True):
+        assert th.equal(p.grad, g)
+    stacked.clip_grad_norms_(1.0)
+    norms = th.stack([p.grad.reshape(3, -1).square().sum(1) for p in stacked.params]).sum(0).sqrt()
+    assert abs(float(norms[0]) - 1.0) < 1e-4  # q_r clipped to norm 1
+    for p, g in zip(stacked.params, before, strict=True):
+        th.testing.assert_close(p.grad.reshape(3, -1)[1], g.reshape(3, -1)[1], rtol=0.0, atol=0.0)  # v_h_e kept
+
+
 def test_single_network_forward_does_not_touch_other_networks():
     stacked = StackedMLPs(NAMES, 7, OUTS, [16], dropout=0.0)
     stacked.single("v_h_e", th.randn(4, 7)).sum().backward()

@@ -108,8 +108,9 @@ class StackedMLPs(nn.Module):
         per_net = [g.view(self.n_nets, -1) for g in grads if g is not None]
         norms = th.cat(per_net, dim=1).square().sum(dim=1).sqrt()
         scale = (max_norm / (norms + 1e-6)).clamp(max=1.0)[:, None]
-        for g in per_net:
-            g.mul_(scale)
+        if bool((scale < 1.0).any()):  # most steps clip no network: skip multiplying by ones
+            for g in per_net:
+                g.mul_(scale)
 
     def _load_from_state_dict(self, state_dict: dict[str, Any], prefix: str, *args: Any) -> None:
         # Zips saved before the networks were stacked hold one nn.Sequential per network
