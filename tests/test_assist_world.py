@@ -144,6 +144,30 @@ def test_human_prior_is_uniform_when_the_goal_is_cut_off():
     np.testing.assert_allclose(prior.action_probs(w.initial_state(), goal), np.full(5, 0.2))
 
 
+def test_human_prior_memo_serves_only_states_with_the_same_obstacles_and_human_cell():
+    """The move probabilities are memoised on (goal, human cell, rocks, open doors): a state that
+    differs in the robot's cell or the step count shares them, one with a rock or door elsewhere
+    does not (it is recomputed, as a fresh prior computes it)."""
+    w = world("#H.o.#\n###R##\n###D##\n###k##", max_steps=6)
+    goal = ReachGoal(0, frozenset({(0, 4)}))
+
+    def fresh(state):  # a new prior: nothing memoised
+        return BoltzmannHumanPrior(w, [[goal]], beta_h=2.0, epsilon_h=0.1).action_probs(state, goal)
+
+    prior = BoltzmannHumanPrior(w, [[goal]], beta_h=2.0, epsilon_h=0.1)
+    s = w.initial_state()
+    blocked = prior.action_probs(s, goal)
+    np.testing.assert_allclose(blocked, np.full(5, 0.2))  # the rock cuts the human off its goal
+    moved_robot = s._replace(t=3, agents=((2, 3), s.agents[1]))
+    assert prior.action_probs(moved_robot, goal) is blocked
+    rock_pushed = s._replace(rocks=((1, 3),))
+    free = prior.action_probs(rock_pushed, goal)
+    np.testing.assert_array_equal(free, fresh(rock_pushed))
+    assert free[RIGHT] > 0.5
+    door_open = rock_pushed._replace(open_doors=((2, 3),), key=None)
+    np.testing.assert_array_equal(prior.action_probs(door_open, goal), fresh(door_open))
+
+
 def test_goal_averaged_prior_and_successors():
     w = world("#H.R#", max_steps=3)
     goals = make_goals(w.grid, [[(0, 1), {"cells": (0, 2), "weight": 3}]])

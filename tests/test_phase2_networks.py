@@ -59,6 +59,20 @@ def test_stacked_networks_compute_what_separate_networks_compute(net_arch):
         th.testing.assert_close(param.grad, expected.data)
 
 
+def test_a_subset_of_networks_computes_their_outputs_and_leaves_the_others_gradients_zero():
+    th.manual_seed(0)
+    stacked = StackedMLPs(NAMES, 7, OUTS, [16, 8], dropout=0.0)
+    x = th.randn(5, 7)
+    subset = stacked(x, [0, 2])
+    th.testing.assert_close(subset, stacked(x)[[0, 2]])
+    subset.sum().backward()
+    first_weight, first_bias, *rest = (p.grad for p in stacked.params)
+    assert first_weight[16:32].abs().sum() == 0 and first_bias[16:32].abs().sum() == 0
+    assert first_weight[:16].abs().sum() > 0 and first_weight[32:].abs().sum() > 0
+    for grad in rest:
+        assert grad[1].abs().sum() == 0 and grad[0].abs().sum() > 0 and grad[2].abs().sum() > 0
+
+
 def test_single_network_forward_does_not_touch_other_networks():
     stacked = StackedMLPs(NAMES, 7, OUTS, [16], dropout=0.0)
     stacked.single("v_h_e", th.randn(4, 7)).sum().backward()

@@ -565,8 +565,8 @@ class Phase2(OffPolicyAlgorithm):
                 obs, targets = self._batch(batch_size, active - {"x_h"} if x_h_batch is not None else active)
                 if x_h_batch is not None:
                     x_obs, x_targets = self._batch(x_h_batch, frozenset({"x_h"}))
-            # Every network in one pass over the batch (the inactive ones' outputs go unused).
-            raw = self.policy.raw_all(obs)
+            # Every network with a target in one pass over the batch; the others are not computed.
+            raw = self.policy.raw_all(obs, [name for name in targets if name != "x_h" or x_h_batch is None])
             if x_h_batch is not None:
                 raw["x_h"] = self.policy.raw("x_h", x_obs)
                 targets["x_h"] = x_targets["x_h"]

@@ -53,11 +53,23 @@ class StackedMLPs(nn.Module):
         layers = [list(zip([n_in, *net_arch], [*net_arch, n_out], strict=True)) for n_out in self.n_outs]
         self.params = nn.ParameterList(stack_layers([[_linear_init(*shape) for shape in net] for net in layers], widths))
 
-    def forward(self, obs: th.Tensor) -> th.Tensor:
-        """Every network's raw output at ``obs`` (batch, in): (networks, batch, widest output)."""
+    def forward(self, obs: th.Tensor, nets: list[int] | None = None) -> th.Tensor:
+        """The raw outputs at ``obs`` (batch, in) of the networks ``nets`` (indices; None: all):
+        (networks, batch, widest output).
+
+        A subset runs on slices of the stacked weights, so the networks left out cost nothing
+        and their gradient slices stay zero (as an unused output would leave them).
+        """
         first_weight, first_bias, *rest = self.params
+        n_nets = self.n_nets
+        if nets is not None and len(nets) < n_nets:
+            index = th.as_tensor(nets)
+            rows = (index[:, None] * self.first_width + th.arange(self.first_width)).reshape(-1)
+            first_weight, first_bias = first_weight[rows], first_bias[rows]
+            rest = [p[index] for p in rest]
+            n_nets = len(nets)
         h = F.linear(obs, first_weight, first_bias)  # (batch, networks * first width)
-        h = h.view(len(obs), self.n_nets, self.first_width).transpose(0, 1)
+        h = h.view(len(obs), n_nets, self.first_width).transpose(0, 1)
         for weight, bias in zip(rest[0::2], rest[1::2], strict=True):
             h = self._hidden(h)
             h = th.baddbmm(bias, h, weight)
@@ -242,10 +254,12 @@ class PowerLawPolicy(BasePolicy):
         out = (self.target_nets if target else self.nets).single(name, obs.reshape(-1, obs.shape[-1]).float())
         return out.reshape(*obs.shape[:-1], out.shape[-1])
 
-    def raw_all(self, obs: th.Tensor) -> dict[str, th.Tensor]:
-        """Every main network's output before its range transform at ``obs`` (batch, features), in one pass."""
-        out = self.nets(obs.float())
-        return {name: out[i, :, :n] for i, (name, n) in enumerate(zip(self.nets.names, self.nets.n_outs, strict=True))}
+    def raw_all(self, obs: th.Tensor, names: list[str] | None = None) -> dict[str, th.Tensor]:
+        """The outputs before their range transform at ``obs`` (batch, features) of the main
+        networks ``names`` (None: all), in one pass."""
+        names = self.nets.names if names is None else [n for n in self.nets.names if n in names]
+        out = self.nets(obs.float(), [self.nets.index[n] for n in names])
+        return {name: out[i, :, : self.nets.n_outs[self.nets.index[name]]] for i, name in enumerate(names)}
 
     def value(self, name: str, obs: th.Tensor, target: bool = False) -> th.Tensor:
         """The named quantity at ``obs``, from the main or target network."""

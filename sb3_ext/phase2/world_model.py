@@ -126,12 +126,24 @@ class HumanPrior(ABC):
         self.joint_moves = list(product(range(world.n_actions), repeat=world.n_humans))
         self._make_caches()
 
+    def _make_joint_tables(self) -> None:
+        """Index tables of every (robot move, humans' joint move), built once per prior rather than per state."""
+        n_a, n_h = self.world.n_actions, self.world.n_humans
+        self._moves = np.array(self.joint_moves, dtype=np.int64).reshape(len(self.joint_moves), n_h)
+        self._joints = np.concatenate([np.repeat(np.arange(n_a), len(self._moves))[:, None],
+                                       np.tile(self._moves, (n_a, 1))], axis=1)
+        # A joint move as one integer whose order is the rows' lexicographic order (robot move first).
+        self._joint_codes = n_a ** np.arange(n_h, -1, -1)
+        ends = np.cumsum([len(g) for g in self.goals])
+        self._pair_slices = [slice(end - len(g), end) for g, end in zip(self.goals, ends, strict=True)]
+
     @abstractmethod
     def action_probs(self, state: Any, goal: Goal) -> np.ndarray:
         """Move probabilities of human ``goal.human`` pursuing ``goal`` in ``state``."""
 
     # ------------------------------------------------------------------ derived, memoised
     def _make_caches(self) -> None:
+        self._make_joint_tables()
         self._successors = lru_cache(maxsize=262144)(self._successors_uncached)
         self._arrays = lru_cache(maxsize=65536)(self._successor_arrays_uncached)
 
@@ -150,8 +162,11 @@ class HumanPrior(ABC):
 
     def marginal_action_probs(self, state: Any, human: int) -> np.ndarray:
         """The human's move distribution averaged over its goals (what the goal-agnostic robot expects)."""
-        probs = [self.action_probs(state, g) for g in self.goals[human]]
-        return np.einsum("g,ga->a", self._goal_weights[human], np.array(probs))
+        return self._goal_mean(human, np.array([self.action_probs(state, g) for g in self.goals[human]]))
+
+    def _goal_mean(self, human: int, probs: np.ndarray) -> np.ndarray:
+        """The mean of ``probs`` (one row per goal of ``human``) under the human's goal weights."""
+        return np.einsum("g,ga->a", self._goal_weights[human], probs)
 
     def joint_human_actions(
         self, state: Any, fixed: Mapping[int, Goal] | None = None
@@ -193,9 +208,9 @@ class HumanPrior(ABC):
         world = self.world
         n_a, n_m = world.n_actions, len(self.joint_moves)
         # Every (robot move, humans' joint move), as canonical joint moves; one world-model call each.
-        joints = np.array([(a, *moves) for a in range(n_a) for moves in self.joint_moves]).reshape(n_a * n_m, -1)
-        canonical = world.canonical_moves(state)[np.arange(world.n_humans + 1), joints]
-        unique, which = np.unique(canonical, axis=0, return_inverse=True)
+        canonical = world.canonical_moves(state)[np.arange(world.n_humans + 1), self._joints]
+        _, first, which = np.unique(canonical @ self._joint_codes, return_index=True, return_inverse=True)
+        unique = canonical[first]
         index: dict[Any, int] = {}
         entries: list[tuple[int, int, float]] = []
         for u, joint in enumerate(unique.tolist()):
@@ -205,9 +220,9 @@ class HumanPrior(ABC):
         for u, k, p in entries:
             by_key[u, k] += p
         transitions = by_key[which.reshape(-1)].reshape(n_a, n_m, len(index))
-        marginal = np.stack([self.marginal_action_probs(state, h) for h in range(world.n_humans)])  # (H, A)
         per_goal = np.stack([self.action_probs(state, g) for g in self.goal_pairs])  # (J, A)
-        moves = np.array(self.joint_moves).reshape(n_m, world.n_humans)
+        marginal = np.stack([self._goal_mean(h, per_goal[rows]) for h, rows in enumerate(self._pair_slices)])  # (H, A)
+        moves = self._moves
         # Joint-move probabilities: humans independent; the human of pair j swaps in its goal's moves.
         factors = marginal[np.arange(world.n_humans), moves]  # (M, H): each human's marginal move prob
         p_marginal = factors.prod(axis=1)

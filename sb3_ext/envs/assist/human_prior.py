@@ -57,15 +57,18 @@ class BoltzmannHumanPrior(HumanPrior):
 
     def action_probs(self, state: GridState, goal: Goal) -> np.ndarray:
         """Move probabilities of human ``goal.human`` pursuing ``goal`` in ``state`` (read-only array)."""
-        return self._action_probs(state, goal)
+        # Memoised on what they depend on, not on the whole state: the robot's cell and the step
+        # count do not matter, so one entry serves every state that differs only in those.
+        return self._action_probs(goal, state.agents[goal.human + 1], state.rocks, state.open_doors)
 
-    def _action_probs_uncached(self, state: GridState, goal: Goal) -> np.ndarray:
+    def _action_probs_uncached(
+        self, goal: Goal, pos: Cell, rocks: tuple[Cell, ...], open_doors: tuple[Cell, ...]
+    ) -> np.ndarray:
         # Checked here, on a cache miss, rather than on every call of the hot path above.
         if not isinstance(goal, ReachGoal):
             raise TypeError(f"BoltzmannHumanPrior: goal {goal!r} is not a ReachGoal, the only goal it has distances for")
-        obstacles = self.world.human_obstacles(state)
+        obstacles = self.world.human_obstacles(rocks, open_doors)
         dist = self._distances(goal.cells, obstacles)
-        pos = state.agents[goal.human + 1]
         d = np.empty(N_ACTIONS)
         for a, (dr, dc) in enumerate(MOVES):
             cell = (pos[0] + dr, pos[1] + dc)

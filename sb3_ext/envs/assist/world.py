@@ -178,10 +178,11 @@ class AssistWorld(WorldModel):
         )
 
     # ----------------------------------------------------------------- queries used by the human prior
-    def human_obstacles(self, state: GridState) -> frozenset[Cell]:
-        """Cells a human can never enter in this state (other agents move, so they are not obstacles)."""
-        closed = (d for d in self.grid.doors if d not in state.open_doors)
-        return frozenset(self.grid.walls | set(state.rocks) | set(closed))
+    def human_obstacles(self, rocks: tuple[Cell, ...], open_doors: tuple[Cell, ...]) -> frozenset[Cell]:
+        """Cells a human can never enter in a state with these rocks and open doors (other agents
+        move, so they are not obstacles)."""
+        closed = (d for d in self.grid.doors if d not in open_doors)
+        return frozenset(self.grid.walls | set(rocks) | set(closed))
 
     # ----------------------------------------------------------------- observations
     def encode(self, state: GridState) -> np.ndarray:
