@@ -105,6 +105,21 @@ class Phase2(OffPolicyAlgorithm):
         robot's states are off-policy for the sampled targets). Model-based targets are exact
         expectations under the current pi_r whoever collected the state, so there the buffer can
         be kept, e.g. to keep training on the states a directed explorer found
+    :param uniform_state_fraction: with model-based targets, this share of each batch is drawn
+        uniformly over every state the successor tables know (each state sampled from the buffer
+        so far and its model successors) instead of from the replay buffer. The targets are exact
+        expectations, so where a state comes from changes only how much weight its fit gets:
+        states the robot rarely visits (the end of a long detour) are fitted as well as the
+        common ones, and since each drawn state's successors join the tables, the known set
+        grows through the world model beyond what the robot has visited
+    :param q_r_advantage_weight: with model-based targets, the weight of the differences between
+        moves in Q_r's loss. Q_r is fitted on log(-Q_r); a state's squared error over moves splits
+        exactly into its mean over moves squared plus the spread around that mean, and this
+        weights the second part (1: plain squared error). Both parts vanish at the same
+        minimiser, so the fitted quantity is unchanged, but where the moves' values differ by a
+        few percent while states differ by orders of magnitude (long detours under a large
+        beta_r), a weight above 1 makes the network order the moves, which is what pi_r and the
+        greedy robot read
     :param goal_resample_prob: per-step probability that a human redraws its goal (set on the env)
     :param n_actors: 1 for synchronous training, > 1 for actor processes + a learner
     :param actor_sync_freq: gradient updates between policy copies to the actors
@@ -163,6 +178,8 @@ class Phase2(OffPolicyAlgorithm):
         exploration_fraction: float = 0.5,
         directed_exploration: bool = False,
         clear_buffer_at_ramp: bool = True,
+        uniform_state_fraction: float = 0.0,
+        q_r_advantage_weight: float = 1.0,
         goal_resample_prob: float = 0.01,
         n_actors: int = 1,
         actor_sync_freq: int = 100,
@@ -186,8 +203,8 @@ class Phase2(OffPolicyAlgorithm):
             target_update_interval=target_update_interval, max_grad_norm=max_grad_norm,
             exploration_initial_eps=exploration_initial_eps, exploration_final_eps=exploration_final_eps,
             exploration_fraction=exploration_fraction, directed_exploration=directed_exploration,
-            clear_buffer_at_ramp=clear_buffer_at_ramp,
-            goal_resample_prob=goal_resample_prob,
+            clear_buffer_at_ramp=clear_buffer_at_ramp, uniform_state_fraction=uniform_state_fraction,
+            q_r_advantage_weight=q_r_advantage_weight, goal_resample_prob=goal_resample_prob,
             n_actors=n_actors, actor_sync_freq=actor_sync_freq,
         )
         if not isinstance(learning_rate, (int, float)) or isinstance(learning_rate, bool) or not learning_rate > 0:
@@ -437,7 +454,9 @@ class Phase2(OffPolicyAlgorithm):
 
         Model-based mode trains on the sampled states plus, with ``expand_successors``, one
         successor of each drawn from the model (uniform over its distinct non-terminal
-        successors): Q_r of a move the policy rarely takes rests on V_r of a state the buffer
+        successors), and with ``uniform_state_fraction`` that share of the sampled states comes
+        uniformly from the successor tables instead of the buffer: Q_r of a move the policy
+        rarely takes rests on V_r of a state the buffer
         rarely holds, and this puts such states in every batch. Its targets depend on the state
         alone, so only the states are drawn (no transition tensors). Sets ``_v_r_mean``.
         """
@@ -445,6 +464,10 @@ class Phase2(OffPolicyAlgorithm):
         if not cfg.model_based_targets:
             return self._targets(self.replay_buffer.sample(batch_size, env=self._vec_normalize_env), active)
         ids = self._sample_state_ids(batch_size)
+        n_known = round(cfg.uniform_state_fraction * batch_size)
+        if n_known:
+            # After the buffer draw, so that the tables are never empty.
+            ids[:n_known] = self.successor_cache.sample_known(n_known)
         if cfg.expand_successors:
             ids = np.concatenate([ids, self.successor_cache.sample_successors(ids)])
         rows = self._target_rows(ids, {*active, "v_r_now"})
@@ -521,12 +544,19 @@ class Phase2(OffPolicyAlgorithm):
         are exact expectations (no sampling noise to average), so Q_r is fitted on log(-Q_r),
         the scale pi_r reads it on. Its values span many orders of magnitude under EMPO's
         conventions (-1e-10 one step before the horizon, around -1 elsewhere), which squared
-        error on Q_r itself would not resolve.
+        error on Q_r itself would not resolve; ``q_r_advantage_weight`` weights the part of that
+        error that differs between a state's moves.
         """
         if name in PROBABILITY_NETWORKS:
             err = F.binary_cross_entropy_with_logits(raw, target, reduction="none")
         elif name == "q_r" and self.config.model_based_targets:
-            err = (log_neg_q(raw) - th.log(-target)) ** 2
+            diff = log_neg_q(raw) - th.log(-target)
+            err = diff**2
+            weight = self.config.q_r_advantage_weight
+            if weight != 1.0:
+                # mean_a d_a^2 = (mean_a d)^2 + mean_a (d_a - mean_a d)^2: weight the second part.
+                shared = diff.mean(dim=-1, keepdim=True)
+                err = shared**2 + weight * (diff - shared) ** 2
         else:
             err = (self.policy.output(name, raw) - target) ** 2
         return err.mean() if mask is None else (err * mask).sum() / mask.sum()
