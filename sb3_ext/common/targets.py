@@ -10,8 +10,9 @@ QuantileDQN and 1 for TwinDQN (a Q-value is a one-atom distribution), so a singl
 * the heads are reduced by an element-wise ``min`` (clipped double Q, the default) or ``mean``;
 * the TD target is ``r + (1 - done) * discount * value``.
 
-``TwinCriticTraining`` is the gradient loop both run around their own loss; it also sets up
-n-step replay, for Dict observations too (``DictNStepReplayBuffer``) and again on load.
+``TwinCriticTraining`` is the gradient loop both run around their own loss (plus DQfD's
+large-margin term on demonstrations when a model has them, :mod:`sb3_ext.common.demonstrations`);
+it also sets up n-step replay, for Dict observations too (``DictNStepReplayBuffer``) and again on load.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from stable_baselines3.common.off_policy_algorithm import OffPolicyAlgorithm
 from stable_baselines3.common.type_aliases import ReplayBufferSamples
 
 from sb3_ext.common.buffers import DictNStepReplayBuffer
+from sb3_ext.common.demonstrations import DemonstrationMargin
 
 TARGET_REDUCTIONS = ("min", "mean")
 
@@ -95,9 +97,15 @@ class TwinCriticTraining(OffPolicyAlgorithm):
     would cost about a tenth of each gradient step; a batch is already a sample of replayed states.
     Mixed in before SB3's ``DQN`` or sb3-contrib's ``QRDQN``, whose ``policy.optimizer`` and
     ``max_grad_norm`` (``None``: no clipping) it uses.
+
+    ``demonstrations`` (None unless set, e.g. by a curriculum hand-over): every gradient step adds
+    their weighted large-margin term on a minibatch of ``batch_size`` demonstrations to the loss;
+    ``train/margin_loss`` and ``train/margin_weight`` are logged.
     """
 
     max_grad_norm: float | None
+    #: A class default, so that models built or loaded without demonstrations have the attribute.
+    demonstrations: DemonstrationMargin | None = None
 
     def _setup_model(self) -> None:
         if self.n_steps > 1 and self._n_step_buffer_is_automatic():
@@ -140,10 +148,15 @@ class TwinCriticTraining(OffPolicyAlgorithm):
         self._update_learning_rate(self.policy.optimizer)
 
         # Losses stay on the device until the end of the call: one synchronisation per train().
-        losses = []
+        losses, margin_losses = [], []
+        margin_weight = self.demonstrations.weight if self.demonstrations is not None else 0.0
         for _ in range(gradient_steps):
             replay_data = self.replay_buffer.sample(batch_size, env=self._vec_normalize_env)  # type: ignore[union-attr]
             loss, current = self._loss(replay_data)
+            if self.demonstrations is not None and margin_weight > 0:
+                margin_loss = self.demonstrations.loss(self, batch_size)
+                loss = loss + margin_weight * margin_loss
+                margin_losses.append(margin_loss.detach())
 
             self.policy.optimizer.zero_grad()
             loss.backward()
@@ -156,5 +169,9 @@ class TwinCriticTraining(OffPolicyAlgorithm):
         self._n_updates += gradient_steps
         self.logger.record("train/n_updates", self._n_updates, exclude="tensorboard")
         self.logger.record("train/loss", th.stack(losses).mean().item())
+        if self.demonstrations is not None:
+            self.logger.record("train/margin_weight", margin_weight)
+            if margin_losses:
+                self.logger.record("train/margin_loss", th.stack(margin_losses).mean().item())
         for key, value in self._statistics(replay_data, current).items():
             self.logger.record(key, value.item())

@@ -40,10 +40,9 @@ from stable_baselines3.common.off_policy_algorithm import OffPolicyAlgorithm
 from torch.nn import functional as F
 
 from sb3_ext.aux_heads.offline import OfflineTransitions
+from sb3_ext.common.demonstrations import large_margin_loss, q_network, q_values
 from sb3_ext.common.fitting import fit_on_rows
 
-#: Margin of the DQfD large-margin loss (their value).
-DQFD_MARGIN = 0.8
 #: Transitions of the seeded replay buffer on which the TD error is measured before and after.
 TD_PROBE_SIZE = 2048
 #: Rows per forward pass when evaluating targets and errors over the whole recording.
@@ -70,30 +69,6 @@ class WarmupReport:
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready, for ``handoff.json``."""
         return dict(vars(self))
-
-
-def q_network(student: BaseAlgorithm, target: bool = False) -> th.nn.Module | None:
-    """A value-based student's Q-network (``q_net`` or ``quantile_net``, or their target copies)."""
-    policy: Any = student.policy
-    suffix = "_target" if target else ""
-    return getattr(policy, f"q_net{suffix}", None) or getattr(policy, f"quantile_net{suffix}", None)
-
-
-def q_values(student: BaseAlgorithm, obs: th.Tensor) -> th.Tensor:
-    """Q-values (batch, n_actions) of a value-based student; quantile nets are averaged over quantiles."""
-    network = q_network(student)
-    if network is None:
-        raise ValueError(f"handoff: {type(student).__name__} has neither a q_net nor a quantile_net")
-    values: th.Tensor = network(obs)
-    return values.mean(dim=1) if values.dim() == 3 else values
-
-
-def large_margin_loss(values: th.Tensor, actions: th.Tensor) -> th.Tensor:
-    """DQfD's ``max_a [Q(s, a) + margin * (a != a_E)] - Q(s, a_E)``, batch mean: zero once ``a_E`` is greedy by the margin."""
-    actions = actions.long().reshape(-1)
-    margins = DQFD_MARGIN * (1 - F.one_hot(actions, values.shape[1]).float())
-    chosen = values.gather(1, actions[:, None]).squeeze(1)
-    return ((values + margins).max(dim=1).values - chosen).mean()
 
 
 def sync_targets(student: BaseAlgorithm) -> None:

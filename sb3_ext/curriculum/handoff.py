@@ -21,7 +21,15 @@ be copied. What carries over instead:
 
 3. **values**: an off-policy successor's critic (a Q-learner's Q-network) is then fitted to the
    returns of the recorded transitions, the actor held still (:mod:`sb3_ext.curriculum.critic_warmup`),
-   so that its first updates follow the values of the handed-over behaviour, not a random critic.
+   so that its first updates follow the values of the handed-over behaviour, not a random critic;
+4. **the ranking**: a TwinDQN or QuantileDQN successor keeps the large-margin term on the recorded
+   states and the teacher's actions in every gradient step of its own training
+   (:class:`~sb3_ext.common.demonstrations.DemonstrationMargin`), as DQfD does: where its TD
+   targets cannot tell two actions apart by more than their noise, the teacher's choice stands,
+   where they separate them by more than the margin, they win. Without it, TD updates on data from
+   a good policy (whose actions have nearly equal values) reshuffle the greedy action within a few
+   thousand steps (measured on CartPole, docs/trainer.md). Other Q-learners (SB3's DQN, QRDQN)
+   have no such term in their ``train()``; for them the margin ends with the warm-up (logged).
 
 How much of each is set by the next stage's ``handoff:`` section
 (:class:`~sb3_ext.curriculum.config.HandoffConfig`).
@@ -45,7 +53,9 @@ from torch.nn import functional as F
 
 from sb3_ext.common.fitting import fit_on_rows
 from sb3_ext.curriculum.config import HandoffConfig
-from sb3_ext.curriculum.critic_warmup import WarmupReport, large_margin_loss, q_values, sync_targets, warm_up_critic
+from sb3_ext.common.demonstrations import DemonstrationMargin, large_margin_loss, q_values
+from sb3_ext.common.targets import TwinCriticTraining
+from sb3_ext.curriculum.critic_warmup import WarmupReport, sync_targets, warm_up_critic
 from sb3_ext.data.reader import iter_chunks, load_chunks
 from sb3_ext.data.writer import ChunkWriter
 
@@ -57,20 +67,23 @@ class HandoffReport:
     """What a hand-over did: transitions seeded into the replay buffer, distillation losses per
     epoch, how often the student then acts as the teacher (the same discrete action, or a scaled
     continuous action within 0.1) on the recorded states, and the critic warm-up (if any), after
-    which that agreement is measured again."""
+    which that agreement is measured again; the weight of the large-margin term the student keeps
+    during its own training (None: none kept)."""
 
     transitions_seeded: int
     distillation_losses: list[float] = field(default_factory=list)
     agreement: float | None = None
     critic_warmup: WarmupReport | None = None
     agreement_after_warmup: float | None = None
+    training_margin_weight: float | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready, for run states and summaries."""
         return {"transitions_seeded": self.transitions_seeded, "distillation_losses": self.distillation_losses,
                 "agreement": self.agreement,
                 "critic_warmup": self.critic_warmup.to_dict() if self.critic_warmup is not None else None,
-                "agreement_after_warmup": self.agreement_after_warmup}
+                "agreement_after_warmup": self.agreement_after_warmup,
+                "training_margin_weight": self.training_margin_weight}
 
 
 def record_handoff(model: BaseAlgorithm, env: VecEnv, directory: str | os.PathLike, n_transitions: int,
@@ -175,7 +188,8 @@ def hand_off(
 ) -> HandoffReport:
     """Seed ``student``'s replay buffer from ``dataset`` (off-policy students), distil ``teacher``
     into it on the dataset's states, then warm up an off-policy student's critic on the recorded
-    returns (see the module; ``settings`` default to :class:`HandoffConfig`'s). Logged through the
+    returns and give a TwinDQN / QuantileDQN student the large-margin term for its own training
+    (see the module; ``settings`` default to :class:`HandoffConfig`'s). Logged through the
     ``sb3_ext`` logger."""
     settings = settings or HandoffConfig()
     seeded = 0
@@ -193,8 +207,10 @@ def hand_off(
         ", ".join(f"{loss:.4f}" for loss in report.distillation_losses),
         report.agreement if report.agreement is not None else float("nan"),
     )
-    if isinstance(student, OffPolicyAlgorithm) and settings.critic_warmup_steps > 0:
-        teacher_actions = deterministic_actions(teacher, observations)
+    if not isinstance(student, OffPolicyAlgorithm) or len(observations) == 0:
+        return report
+    teacher_actions = deterministic_actions(teacher, observations)
+    if settings.critic_warmup_steps > 0:
         report.critic_warmup = warm_up_critic(
             student,
             dataset,
@@ -217,4 +233,29 @@ def hand_off(
             warmup.td_error_after if warmup.td_error_after is not None else float("nan"),
             report.agreement_after_warmup if report.agreement_after_warmup is not None else float("nan"),
         )
+    keep_margin(student, observations, teacher_actions, settings.training_margin_weight, report)
     return report
+
+
+def keep_margin(
+    student: OffPolicyAlgorithm,
+    observations: np.ndarray,
+    teacher_actions: np.ndarray,
+    weight: float,
+    report: HandoffReport,
+) -> None:
+    """Give a discrete TwinDQN / QuantileDQN student the large-margin term on the recorded states for
+    its own training (step 4 of the module); say so in ``report``, or log why not."""
+    if weight == 0 or not isinstance(student.action_space, spaces.Discrete):
+        return
+    if not isinstance(student, TwinCriticTraining):
+        log.warning(
+            "handoff: %s has no large-margin term in its own training (TwinDQN and QuantileDQN have); "
+            "the teacher's ranking is kept only by the warm-up",
+            type(student).__name__,
+        )
+        return
+    student.demonstrations = DemonstrationMargin(observations, teacher_actions, weight=weight)
+    report.training_margin_weight = weight
+    log.info("handoff: %s keeps the large-margin term (weight %g) on %d recorded states while it trains",
+             type(student).__name__, weight, len(observations))
