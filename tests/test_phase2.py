@@ -323,7 +323,8 @@ def test_large_map_settings_stretch_the_zoo_warm_up():
     assert phase2_map_settings("key_door_big")["beta_r"] == 100.0
     # The warm-up ends well before the budget: the full-beta_r stage gets most of the run.
     for name, budget in MAP_BUDGETS.items():
-        assert Phase2Config(**{k: v for k, v in phase2_map_settings(name).items() if k in STAGE_KEYS}).stage_ends[-1] < budget.steps / 2
+        stages = {k: v for k, v in phase2_map_settings(name).items() if k in STAGE_KEYS}
+        assert Phase2Config(**stages).stage_ends[-1] < budget.steps / 2
     with pytest.raises(ValueError, match="map_name: 'nowhere', expected one of"):
         phase2_map_settings("nowhere")
 
