@@ -67,6 +67,8 @@ class StepsToReturn(BaseCallback):
         self.evaluate()  # step 0: what the hand-over alone gives
 
     def _on_step(self) -> bool:
+        if self.reached_at is not None:  # reached at step 0: stop at the first step, keep that figure
+            return False
         return self.num_timesteps % self.eval_freq != 0 or self.evaluate()
 
 
