@@ -10,14 +10,15 @@ a dataset (``sb3_ext.curriculum.handoff.record_handoff``). Stage 2 then runs, si
   PPO (5 epochs) before the first step, no critic warm-up, no margin in training;
 * ``warm-up only``: the same plus the critic warm-up (3000 gradient steps fitting the critic /
   Q-network to the recorded returns, actor held still), no margin in training;
-* ``handoff``     : ``HandoffConfig``'s defaults: the same plus, for a TwinDQN, DQfD's large-margin
-  term on the recorded states in every gradient step of its own training.
+* ``warm-up + margin``: the same plus, for a TwinDQN, DQfD's large-margin term on the recorded
+  states in every gradient step of its own training (``training_margin_weight`` 1);
+* ``handoff``     : ``HandoffConfig``'s defaults.
 
 Each run is evaluated every ``eval_freq`` steps (10 deterministic episodes) until its mean
 return reaches the target or the budget ends. Tasks: Pendulum-v1 PPO -> TD3 (target -200),
 CartPole-v1 PPO -> TwinDQN (target 475).
 
-    nice -n 10 python benchmarks/bench_handoff.py --seeds 3 --variants "cold (same)" "warm-up only" handoff
+    nice -n 10 python benchmarks/bench_handoff.py --seeds 3 --variants "cold (same)" "warm-up only" "warm-up + margin"
 """
 
 from __future__ import annotations
@@ -109,11 +110,12 @@ def student_kwargs(task: dict[str, Any], variant: str) -> dict[str, Any]:
     return kwargs
 
 
-VARIANTS = ("cold (zoo)", "cold (same)", "distil only", "warm-up only", "handoff")
+VARIANTS = ("cold (zoo)", "cold (same)", "distil only", "warm-up only", "warm-up + margin", "handoff")
 #: The hand-over each hand-over variant performs (None: a cold start).
 HANDOFFS = {
     "distil only": HandoffConfig(critic_warmup_steps=0, training_margin_weight=0),
     "warm-up only": HandoffConfig(training_margin_weight=0),
+    "warm-up + margin": HandoffConfig(training_margin_weight=1),
     "handoff": HandoffConfig(),
 }
 
