@@ -175,7 +175,8 @@ def main() -> None:
                 if args.json:
                     args.json.write_text(json.dumps(results, indent=1))
             for variant in args.variants:
-                steps = [row[variant]["reached_at"] or task["budget"] for row in results[name].values()]
+                reached = [row[variant]["reached_at"] for row in results[name].values()]
+                steps = [task["budget"] if at is None else at for at in reached]  # 0 is a hit at step 0
                 hits = sum(row[variant]["reached_at"] is not None for row in results[name].values())
                 print(
                     f"   {variant}: median {np.median(steps):.0f} steps, reached on {hits}/{len(steps)} "
