@@ -177,7 +177,7 @@ def main() -> None:
             for variant in args.variants:
                 reached = [row[variant]["reached_at"] for row in results[name].values()]
                 steps = [task["budget"] if at is None else at for at in reached]  # 0 is a hit at step 0
-                hits = sum(row[variant]["reached_at"] is not None for row in results[name].values())
+                hits = sum(at is not None for at in reached)
                 print(
                     f"   {variant}: median {np.median(steps):.0f} steps, reached on {hits}/{len(steps)} "
                     f"(misses counted as the budget)",
