@@ -8,6 +8,7 @@ import gymnasium as gym
 import numpy as np
 import pytest
 import torch as th
+from torch.nn import functional as F
 from scipy import stats
 import yaml
 from stable_baselines3.common.callbacks import BaseCallback
@@ -26,6 +27,7 @@ from sb3_ext.phase2.evaluation import (
 )
 from sb3_ext.phase2.exact import occupancy, reach_probabilities, solve
 from sb3_ext.zoo.config import HYPERPARAMS_DIR
+from sb3_ext.zoo.phase2_maps import MAP_BUDGETS, STAGE_KEYS, phase2_map_settings
 import itertools
 
 
@@ -106,6 +108,10 @@ def test_schedule_stages_beta_ramp_lr_and_epsilon():
         ({"n_actors": 0}, "n_actors"),
         ({"model_based_targets": "yes"}, "model_based_targets"),
         ({"directed_exploration": True, "n_actors": 2}, "directed_exploration"),
+        ({"uniform_state_fraction": 1.5}, "uniform_state_fraction"),
+        ({"uniform_state_fraction": 0.5, "model_based_targets": False}, "uniform_state_fraction"),
+        ({"q_r_advantage_weight": 0.0}, "q_r_advantage_weight"),
+        ({"q_r_advantage_weight": 10.0, "model_based_targets": False}, "q_r_advantage_weight"),
         ({"learning_rate": -1e-3}, "learning_rate"),
         ({"learning_rate": lambda p: 1e-3}, "learning_rate"),
         ({"batch_size": 0}, "batch_size"),
@@ -286,10 +292,10 @@ def test_sampled_targets_and_u_r_v_r_networks_learn_toward_the_exact_values():
         np.testing.assert_allclose(model.policy.value("x_h", obs), (v_h_e**2).mean(-1, keepdim=True), rtol=0.1)
         x_h = model.policy.value("x_h", obs, target=True)
         u_r = -((x_h**-model.config.xi).mean(-1) ** model.config.eta)
-        np.testing.assert_allclose(model._u_r(obs, target=False), u_r, rtol=0.1)
+        np.testing.assert_allclose(model._u_r(model._values(obs, target=False)), u_r, rtol=0.1)
         q_r = model.policy.value("q_r", obs, target=True)
-        v_r = model._u_r(obs, target=True) + (th.exp(model.policy.log_probs(q_r)) * q_r).sum(-1)
-        np.testing.assert_allclose(model._v_r(obs, target=False), v_r, rtol=0.1)
+        v_r = model._u_r(model._values(obs)) + (th.exp(model.policy.log_probs(q_r)) * q_r).sum(-1)
+        np.testing.assert_allclose(model._v_r(model._values(obs, target=False)), v_r, rtol=0.1)
 
 
 def zoo_settings():
@@ -306,6 +312,21 @@ def test_zoo_hyperparameters_build_a_model():
     n_timesteps, env_kwargs, settings = zoo_settings()
     model = Phase2("MlpPolicy", gym.make("AssistGrid-v0", **env_kwargs), **settings)
     assert n_timesteps > model.config.stage_ends[-1]  # the run gets past the whole warm-up
+
+
+def test_large_map_settings_stretch_the_zoo_warm_up():
+    _, _, zoo = zoo_settings()
+    rocks = phase2_map_settings("rocks")
+    assert {k: rocks[k] for k in STAGE_KEYS} == {k: int(zoo[k] * MAP_BUDGETS["rocks"].stretch) for k in STAGE_KEYS}
+    assert {k: v for k, v in rocks.items() if k not in STAGE_KEYS} == {k: v for k, v in zoo.items() if k not in STAGE_KEYS}
+    assert phase2_map_settings("rocks", stretch=2.0)["warmup_q_r_steps"] == 2 * zoo["warmup_q_r_steps"]
+    assert phase2_map_settings("key_door_big")["beta_r"] == 100.0
+    # The warm-up ends well before the budget: the full-beta_r stage gets most of the run.
+    for name, budget in MAP_BUDGETS.items():
+        stages = {k: v for k, v in phase2_map_settings(name).items() if k in STAGE_KEYS}
+        assert Phase2Config(**stages).stage_ends[-1] < budget.steps / 2
+    with pytest.raises(ValueError, match="map_name: 'nowhere', expected one of"):
+        phase2_map_settings("nowhere")
 
 
 @pytest.mark.slow
@@ -417,8 +438,9 @@ def test_u_r_sampled_humans_are_an_unbiased_target_that_the_network_learns():
     states = [s for s in solve(model.prior, model.config).states if not world.is_terminal(s)]
     obs = th.as_tensor(np.stack([world.encode(s) for s in states]))
     with th.no_grad():
-        powers = model.policy.value("x_h", obs, target=True) ** -model.config.xi  # (N, 2 humans)
-        draws = th.stack([model._u_r_target(obs)[:, 0] for _ in range(4000)])  # (draws, N)
+        x_h = model.policy.value("x_h", obs, target=True)
+        powers = x_h ** -model.config.xi  # (N, 2 humans)
+        draws = th.stack([model._u_r_target(x_h)[:, 0] for _ in range(4000)])  # (draws, N)
         full = powers.mean(-1)
         # Every draw is one human's X_h^-xi, and the draws average to the mean over both humans.
         assert ((draws - powers[:, 0]).abs().lt(1e-6) | (draws - powers[:, 1]).abs().lt(1e-6)).all()
@@ -426,6 +448,60 @@ def test_u_r_sampled_humans_are_an_unbiased_target_that_the_network_learns():
         assert ((draws.mean(0) - full).abs() <= 4 * spread / np.sqrt(4000) + 1e-6).all()
         # The network learns the mean (U_r = -y^eta), not either human's value.
         u_r = -(full ** model.config.eta)
-        np.testing.assert_allclose(model._u_r(obs, target=False), u_r, rtol=0.1)
+        np.testing.assert_allclose(model._u_r(model._values(obs, target=False)), u_r, rtol=0.1)
     with pytest.raises(ValueError, match="u_r_sample_humans"):
         Phase2("MlpPolicy", env, u_r_sample_humans=0)
+
+
+def test_q_r_advantage_weight_scales_only_the_differences_between_moves():
+    """Q_r's loss on log(-Q_r): an error shared by every move of a state costs the same at any
+    weight, an error that differs between moves costs ``weight`` times more; weight 1 is plain
+    squared error. Checked against the split computed by hand."""
+    raw = th.tensor([[0.3, -0.2, 1.1, 0.0, 2.0], [-1.0, 0.5, 0.5, 0.2, -0.4]])
+    log_target = th.tensor([[0.1, 0.4, -0.3, 0.2, 1.0], [0.0, 0.0, 0.0, 0.0, 0.0]])
+    model = {w: Phase2("MlpPolicy", small_env(), q_r_advantage_weight=w) for w in (1.0, 7.0)}
+
+    def loss(weight, log_q):
+        raw_of = th.log(th.expm1(th.exp(log_q)))  # softplus(raw) = -Q_r = exp(log_q)
+        return model[weight]._regression_loss("q_r", raw_of, -th.exp(log_target), None).item()
+
+    log_q = th.log(F.softplus(raw))
+    d = (log_q - log_target).double().numpy()
+    shared, spread = d.mean(axis=1), ((d - d.mean(axis=1, keepdims=True)) ** 2).mean(axis=1)
+    assert loss(1.0, log_q) == pytest.approx((d**2).mean(), rel=1e-5)
+    assert loss(7.0, log_q) == pytest.approx((shared**2 + 7.0 * spread).mean(), rel=1e-5)
+    shift = log_target + th.tensor([[0.3], [-0.5]])  # the same error on every move
+    assert loss(7.0, shift) == pytest.approx(loss(1.0, shift), rel=1e-5) == pytest.approx((0.09 + 0.25) / 2, rel=1e-4)
+    contrast = log_target + th.tensor([0.2, -0.2, 0.0, 0.1, -0.1])  # errors summing to 0 over moves
+    assert loss(7.0, contrast) == pytest.approx(7.0 * loss(1.0, contrast), rel=1e-5)
+
+
+def test_uniform_state_fraction_draws_states_the_robot_never_visited():
+    """With a share of each batch drawn uniformly over the successor tables, the known states
+    grow through the world model beyond the robot's own: after the same 1,500 steps of a uniform
+    robot on key_door_big, the tables hold states with the key picked up and the door open that
+    the replay buffer does not hold, and those states are trained on."""
+    known = {}
+    for fraction in (0.0, 0.5):
+        env = make_vec_env("AssistGrid-v0", n_envs=2, env_kwargs={"map_name": "key_door_big"}, seed=0)
+        model = Phase2("MlpPolicy", env, seed=0, uniform_state_fraction=fraction, clear_buffer_at_ramp=False, **FAST)
+        trained: list[th.Tensor] = []
+
+        def record(batch_size, active, batch=model._batch, trained=trained):
+            obs, targets = batch(batch_size, active)
+            trained.append(obs[:batch_size])  # the drawn states, without their model successors
+            return obs, targets
+
+        model._batch = record
+        model.learn(1500)
+        world = model.prior.world
+        buffer = model.replay_buffer
+        in_buffer = {world.decode(o) for o in buffer.observations[: buffer.pos].reshape(-1, world.obs_dim)}
+        tables = {world.decode(o) for o in model.successor_cache.value_observations(0).numpy()}
+        states_trained = {world.decode(o) for o in th.cat(trained).numpy()}
+        known[fraction] = (in_buffer, tables, states_trained)
+    in_buffer, tables, trained_states = known[0.5]
+    beyond = trained_states - in_buffer
+    assert any(s.open_doors for s in beyond) and any(s.key is None for s in beyond)
+    assert len(tables) > 2 * len(known[0.0][1]), (len(tables), len(known[0.0][1]))
+    assert known[0.0][2] <= known[0.0][0]  # without it, only the buffer's states are drawn

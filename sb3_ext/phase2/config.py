@@ -54,6 +54,8 @@ class Phase2Config(PowerParams):
     exploration_fraction: float = 0.5
     directed_exploration: bool = False
     clear_buffer_at_ramp: bool = True
+    uniform_state_fraction: float = 0.0
+    q_r_advantage_weight: float = 1.0
     goal_resample_prob: float = 0.01
     n_actors: int = 1
     actor_sync_freq: int = 100
@@ -73,13 +75,24 @@ class Phase2Config(PowerParams):
             if not isinstance(getattr(self, name), bool):
                 raise ValueError(f"{name}: {getattr(self, name)!r}, expected true or false")
         _check_float("max_grad_norm", self.max_grad_norm, 0.0, math.inf, "> 0 and finite", open_low=True)
-        for name in ("exploration_initial_eps", "exploration_final_eps", "goal_resample_prob"):
+        _check_float("q_r_advantage_weight", self.q_r_advantage_weight, 0.0, math.inf, "> 0 and finite", open_low=True)
+        for name in ("exploration_initial_eps", "exploration_final_eps", "goal_resample_prob", "uniform_state_fraction"):
             _check_float(name, getattr(self, name), 0.0, 1.0, "in [0, 1]")
         _check_float("exploration_fraction", self.exploration_fraction, 0.0, 1.0, "in (0, 1]", open_low=True)
         if self.directed_exploration and self.n_actors > 1:
             raise ValueError(
                 f"directed_exploration: True with n_actors {self.n_actors}, expected n_actors 1 (the actor "
                 "processes explore uniformly: they do not see the learner's visit counts)"
+            )
+        if self.uniform_state_fraction > 0.0 and not self.model_based_targets:
+            raise ValueError(
+                f"uniform_state_fraction: {self.uniform_state_fraction} with model_based_targets false, expected 0 "
+                "(states drawn from the successor tables have no sampled transition to learn from)"
+            )
+        if self.q_r_advantage_weight != 1.0 and not self.model_based_targets:
+            raise ValueError(
+                f"q_r_advantage_weight: {self.q_r_advantage_weight} with model_based_targets false, expected 1 "
+                "(a sampled target trains one move only, so there is no difference between moves to weight)"
             )
         if self.exploration_final_eps > self.exploration_initial_eps:
             raise ValueError(

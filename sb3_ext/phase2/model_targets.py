@@ -141,6 +141,10 @@ class SuccessorCache:
         self._successors[state_id, : len(successors)] = successors
         self._n_successors[state_id] = len(successors)
 
+    def sample_known(self, n: int) -> np.ndarray:
+        """Ids of ``n`` states drawn uniformly over every state with a table (with replacement)."""
+        return np.random.randint(0, len(self._tables), size=n)
+
     def observations(self, ids: np.ndarray, device: th.device | str = "cpu") -> th.Tensor:
         """Observations of state ids ``ids``."""
         if len(self._obs_table) < len(self._obs):
