@@ -38,15 +38,21 @@ from sb3_ext.phase2.power import PowerParams
 from sb3_ext.zoo.config import read_zoo_entry
 
 # Per map: env steps of training, and the factor the yml's warm-up stages are stretched by.
-BUDGETS = {"rock": (40_000, 4.0), "rocks": (150_000, 15.0), "key_door_big": (150_000, 15.0),
+BUDGETS = {"rock": (40_000, 4.0), "rocks": (150_000, 15.0), "key_door_big": (120_000, 6.0),
            "two_humans": (150_000, 15.0)}
 # Per map: settings that differ from the yml. On key_door_big at beta_r = 10 the soft robot is
 # nearly uniform, so the value of walking toward the key (which pays only if the robot keeps
 # walking) is tiny: the exact greedy robot's first moves beat staying by 1.7e-6 to 2e-4 of Q_r
 # (relative), below what any learned Q_r can resolve (float32 itself resolves about 1e-7). At
 # beta_r = 100 the soft robot follows the detour and those margins are about 0.13; the exact
-# greedy robot's reach is the same (0.546). `exact_timings` prints the margins.
-MAP_SETTINGS = {"key_door_big": {"beta_r": 100.0}}
+# greedy robot's reach is the same (0.546). `exact_timings` prints the margins. The exact solution
+# each run is judged against is computed at the run's own beta_r. Even there the moves differ by
+# ~10% of Q_r while states differ by orders of magnitude, so Q_r's loss weights the differences
+# between moves (q_r_advantage_weight), and half of each batch is drawn uniformly over the known
+# states so that the end of the detour, which the robot rarely reaches, is fitted too.
+MAP_SETTINGS: dict[str, dict] = {"key_door_big": {
+    "beta_r": 100.0, "uniform_state_fraction": 0.5, "q_r_advantage_weight": 10.0,
+    "policy_kwargs": {"net_arch": [256, 256]}}}
 STAGE_KEYS = ("warmup_v_h_e_steps", "warmup_x_h_steps", "warmup_q_r_steps", "beta_r_rampup_steps", "lr_decay_steps")
 
 
