@@ -105,19 +105,23 @@ def exact_timings(map_names: list[str]) -> None:
         print(f"{line}; first-move margin {margins}", flush=True)
 
 
-def report(name: str, rows: list[tuple[int, Evaluation, tuple | None, float, int]]) -> None:
+def report_header(name: str) -> None:
     print(f"\n{name}: seed | soft-visited states: V_h^e X_h Q_r err, greedy=exact | greedy-visited: same | "
           "vs exact values of the learned soft robot: V_h^e X_h Q_r err | reach gap | "
-          "mean reach: learned greedy / exact greedy / uniform | within | to within: steps, CPU s | steps per CPU s")
-    for seed, e, first, cpu, steps in rows:
-        s, g = e.soft, e.greedy
-        to = f"{first[0]:>7d}, {first[1]:6.0f}" if first else f"{'never':>15}"
-        print(f"  {seed} | {s.v_h_e:.3f} {s.x_h:.3f} {s.q_r:.3f}, {s.greedy_agreement:.2f} | "
-              f"{g.v_h_e:.3f} {g.x_h:.3f} {g.q_r:.3f}, {g.greedy_agreement:.2f} | "
-              f"{e.own.v_h_e:.3f} {e.own.x_h:.3f} {e.own.q_r:.3f} | {e.reach_gap:.3f} | "
-              f"{e.reach['learned_greedy'].mean():.3f} / {e.reach['exact_greedy'].mean():.3f} / "
-              f"{e.reach['uniform'].mean():.3f} | {'yes' if e.within() else 'no':>3} | {to} | {steps / cpu:6.0f}",
-              flush=True)
+          "mean reach: learned greedy / exact greedy / uniform | within | to within: steps, CPU s | steps per CPU s",
+          flush=True)
+
+
+def report_row(seed: int, e: Evaluation, first: tuple[int, float] | None, cpu: float, steps: int) -> None:
+    """One seed's line under :func:`report_header`, printed as soon as the seed is done."""
+    s, g = e.soft, e.greedy
+    to = f"{first[0]:>7d}, {first[1]:6.0f}" if first else f"{'never':>15}"
+    print(f"  {seed} | {s.v_h_e:.3f} {s.x_h:.3f} {s.q_r:.3f}, {s.greedy_agreement:.2f} | "
+          f"{g.v_h_e:.3f} {g.x_h:.3f} {g.q_r:.3f}, {g.greedy_agreement:.2f} | "
+          f"{e.own.v_h_e:.3f} {e.own.x_h:.3f} {e.own.q_r:.3f} | {e.reach_gap:.3f} | "
+          f"{e.reach['learned_greedy'].mean():.3f} / {e.reach['exact_greedy'].mean():.3f} / "
+          f"{e.reach['uniform'].mean():.3f} | {'yes' if e.within() else 'no':>3} | {to} | {steps / cpu:6.0f}",
+          flush=True)
 
 
 def main() -> None:
@@ -151,15 +155,14 @@ def main() -> None:
         steps, stretch = args.steps or steps, args.stretch or stretch
         kwargs = {**settings, **{k: int(settings[k] * stretch) for k in STAGE_KEYS}, **MAP_SETTINGS.get(name, {}),
                   **overrides}
-        rows = []
+        report_header(name)
         for seed in range(args.first_seed, args.first_seed + args.seeds):
             venv = make_vec_env("AssistGrid-v0", n_envs=args.n_envs, env_kwargs={"map_name": name}, seed=seed)
             model = Phase2("MlpPolicy", venv, seed=seed, **kwargs)
             sol = solve(model.prior, model.config)
             clock = EvaluationClock(sol, args.eval_every)
             model.learn(steps, callback=clock)
-            rows.append((seed, evaluate(model, sol), clock.first_within, clock.train_cpu(), steps))
-        report(name, rows)
+            report_row(seed, evaluate(model, sol), clock.first_within, clock.train_cpu(), steps)
 
 
 if __name__ == "__main__":
