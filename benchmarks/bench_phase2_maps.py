@@ -2,7 +2,7 @@
 learning each map against its exact solution (``evaluate``), side by side with SB3's DQN.
 
 For every map and seed, Phase2 trains with ``sb3_ext/hyperparams/phase2.yml``'s settings, its
-warm-up stretched by the map's factor below, on ``--n-envs`` copies of the env. Every
+warm-up stretched by the map's factor (``sb3_ext.zoo.phase2_maps``), on ``--n-envs`` copies of the env. Every
 ``--eval-every`` env steps the model is checked with :func:`sb3_ext.phase2.evaluation.evaluate`
 (values within 5% of exact on the states the exact soft AND greedy robots visit, greedy = exact
 there, and every human goal's reach probability under the learned greedy robot within 0.05 of
@@ -14,12 +14,14 @@ and both with one env and one update per step.
 
     python benchmarks/bench_phase2_maps.py                              # every map, 3 seeds
     python benchmarks/bench_phase2_maps.py --maps rock rocks --seeds 1  # a subset
+    python benchmarks/bench_phase2_maps.py --maps rocks two_humans --sensitivity  # V_h^e under Q_r errors
 """
 
 from __future__ import annotations
 
 import argparse
 import ast
+import os
 import time
 
 import gymnasium as gym
@@ -32,28 +34,11 @@ import sb3_ext  # noqa: F401  (registers AssistGrid-v0)
 from bench_phase2_rock import throughput  # the side-by-side DQN comparison, one map
 from sb3_ext.envs.assist import MAPS
 from sb3_ext.phase2 import Phase2
-from sb3_ext.phase2.evaluation import Evaluation, evaluate
-from sb3_ext.phase2.exact import solve
-from sb3_ext.phase2.power import PowerParams
+from sb3_ext.phase2.evaluation import Evaluation, evaluate, visited_states
+from sb3_ext.phase2.exact import greedy_probs, occupancy, solve
+from sb3_ext.phase2.power import PowerParams, power_law_log_probs
 from sb3_ext.zoo.config import read_zoo_entry
-
-# Per map: env steps of training, and the factor the yml's warm-up stages are stretched by.
-BUDGETS = {"rock": (40_000, 4.0), "rocks": (150_000, 15.0), "key_door_big": (120_000, 6.0),
-           "two_humans": (150_000, 15.0)}
-# Per map: settings that differ from the yml. On key_door_big at beta_r = 10 the soft robot is
-# nearly uniform, so the value of walking toward the key (which pays only if the robot keeps
-# walking) is tiny: the exact greedy robot's first moves beat staying by 1.7e-6 to 2e-4 of Q_r
-# (relative), below what any learned Q_r can resolve (float32 itself resolves about 1e-7). At
-# beta_r = 100 the soft robot follows the detour and those margins are about 0.13; the exact
-# greedy robot's reach is the same (0.546). `exact_timings` prints the margins. The exact solution
-# each run is judged against is computed at the run's own beta_r. Even there the moves differ by
-# ~10% of Q_r while states differ by orders of magnitude, so Q_r's loss weights the differences
-# between moves (q_r_advantage_weight), and half of each batch is drawn uniformly over the known
-# states so that the end of the detour, which the robot rarely reaches, is fitted too.
-MAP_SETTINGS: dict[str, dict] = {"key_door_big": {
-    "beta_r": 100.0, "uniform_state_fraction": 0.5, "q_r_advantage_weight": 10.0,
-    "policy_kwargs": {"net_arch": [256, 256]}}}
-STAGE_KEYS = ("warmup_v_h_e_steps", "warmup_x_h_steps", "warmup_q_r_steps", "beta_r_rampup_steps", "lr_decay_steps")
+from sb3_ext.zoo.phase2_maps import MAP_BUDGETS, phase2_map_settings
 
 
 class EvaluationClock(BaseCallback):
@@ -62,24 +47,28 @@ class EvaluationClock(BaseCallback):
     def __init__(self, sol, every: int):
         super().__init__()
         self.sol, self.every, self.next_check = sol, every, every
-        self.eval_cpu = 0.0
+        self.eval_cpu = self.eval_wall = 0.0
         self.first_within: tuple[int, float] | None = None  # (env steps, CPU s)
 
     def _on_training_start(self) -> None:
-        self.start_cpu = time.process_time()
+        self.start_cpu, self.start_wall = time.process_time(), time.perf_counter()
 
     def _on_step(self) -> bool:
         if self.num_timesteps >= self.next_check:
             self.next_check += self.every
-            cpu = time.process_time()
+            cpu, wall = time.process_time(), time.perf_counter()
             within = evaluate(self.model, self.sol).within()
             self.eval_cpu += time.process_time() - cpu
+            self.eval_wall += time.perf_counter() - wall
             if within and self.first_within is None:
                 self.first_within = (self.num_timesteps, self.train_cpu())
         return True
 
     def train_cpu(self) -> float:
         return time.process_time() - self.start_cpu - self.eval_cpu
+
+    def train_wall(self) -> float:
+        return time.perf_counter() - self.start_wall - self.eval_wall
 
 
 def first_move_margin(sol) -> float:
@@ -98,35 +87,73 @@ def exact_timings(map_names: list[str]) -> None:
         cpu = time.process_time()
         sol = solve(prior, PowerParams())
         line = f"  {name}, horizon {horizon}: {len(sol.states)} states, {time.process_time() - cpu:.1f} s"
-        beta_r = MAP_SETTINGS.get(name, {}).get("beta_r", 10.0)
+        beta_r = MAP_BUDGETS[name].settings.get("beta_r", 10.0)
         margins = f"{first_move_margin(sol):.1e}"
         if beta_r != 10.0:
             margins += f", beta_r {beta_r:g}: {first_move_margin(solve(prior, PowerParams(beta_r=beta_r))):.1e}"
         print(f"{line}; first-move margin {margins}", flush=True)
 
 
+def sensitivity(map_names: list[str], noises: tuple[float, ...] = (0.002, 0.005, 0.01, 0.02, 0.03),
+                draws: int = 3) -> None:
+    """How far the exact V_h^e moves when pi_r is computed from a slightly wrong Q_r.
+
+    Every non-terminal state's exact Q_r is multiplied by exp(u), u drawn uniformly in
+    [-noise, noise] for each move independently (a relative Q_r error of about ``noise``), the
+    power-law policy is recomputed from it at the map's beta_r, and the exact V_h^e of that robot is
+    compared with the exact solution's on the states both exact robots visit, as ``evaluate``
+    compares learned values. This is the error a learner whose Q_r is that accurate makes in V_h^e
+    even if its V_h^e network fitted its own robot perfectly.
+    """
+    print("\nexact V_h^e under pi_r computed from Q_r with relative noise: worst relative error "
+          f"(floor 0.1) over {draws} draws, on the states both exact robots visit")
+    rng = np.random.default_rng(0)
+    for name in map_names:
+        prior = gym.make("AssistGrid-v0", map_name=name).unwrapped.prior
+        params = PowerParams(beta_r=MAP_BUDGETS[name].settings.get("beta_r", 10.0))
+        sol = solve(prior, params)
+        terminal = prior.world.is_terminal
+        greedy = {s: greedy_probs(q) for s, q in sol.q_r.items()}
+        states = list(dict.fromkeys(visited_states(occupancy(prior, sol), terminal)
+                                    + visited_states(occupancy(prior, sol, greedy), terminal)))
+        exact = np.stack([sol.v_h_e[s] for s in states])
+        cells = []
+        for noise in noises:
+            worst = []
+            for _ in range(draws):
+                probs = {}
+                for s, q in sol.q_r.items():
+                    noisy = th.as_tensor(q * np.exp(rng.uniform(-noise, noise, q.shape)))
+                    probs[s] = th.exp(power_law_log_probs(noisy, params.beta_r)).numpy()
+                moved = solve(prior, params, sol.states[0], robot_probs=probs)
+                err = np.abs(np.stack([moved.v_h_e[s] for s in states]) - exact) / np.maximum(exact, 0.1)
+                worst.append(err.max())
+            cells.append(f"Q_r noise {noise:g}: {min(worst):.3f}-{max(worst):.3f}")
+        print(f"  {name} (beta_r {params.beta_r:g}, {len(states)} states): " + ", ".join(cells), flush=True)
+
+
 def report_header(name: str) -> None:
     print(f"\n{name}: seed | soft-visited states: V_h^e X_h Q_r err, greedy=exact | greedy-visited: same | "
           "vs exact values of the learned soft robot: V_h^e X_h Q_r err | reach gap | "
-          "mean reach: learned greedy / exact greedy / uniform | within | to within: steps, CPU s | steps per CPU s",
-          flush=True)
+          "mean reach: learned greedy / exact greedy / uniform | within | to within: steps, CPU s | "
+          "training CPU s, wall s | steps per CPU s | load average (1 min) at the end", flush=True)
 
 
-def report_row(seed: int, e: Evaluation, first: tuple[int, float] | None, cpu: float, steps: int) -> None:
-    """One seed's line under :func:`report_header`, printed as soon as the seed is done."""
-    s, g = e.soft, e.greedy
+def report_row(seed: int, e: Evaluation, clock: EvaluationClock, steps: int) -> None:
+    """One seed's line, printed as soon as it is done (a long run keeps the seeds it finished)."""
+    s, g, first, cpu = e.soft, e.greedy, clock.first_within, clock.train_cpu()
     to = f"{first[0]:>7d}, {first[1]:6.0f}" if first else f"{'never':>15}"
     print(f"  {seed} | {s.v_h_e:.3f} {s.x_h:.3f} {s.q_r:.3f}, {s.greedy_agreement:.2f} | "
           f"{g.v_h_e:.3f} {g.x_h:.3f} {g.q_r:.3f}, {g.greedy_agreement:.2f} | "
           f"{e.own.v_h_e:.3f} {e.own.x_h:.3f} {e.own.q_r:.3f} | {e.reach_gap:.3f} | "
           f"{e.reach['learned_greedy'].mean():.3f} / {e.reach['exact_greedy'].mean():.3f} / "
-          f"{e.reach['uniform'].mean():.3f} | {'yes' if e.within() else 'no':>3} | {to} | {steps / cpu:6.0f}",
-          flush=True)
+          f"{e.reach['uniform'].mean():.3f} | {'yes' if e.within() else 'no':>3} | {to} | "
+          f"{cpu:6.0f}, {clock.train_wall():6.0f} | {steps / cpu:6.0f} | {os.getloadavg()[0]:.1f}", flush=True)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--maps", nargs="+", default=list(BUDGETS), choices=sorted(BUDGETS))
+    parser.add_argument("--maps", nargs="+", default=list(MAP_BUDGETS), choices=sorted(MAP_BUDGETS))
     parser.add_argument("--seeds", type=int, default=3)
     parser.add_argument("--first-seed", type=int, default=0)
     parser.add_argument("--steps", type=int, default=None, help="env steps per run (default: the map's budget)")
@@ -134,6 +161,8 @@ def main() -> None:
     parser.add_argument("--eval-every", type=int, default=10_000)
     parser.add_argument("--throughput-steps", type=int, default=6000)
     parser.add_argument("--skip-exact", action="store_true")
+    parser.add_argument("--sensitivity", action="store_true",
+                        help="only print how far exact V_h^e moves under small Q_r errors, for each map")
     parser.add_argument("--stretch", type=float, default=None, help="warm-up factor (default: the map's)")
     parser.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE",
                         help="Phase2 settings over the map's, e.g. directed_exploration=True beta_r=100.0")
@@ -146,15 +175,16 @@ def main() -> None:
         if not sep:
             parser.error(f"--set {item!r}: expected KEY=VALUE")
         overrides[key] = ast.literal_eval(value)
+    if args.sensitivity:
+        sensitivity(args.maps)
+        return
     if not args.skip_exact:
         exact_timings(args.maps)
     if args.throughput_steps:
         throughput(settings, args.maps[:1], args.throughput_steps, rounds=1)
     for name in args.maps:
-        steps, stretch = BUDGETS[name]
-        steps, stretch = args.steps or steps, args.stretch or stretch
-        kwargs = {**settings, **{k: int(settings[k] * stretch) for k in STAGE_KEYS}, **MAP_SETTINGS.get(name, {}),
-                  **overrides}
+        steps = args.steps or MAP_BUDGETS[name].steps
+        kwargs = {**phase2_map_settings(name, args.stretch), **overrides}
         report_header(name)
         for seed in range(args.first_seed, args.first_seed + args.seeds):
             venv = make_vec_env("AssistGrid-v0", n_envs=args.n_envs, env_kwargs={"map_name": name}, seed=seed)
@@ -162,7 +192,7 @@ def main() -> None:
             sol = solve(model.prior, model.config)
             clock = EvaluationClock(sol, args.eval_every)
             model.learn(steps, callback=clock)
-            report_row(seed, evaluate(model, sol), clock.first_within, clock.train_cpu(), steps)
+            report_row(seed, evaluate(model, sol), clock, steps)
 
 
 if __name__ == "__main__":

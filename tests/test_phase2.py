@@ -27,6 +27,7 @@ from sb3_ext.phase2.evaluation import (
 )
 from sb3_ext.phase2.exact import occupancy, reach_probabilities, solve
 from sb3_ext.zoo.config import HYPERPARAMS_DIR
+from sb3_ext.zoo.phase2_maps import MAP_BUDGETS, STAGE_KEYS, phase2_map_settings
 import itertools
 
 
@@ -291,10 +292,10 @@ def test_sampled_targets_and_u_r_v_r_networks_learn_toward_the_exact_values():
         np.testing.assert_allclose(model.policy.value("x_h", obs), (v_h_e**2).mean(-1, keepdim=True), rtol=0.1)
         x_h = model.policy.value("x_h", obs, target=True)
         u_r = -((x_h**-model.config.xi).mean(-1) ** model.config.eta)
-        np.testing.assert_allclose(model._u_r(obs, target=False), u_r, rtol=0.1)
+        np.testing.assert_allclose(model._u_r(model._values(obs, target=False)), u_r, rtol=0.1)
         q_r = model.policy.value("q_r", obs, target=True)
-        v_r = model._u_r(obs, target=True) + (th.exp(model.policy.log_probs(q_r)) * q_r).sum(-1)
-        np.testing.assert_allclose(model._v_r(obs, target=False), v_r, rtol=0.1)
+        v_r = model._u_r(model._values(obs)) + (th.exp(model.policy.log_probs(q_r)) * q_r).sum(-1)
+        np.testing.assert_allclose(model._v_r(model._values(obs, target=False)), v_r, rtol=0.1)
 
 
 def zoo_settings():
@@ -311,6 +312,21 @@ def test_zoo_hyperparameters_build_a_model():
     n_timesteps, env_kwargs, settings = zoo_settings()
     model = Phase2("MlpPolicy", gym.make("AssistGrid-v0", **env_kwargs), **settings)
     assert n_timesteps > model.config.stage_ends[-1]  # the run gets past the whole warm-up
+
+
+def test_large_map_settings_stretch_the_zoo_warm_up():
+    _, _, zoo = zoo_settings()
+    rocks = phase2_map_settings("rocks")
+    assert {k: rocks[k] for k in STAGE_KEYS} == {k: int(zoo[k] * MAP_BUDGETS["rocks"].stretch) for k in STAGE_KEYS}
+    assert {k: v for k, v in rocks.items() if k not in STAGE_KEYS} == {k: v for k, v in zoo.items() if k not in STAGE_KEYS}
+    assert phase2_map_settings("rocks", stretch=2.0)["warmup_q_r_steps"] == 2 * zoo["warmup_q_r_steps"]
+    assert phase2_map_settings("key_door_big")["beta_r"] == 100.0
+    # The warm-up ends well before the budget: the full-beta_r stage gets most of the run.
+    for name, budget in MAP_BUDGETS.items():
+        stages = {k: v for k, v in phase2_map_settings(name).items() if k in STAGE_KEYS}
+        assert Phase2Config(**stages).stage_ends[-1] < budget.steps / 2
+    with pytest.raises(ValueError, match="map_name: 'nowhere', expected one of"):
+        phase2_map_settings("nowhere")
 
 
 @pytest.mark.slow
@@ -422,8 +438,9 @@ def test_u_r_sampled_humans_are_an_unbiased_target_that_the_network_learns():
     states = [s for s in solve(model.prior, model.config).states if not world.is_terminal(s)]
     obs = th.as_tensor(np.stack([world.encode(s) for s in states]))
     with th.no_grad():
-        powers = model.policy.value("x_h", obs, target=True) ** -model.config.xi  # (N, 2 humans)
-        draws = th.stack([model._u_r_target(obs)[:, 0] for _ in range(4000)])  # (draws, N)
+        x_h = model.policy.value("x_h", obs, target=True)
+        powers = x_h ** -model.config.xi  # (N, 2 humans)
+        draws = th.stack([model._u_r_target(x_h)[:, 0] for _ in range(4000)])  # (draws, N)
         full = powers.mean(-1)
         # Every draw is one human's X_h^-xi, and the draws average to the mean over both humans.
         assert ((draws - powers[:, 0]).abs().lt(1e-6) | (draws - powers[:, 1]).abs().lt(1e-6)).all()
@@ -431,7 +448,7 @@ def test_u_r_sampled_humans_are_an_unbiased_target_that_the_network_learns():
         assert ((draws.mean(0) - full).abs() <= 4 * spread / np.sqrt(4000) + 1e-6).all()
         # The network learns the mean (U_r = -y^eta), not either human's value.
         u_r = -(full ** model.config.eta)
-        np.testing.assert_allclose(model._u_r(obs, target=False), u_r, rtol=0.1)
+        np.testing.assert_allclose(model._u_r(model._values(obs, target=False)), u_r, rtol=0.1)
     with pytest.raises(ValueError, match="u_r_sample_humans"):
         Phase2("MlpPolicy", env, u_r_sample_humans=0)
 
@@ -492,18 +509,13 @@ def test_uniform_state_fraction_draws_states_the_robot_never_visited():
 
 @pytest.mark.slow
 def test_key_door_big_learned_robot_opens_the_door():
-    """The large key-and-door map at beta_r 100 (benchmarks/bench_phase2_maps.py's settings, seed 0):
+    """The large key-and-door map with its settings (``sb3_ext.zoo.phase2_maps``, beta_r 100), seed 0:
     the learned greedy robot fetches the key and opens the door as the exact greedy robot does,
     every goal's reach within 0.05 of it, where the uniform robot (measured in the same
     evaluation) leaves the human locked in; greedy = exact on the exact greedy robot's states."""
-    _, _, settings = zoo_settings()
-    stages = ("warmup_v_h_e_steps", "warmup_x_h_steps", "warmup_q_r_steps", "beta_r_rampup_steps", "lr_decay_steps")
-    settings.update({name: settings[name] * 6 for name in stages})
-    settings.update(beta_r=100.0, uniform_state_fraction=0.5, q_r_advantage_weight=10.0,
-                    policy_kwargs={"net_arch": [256, 256]})
     env = make_vec_env("AssistGrid-v0", n_envs=4, env_kwargs={"map_name": "key_door_big"}, seed=0)
-    model = Phase2("MlpPolicy", env, seed=0, **settings)
-    model.learn(120_000)
+    model = Phase2("MlpPolicy", env, seed=0, **phase2_map_settings("key_door_big"))
+    model.learn(MAP_BUDGETS["key_door_big"].steps)
     result = evaluate(model, solve(model.prior, model.config))
     assert result.reach_gap <= 0.05, result.summary()
     assert result.greedy.greedy_agreement >= 0.95, result.summary()

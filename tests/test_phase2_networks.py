@@ -12,6 +12,7 @@ from torch import nn
 
 import sb3_ext  # noqa: F401
 from sb3_ext.phase2 import Phase2
+from sb3_ext.phase2.denormals import flush_denormals, flushing_denormals
 from sb3_ext.phase2.policies import StackedMLPs
 
 NAMES, OUTS = ["q_r", "v_h_e", "x_h"], [5, 6, 1]
@@ -71,6 +72,22 @@ def test_a_subset_of_networks_computes_their_outputs_and_leaves_the_others_gradi
     assert first_weight[:16].abs().sum() > 0 and first_weight[32:].abs().sum() > 0
     for grad in rest:
         assert grad[1].abs().sum() == 0 and grad[0].abs().sum() > 0 and grad[2].abs().sum() > 0
+
+
+def test_clipping_scales_only_the_networks_above_the_norm():
+    th.manual_seed(0)
+    stacked = StackedMLPs(NAMES, 7, OUTS, [16], dropout=0.0)
+    out = stacked(th.randn(9, 7))
+    (out[0].sum() * 100.0 + out[1].sum() * 1e-3).backward()  # a large gradient for q_r, a tiny one for v_h_e
+    before = [p.grad.clone() for p in stacked.params]
+    stacked.clip_grad_norms_(1e6)  # nothing to clip: the gradients stay as they were
+    for p, g in zip(stacked.params, before, strict=True):
+        assert th.equal(p.grad, g)
+    stacked.clip_grad_norms_(1.0)
+    norms = th.stack([p.grad.reshape(3, -1).square().sum(1) for p in stacked.params]).sum(0).sqrt()
+    assert abs(float(norms[0]) - 1.0) < 1e-4  # q_r clipped to norm 1
+    for p, g in zip(stacked.params, before, strict=True):
+        th.testing.assert_close(p.grad.reshape(3, -1)[1], g.reshape(3, -1)[1], rtol=0.0, atol=0.0)  # v_h_e kept
 
 
 def test_single_network_forward_does_not_touch_other_networks():
@@ -155,3 +172,21 @@ def test_successor_expansion_draws_uniformly_among_non_terminal_successors():
     # A state whose successors are all terminal (one step before the horizon) contributes nothing.
     last = next(i for i in range(len(cache)) if cache._tables[i].terminal.all())
     assert len(cache.sample_successors(np.array([last, state, last]))) == 1
+
+
+def test_denormals_are_flushed_inside_the_update_and_the_callers_mode_is_restored():
+    tiny = th.tensor([1e-39])  # a float32 denormal
+    assert not flushing_denormals() and float(tiny * 1.0) > 0.0
+    with flush_denormals():
+        assert flushing_denormals() and float(tiny * 1.0) == 0.0
+    assert not flushing_denormals()
+    th.set_flush_denormal(True)  # a caller that flushes already keeps flushing
+    try:
+        with flush_denormals():
+            pass
+        assert flushing_denormals()
+    finally:
+        th.set_flush_denormal(False)
+    model = Phase2("MlpPolicy", gym.make("AssistGrid-v0", max_steps=3), seed=0, **FAST)
+    model.learn(60)  # updates from step 32 on
+    assert model._n_updates > 0 and not flushing_denormals()

@@ -36,6 +36,7 @@ from sb3_ext.common.observations import refuse_dict_observations
 from sb3_ext.phase2.actors import epsilon_greedy, learn_with_actors
 from sb3_ext.phase2.buffers import Phase2ReplayBuffer, Phase2Samples
 from sb3_ext.phase2.config import RAMP_STAGE, Phase2Config
+from sb3_ext.phase2.denormals import flush_denormals
 from sb3_ext.phase2.model_targets import SuccessorBatch, SuccessorCache
 from sb3_ext.phase2.policies import PROBABILITY_NETWORKS, PowerLawPolicy, stack_optimizer_state
 from sb3_ext.phase2.power import robot_reward
@@ -339,24 +340,32 @@ class Phase2(OffPolicyAlgorithm):
         self.policy.beta_r.fill_(cfg.effective_beta_r(self.num_timesteps))
 
     # ------------------------------------------------------------------ values
-    def _u_r(self, obs: th.Tensor, target: bool) -> th.Tensor:
+    def _values(self, obs: th.Tensor, target: bool = True) -> dict[str, th.Tensor]:
+        """Every target (or main) network's quantity at ``obs`` (batch, features), in one pass
+        over the stacked networks."""
+        return {name: self.policy.output(name, raw) for name, raw in self.policy.raw_all(obs, target=target).items()}
+
+    def _u_r(self, values: dict[str, th.Tensor]) -> th.Tensor:
+        """U_r from the networks' ``values`` (:meth:`_values`)."""
         cfg = self.config
         if cfg.u_r_use_network:
-            return -(self.policy.value("u_r", obs, target)[..., 0] ** cfg.eta)
-        return robot_reward(self.policy.value("x_h", obs, target), cfg.xi, cfg.eta)
+            return -(values["u_r"][..., 0] ** cfg.eta)
+        return robot_reward(values["x_h"], cfg.xi, cfg.eta)
 
-    def _v_r(self, obs: th.Tensor, target: bool) -> th.Tensor:
-        """V_r at non-terminal states (callers substitute ``terminal_v_r`` at terminal ones)."""
+    def _v_r(self, values: dict[str, th.Tensor]) -> th.Tensor:
+        """V_r at non-terminal states from the networks' ``values`` (callers substitute
+        ``terminal_v_r`` at terminal ones)."""
         if self.config.v_r_use_network:
-            return self.policy.value("v_r", obs, target)[..., 0]
-        q_r = self.policy.value("q_r", obs, target)
+            return values["v_r"][..., 0]
+        q_r = values["q_r"]
         pi_r = th.exp(self.policy.log_probs(q_r))
-        return self.config.reward_weight * self._u_r(obs, target) + (pi_r * q_r).sum(dim=-1)
+        return self.config.reward_weight * self._u_r(values) + (pi_r * q_r).sum(dim=-1)
 
-    def _u_r_target(self, obs: th.Tensor) -> th.Tensor:
-        """U_r's target y = mean_h X_h^-xi, over ``u_r_sample_humans`` humans drawn per state when set."""
+    def _u_r_target(self, x_h: th.Tensor) -> th.Tensor:
+        """U_r's target y = mean_h X_h^-xi from the target network's X_h, over ``u_r_sample_humans``
+        humans drawn per state when set."""
         cfg = self.config
-        powers = self.policy.value("x_h", obs, target=True) ** (-cfg.xi)
+        powers = x_h ** (-cfg.xi)
         k = cfg.u_r_sample_humans
         if k is not None and k < powers.shape[-1]:
             # Drawn without replacement: the mean over a uniform subset is an unbiased estimate of the mean.
@@ -365,17 +374,18 @@ class Phase2(OffPolicyAlgorithm):
         return powers.mean(dim=-1, keepdim=True)
 
     # ------------------------------------------------------------------ targets
-    def _state_targets(self, obs: th.Tensor) -> dict[str, th.Tensor]:
-        """Targets that need only s: X_h, U_r's y, V_r; plus ``v_r_now``, V_r(s) for the logs."""
+    def _state_targets(self, values: dict[str, th.Tensor]) -> dict[str, th.Tensor]:
+        """Targets that need only s, from the target networks' ``values`` at s: X_h, U_r's y, V_r;
+        plus ``v_r_now``, V_r(s) for the logs."""
         cfg, policy = self.config, self.policy
-        q_r = policy.value("q_r", obs, target=True)
+        q_r = values["q_r"]
         pi_r = th.exp(policy.log_probs(q_r))
-        v_r = cfg.reward_weight * self._u_r(obs, target=True) + (pi_r * q_r).sum(dim=-1)
+        v_r = cfg.reward_weight * self._u_r(values) + (pi_r * q_r).sum(dim=-1)
         return {
-            "x_h": (policy.value("v_h_e", obs, target=True) ** cfg.zeta) @ self.pair_matrix,
-            "u_r": self._u_r_target(obs),
+            "x_h": (values["v_h_e"] ** cfg.zeta) @ self.pair_matrix,
+            "u_r": self._u_r_target(values["x_h"]),
             "v_r": v_r[:, None],
-            "v_r_now": v_r if not cfg.v_r_use_network else self._v_r(obs, target=True),
+            "v_r_now": v_r if not cfg.v_r_use_network else self._v_r(values),
             "pi_r": pi_r,
         }
 
@@ -390,8 +400,10 @@ class Phase2(OffPolicyAlgorithm):
         known = len(self._value_table.get("v_h_e", ()))
         if self.successor_cache.n_values() > known:
             obs = self.successor_cache.value_observations(known, self.device)
-            rows = [{**self._state_targets(part), "v_h_e": self.policy.value("v_h_e", part, target=True)}
-                    for part in th.split(obs, 4096)]
+            rows = []
+            for part in th.split(obs, 4096):
+                values = self._values(part)
+                rows.append({**self._state_targets(values), "v_h_e": values["v_h_e"]})
             for name in rows[0]:
                 parts = [r[name] for r in rows]
                 if name in self._value_table:
@@ -462,7 +474,8 @@ class Phase2(OffPolicyAlgorithm):
         self._v_r_mean = rows["v_r_now"][:batch_size].mean().item()
         obs = self.successor_cache.observations(ids, self.device)
         if "u_r" in active and cfg.u_r_sample_humans is not None:
-            rows["u_r"] = self._u_r_target(obs)  # a fresh draw of humans each step, not a cached one
+            # A fresh draw of humans each step, not a cached one.
+            rows["u_r"] = self._u_r_target(self.policy.value("x_h", obs, target=True))
         return obs, {name: (rows[name], None) for name in active}
 
     def _sample_state_ids(self, batch_size: int) -> np.ndarray:
@@ -485,14 +498,14 @@ class Phase2(OffPolicyAlgorithm):
         """Sampled (TD) targets of a batch of transitions (``model_based_targets=False``)."""
         cfg = self.config
         obs = data.observations
-        rows = self._state_targets(obs)
+        rows = self._state_targets(self._values(obs))
         self._v_r_mean = rows["v_r_now"].mean().item()
         out: dict[str, tuple[th.Tensor, th.Tensor | None]] = {
             name: (rows[name], None) for name in ("x_h", "u_r", "v_r") if name in active
         }
         if "q_r" in active:
             done = data.dones[:, 0].bool()
-            v_next = th.where(done, cfg.terminal_value, self._v_r(data.next_observations, target=True))
+            v_next = th.where(done, cfg.terminal_value, self._v_r(self._values(data.next_observations)))
             q_target = (cfg.gamma_r * v_next)[:, None].expand(-1, int(self.action_space.n))
             out["q_r"] = (q_target, F.one_hot(data.actions[:, 0].long(), int(self.action_space.n)).float())
         if "v_h_e" in active:
@@ -551,6 +564,10 @@ class Phase2(OffPolicyAlgorithm):
     def train(self, gradient_steps: int, batch_size: int = 64) -> None:
         if self.replay_buffer.size() < batch_size:
             return  # just after the buffer was cleared at the start of the ramp
+        with flush_denormals():
+            self._train(gradient_steps, batch_size)
+
+    def _train(self, gradient_steps: int, batch_size: int) -> None:
         cfg = self.config
         self.policy.set_training_mode(True)
         active = cfg.active_networks(self.num_timesteps)
