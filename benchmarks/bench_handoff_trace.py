@@ -69,7 +69,9 @@ class PolicyTrace(BaseCallback):
         mean_return, _ = evaluate_policy(self.model, self.eval_env, n_eval_episodes=5, deterministic=True)
         agrees = agreement(self.model, self.teacher_actions, self.observations)
         buffer = self.model.replay_buffer
-        failures = int(buffer.dones[self.seeded : buffer.pos].sum())  # SB3 keeps time-limit ends out of dones
+        # SB3 stores every episode end in dones and the time-limit ones again in timeouts.
+        ends = buffer.dones[self.seeded : buffer.pos] * (1 - buffer.timeouts[self.seeded : buffer.pos])
+        failures = int(ends.sum())
         print(f"  {self.num_timesteps:6d} steps: return {mean_return:7.1f}  agreement {agrees:.3f}  "
               f"{self.values()}  own terminal ends {failures}", flush=True)
 
