@@ -10,14 +10,15 @@ a dataset (``sb3_ext.curriculum.handoff.record_handoff``). Stage 2 then runs, si
   PPO (5 epochs) before the first step, no critic warm-up, no margin in training;
 * ``warm-up only``: the same plus the critic warm-up (3000 gradient steps fitting the critic /
   Q-network to the recorded returns, actor held still), no margin in training;
-* ``handoff``     : ``HandoffConfig``'s defaults: the same plus, for a TwinDQN, DQfD's large-margin
-  term on the recorded states in every gradient step of its own training.
+* ``warm-up + margin``: the same plus, for a TwinDQN, DQfD's large-margin term on the recorded
+  states in every gradient step of its own training (``training_margin_weight`` 1);
+* ``handoff``     : ``HandoffConfig``'s defaults.
 
 Each run is evaluated every ``eval_freq`` steps (10 deterministic episodes) until its mean
 return reaches the target or the budget ends. Tasks: Pendulum-v1 PPO -> TD3 (target -200),
 CartPole-v1 PPO -> TwinDQN (target 475).
 
-    nice -n 10 python benchmarks/bench_handoff.py --seeds 3 --variants "cold (same)" "warm-up only" handoff
+    nice -n 10 python benchmarks/bench_handoff.py --seeds 3 --variants "cold (same)" "warm-up only" "warm-up + margin"
 """
 
 from __future__ import annotations
@@ -67,6 +68,8 @@ class StepsToReturn(BaseCallback):
         self.evaluate()  # step 0: what the hand-over alone gives
 
     def _on_step(self) -> bool:
+        if self.reached_at is not None:  # reached at step 0: stop at the first step, keep that figure
+            return False
         return self.num_timesteps % self.eval_freq != 0 or self.evaluate()
 
 
@@ -107,11 +110,12 @@ def student_kwargs(task: dict[str, Any], variant: str) -> dict[str, Any]:
     return kwargs
 
 
-VARIANTS = ("cold (zoo)", "cold (same)", "distil only", "warm-up only", "handoff")
+VARIANTS = ("cold (zoo)", "cold (same)", "distil only", "warm-up only", "warm-up + margin", "handoff")
 #: The hand-over each hand-over variant performs (None: a cold start).
 HANDOFFS = {
     "distil only": HandoffConfig(critic_warmup_steps=0, training_margin_weight=0),
     "warm-up only": HandoffConfig(training_margin_weight=0),
+    "warm-up + margin": HandoffConfig(training_margin_weight=1),
     "handoff": HandoffConfig(),
 }
 
@@ -171,8 +175,9 @@ def main() -> None:
                 if args.json:
                     args.json.write_text(json.dumps(results, indent=1))
             for variant in args.variants:
-                steps = [row[variant]["reached_at"] or task["budget"] for row in results[name].values()]
-                hits = sum(row[variant]["reached_at"] is not None for row in results[name].values())
+                reached = [row[variant]["reached_at"] for row in results[name].values()]
+                steps = [task["budget"] if at is None else at for at in reached]  # 0 is a hit at step 0
+                hits = sum(at is not None for at in reached)
                 print(
                     f"   {variant}: median {np.median(steps):.0f} steps, reached on {hits}/{len(steps)} "
                     f"(misses counted as the budget)",

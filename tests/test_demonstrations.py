@@ -111,14 +111,15 @@ def test_hand_off_gives_a_twin_dqn_the_margin_and_it_survives_save_and_load(reco
 
     fresh = TwinDQN("MlpPolicy", "CartPole-v1", policy_kwargs=dict(SMALL), seed=1)
     assert fresh.demonstrations is None  # a model without a hand-over trains as before
-    off = hand_off(fresh, teacher, directory, HandoffConfig(distil_epochs=1, critic_warmup_steps=0, training_margin_weight=0))
-    assert fresh.demonstrations is None and off.training_margin_weight is None
+    off = hand_off(fresh, teacher, directory, HandoffConfig(distil_epochs=1, critic_warmup_steps=0))
+    assert fresh.demonstrations is None and off.training_margin_weight is None  # off unless asked for
 
 
 def test_a_q_learner_without_the_term_is_told_so(recorded, caplog):
     teacher, directory = recorded
     student = DQN("MlpPolicy", "CartPole-v1", policy_kwargs=dict(SMALL), seed=1)
     with caplog.at_level(logging.WARNING, logger="sb3_ext"):
-        report = hand_off(student, teacher, directory, HandoffConfig(distil_epochs=1, critic_warmup_steps=0))
+        report = hand_off(student, teacher, directory, HandoffConfig(distil_epochs=1, critic_warmup_steps=0,
+                                                                     training_margin_weight=1))
     assert report.training_margin_weight is None and not hasattr(student, "demonstrations")
     assert "DQN has no large-margin term in its own training" in caplog.text

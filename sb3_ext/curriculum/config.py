@@ -161,8 +161,8 @@ class HandoffConfig:
     Q-learners) is fitted to the recorded returns for ``critic_warmup_steps`` gradient steps in
     ``critic_warmup_rounds`` rounds at ``critic_warmup_learning_rate`` (0 steps: no warm-up), a
     Q-learner keeping the teacher's action greedy with the large-margin loss weighted ``margin_weight``;
-    a TwinDQN or QuantileDQN then keeps that term on the recorded states, weighted
-    ``training_margin_weight``, through its own training (0: only in the warm-up).
+    with ``training_margin_weight`` > 0 a TwinDQN or QuantileDQN keeps that term on the recorded
+    states, so weighted, through its own training (default 0: only in the warm-up).
     """
 
     transitions: int = field(default=10_000, metadata=_checked(POSITIVE))
@@ -171,7 +171,7 @@ class HandoffConfig:
     critic_warmup_rounds: int = field(default=5, metadata=_checked(POSITIVE))
     critic_warmup_learning_rate: float = field(default=1e-3, metadata=_checked(POSITIVE))
     margin_weight: float = field(default=1.0, metadata=_checked(NON_NEGATIVE))
-    training_margin_weight: float = field(default=1.0, metadata=_checked(NON_NEGATIVE))
+    training_margin_weight: float = field(default=0.0, metadata=_checked(NON_NEGATIVE))
 
 
 @dataclass(frozen=True)

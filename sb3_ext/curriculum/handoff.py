@@ -22,14 +22,14 @@ be copied. What carries over instead:
 3. **values**: an off-policy successor's critic (a Q-learner's Q-network) is then fitted to the
    returns of the recorded transitions, the actor held still (:mod:`sb3_ext.curriculum.critic_warmup`),
    so that its first updates follow the values of the handed-over behaviour, not a random critic;
-4. **the ranking**: a TwinDQN or QuantileDQN successor keeps the large-margin term on the recorded
-   states and the teacher's actions in every gradient step of its own training
-   (:class:`~sb3_ext.common.demonstrations.DemonstrationMargin`), as DQfD does: where its TD
-   targets cannot tell two actions apart by more than their noise, the teacher's choice stands,
-   where they separate them by more than the margin, they win. Without it, TD updates on data from
-   a good policy (whose actions have nearly equal values) reshuffle the greedy action within a few
-   thousand steps (measured on CartPole, docs/trainer.md). Other Q-learners (SB3's DQN, QRDQN)
-   have no such term in their ``train()``; for them the margin ends with the warm-up (logged).
+4. **the ranking** (optional, ``training_margin_weight`` > 0): a TwinDQN or QuantileDQN successor
+   keeps the large-margin term on the recorded states and the teacher's actions in every gradient
+   step of its own training (:class:`~sb3_ext.common.demonstrations.DemonstrationMargin`), as
+   DQfD does. Without it, TD updates on data from a good policy, whose actions have nearly equal
+   values, reshuffle the greedy action within a few thousand steps; with it the student keeps
+   the teacher's level but hardly rises above it, a poor teacher's included (both measured on
+   CartPole, docs/trainer.md), hence off by default. Other Q-learners (SB3's DQN, QRDQN) have no
+   such term in their ``train()``; for them the margin ends with the warm-up (logged).
 
 How much of each is set by the next stage's ``handoff:`` section
 (:class:`~sb3_ext.curriculum.config.HandoffConfig`).
@@ -188,8 +188,8 @@ def hand_off(
 ) -> HandoffReport:
     """Seed ``student``'s replay buffer from ``dataset`` (off-policy students), distil ``teacher``
     into it on the dataset's states, then warm up an off-policy student's critic on the recorded
-    returns and give a TwinDQN / QuantileDQN student the large-margin term for its own training
-    (see the module; ``settings`` default to :class:`HandoffConfig`'s). Logged through the
+    returns and, if so set, give a TwinDQN / QuantileDQN student the large-margin term for its own
+    training (see the module; ``settings`` default to :class:`HandoffConfig`'s). Logged through the
     ``sb3_ext`` logger."""
     settings = settings or HandoffConfig()
     seeded = 0
