@@ -34,7 +34,7 @@ import sb3_ext  # noqa: F401  (registers AssistGrid-v0)
 from bench_phase2_rock import throughput  # the side-by-side DQN comparison, one map
 from sb3_ext.envs.assist import MAPS
 from sb3_ext.phase2 import Phase2
-from sb3_ext.phase2.evaluation import Evaluation, evaluate, visited_states
+from sb3_ext.phase2.evaluation import Evaluation, evaluate, learned_values, visited_states
 from sb3_ext.phase2.exact import greedy_probs, occupancy, solve
 from sb3_ext.phase2.power import PowerParams, power_law_log_probs
 from sb3_ext.zoo.config import read_zoo_entry
@@ -132,6 +132,28 @@ def sensitivity(map_names: list[str], noises: tuple[float, ...] = (0.002, 0.005,
         print(f"  {name} (beta_r {params.beta_r:g}, {len(states)} states): " + ", ".join(cells), flush=True)
 
 
+def error_distribution(model, sol) -> None:
+    """Where the V_h^e error sits: over the (state, goal) pairs of the states both exact robots
+    visit, the share above 5% and the worst error by band of the exact value."""
+    prior = model.prior
+    terminal = prior.world.is_terminal
+    greedy = {s: greedy_probs(q) for s, q in sol.q_r.items()}
+    states = list(dict.fromkeys(visited_states(occupancy(prior, sol), terminal)
+                                + visited_states(occupancy(prior, sol, greedy), terminal)))
+    exact = np.stack([sol.v_h_e[s] for s in states])
+    absolute = np.abs(learned_values(model, states, ("v_h_e",))["v_h_e"] - exact)
+    relative = absolute / np.maximum(exact, 0.1)  # as evaluate() measures it
+    bands = []
+    for lo, hi in ((0.0, 0.01), (0.01, 0.1), (0.1, 0.3), (0.3, 0.7), (0.7, 1.0)):
+        band = (exact >= lo) & ((exact < hi) if hi < 1.0 else (exact <= hi))
+        if band.any():
+            bands.append(f"[{lo:g}, {hi:g}{']' if hi == 1.0 else ')'}: {band.sum()} pairs, worst {relative[band].max():.3f} "
+                         f"(abs {absolute[band].max():.3f}), {np.mean(relative[band] > 0.05):.1%} above 5%")
+    print(f"      V_h^e over {relative.size} (state, goal) pairs: {np.mean(relative > 0.05):.1%} above 5%; relative "
+          f"error median / 90% / 99% / max {' / '.join(f'{q:.3f}' for q in np.quantile(relative, [0.5, 0.9, 0.99, 1]))}, "
+          f"absolute max {absolute.max():.3f}; by exact value: " + "; ".join(bands), flush=True)
+
+
 def report_header(name: str) -> None:
     print(f"\n{name}: seed | soft-visited states: V_h^e X_h Q_r err, greedy=exact | greedy-visited: same | "
           "vs exact values of the learned soft robot: V_h^e X_h Q_r err | reach gap | "
@@ -161,6 +183,8 @@ def main() -> None:
     parser.add_argument("--eval-every", type=int, default=10_000)
     parser.add_argument("--throughput-steps", type=int, default=6000)
     parser.add_argument("--skip-exact", action="store_true")
+    parser.add_argument("--detail", action="store_true",
+                        help="after each seed, print where the V_h^e error sits (by band of the exact value)")
     parser.add_argument("--sensitivity", action="store_true",
                         help="only print how far exact V_h^e moves under small Q_r errors, for each map")
     parser.add_argument("--stretch", type=float, default=None, help="warm-up factor (default: the map's)")
@@ -193,6 +217,8 @@ def main() -> None:
             clock = EvaluationClock(sol, args.eval_every)
             model.learn(steps, callback=clock)
             report_row(seed, evaluate(model, sol), clock, steps)
+            if args.detail:
+                error_distribution(model, sol)
 
 
 if __name__ == "__main__":

@@ -344,6 +344,30 @@ def test_rock_world_over_three_seeds():
         assert result.reach["learned_greedy"].mean() > result.reach["uniform"].mean() + 0.2
 
 
+@pytest.mark.slow
+def test_rocks_map_at_the_large_map_budget():
+    """`rocks` (1,940 states, horizon 16: the robot pushes two rocks aside, stepping back after each)
+    with the large-map settings and budget (150k env steps, 4 envs; about 210 CPU s).
+
+    The reach target holds: the learned greedy robot reaches every goal as often as the exact
+    greedy robot (within 0.05), far more often than a uniform robot. The 5% value target does NOT
+    hold on this map (docs/phase2.md: a Q_r error of 1% already moves the exact V_h^e by about 10%
+    at beta_r = 10), so the values are only held to bounds above the spread measured over seeds
+    0-2 (V_h^e 0.26-0.63, Q_r 0.06-0.16, X_h <= 0.041, greedy = exact >= 0.96): a learner that
+    broke is far off (at the end of the warm-up V_h^e and Q_r errors are above 1).
+    """
+    venv = make_vec_env("AssistGrid-v0", n_envs=4, env_kwargs={"map_name": "rocks"}, seed=0)
+    model = Phase2("MlpPolicy", venv, seed=0, **phase2_map_settings("rocks"))
+    sol = solve(model.prior, model.config)
+    model.learn(MAP_BUDGETS["rocks"].steps)
+    result = evaluate(model, sol)
+    assert result.reach_gap <= 0.05, result.summary()
+    assert result.reach["learned_greedy"].mean() > result.reach["uniform"].mean() + 0.3, result.summary()
+    for states in (result.soft, result.greedy):
+        assert states.x_h <= 0.06 and states.q_r <= 0.3 and states.v_h_e <= 1.0, result.summary()
+        assert states.greedy_agreement >= 0.9, result.summary()
+
+
 def test_exact_reach_probabilities_match_sampled_roll_outs():
     env = gym.make("AssistGrid-v0", map_name="rock", max_steps=6)
     prior = env.unwrapped.prior
