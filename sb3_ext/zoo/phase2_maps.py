@@ -31,7 +31,7 @@ class MapBudget:
 # about 0.5-1%. Four gradient steps per env step, half of each batch drawn over every known
 # state, Q_r's loss weighting the differences between moves, and the final networks an average
 # of the weights over the last ~20k updates (one update per env step here: a time constant of
-# about a quarter of the full stage) bring Q_r to 2-3% and the worst V_h^e to 0.04-0.07 over
+# about a quarter of the full stage) bring Q_r to 2-3.4% and the worst V_h^e to 0.049-0.066 over
 # seeds 0-2, against 0.12-0.63 with one gradient step and neither option (docs/phase2.md).
 LARGE_MAP_SETTINGS = {"gradient_steps": 4, "uniform_state_fraction": 0.5, "q_r_advantage_weight": 10.0,
                       "weight_averaging_tau": 5e-5}
