@@ -18,6 +18,10 @@ a dataset (``sb3_ext.curriculum.handoff.record_handoff``). Stage 2 then runs, si
   updates (5000 steps at TD3's policy delay 2);
 * ``handoff``     : ``HandoffConfig``'s defaults.
 
+``--set KEY=VALUE`` changes the second-stage settings of every variant but ``cold (zoo)``;
+``--handoff-set KEY=VALUE`` changes ``HandoffConfig`` fields of every hand-over variant (e.g.
+``transitions=2000``: the recording keeps that many).
+
 Each run is evaluated every ``eval_freq`` steps (10 deterministic episodes) until its mean
 return reaches the target or the budget ends (``--full-budget``: every run trains its whole
 budget, to show what follows a hit, e.g. a dip after the hand-over). Tasks: Pendulum-v1 PPO ->
@@ -30,6 +34,8 @@ CartPole-v1 PPO -> TwinDQN (target 475).
 from __future__ import annotations
 
 import argparse
+import ast
+import dataclasses
 import json
 import tempfile
 import time
@@ -107,10 +113,25 @@ TASKS: dict[str, dict[str, Any]] = {
 }
 
 
-def student_kwargs(task: dict[str, Any], variant: str) -> dict[str, Any]:
+def parse_settings(parser: argparse.ArgumentParser, option: str, items: list[str]) -> dict[str, Any]:
+    """``KEY=VALUE`` items (Python literals) as a dict; a malformed item is a usage error."""
+    settings = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        try:
+            settings[key] = ast.literal_eval(value) if sep else None
+        except (ValueError, SyntaxError):
+            sep = ""
+        if not sep:
+            parser.error(f"{option} {item!r}: expected KEY=VALUE with a Python literal value")
+    return settings
+
+
+def student_kwargs(task: dict[str, Any], variant: str, overrides: dict[str, Any] | None = None) -> dict[str, Any]:
     kwargs = {**task["zoo"], "policy_kwargs": dict(task["zoo"]["policy_kwargs"])}
     if variant != "cold (zoo)":
         kwargs.update(task["same"])
+        kwargs.update(overrides or {})
     if task["noise"] is not None:
         n_actions = gym.make(task["env_id"]).action_space.shape[0]
         kwargs["action_noise"] = NormalActionNoise(np.zeros(n_actions), task["noise"] * np.ones(n_actions))
@@ -130,20 +151,24 @@ HANDOFFS = {
 }
 
 
-def run_task(name: str, seed: int, root: Path, variants: list[str], full_budget: bool = False) -> dict[str, Any]:
+def run_task(name: str, seed: int, root: Path, variants: list[str], full_budget: bool = False,
+             overrides: dict[str, Any] | None = None, handoff_overrides: dict[str, Any] | None = None) -> dict[str, Any]:
     task = TASKS[name]
+    handoff_overrides = handoff_overrides or {}
     ppo_kwargs = dict(task["ppo"])
     env = make_vec_env(task["env_id"], n_envs=ppo_kwargs.pop("n_envs"), seed=seed)
     start = time.perf_counter()
     teacher = PPO("MlpPolicy", env, seed=seed, **ppo_kwargs).learn(task["stage1_steps"])
     teacher_return = evaluate_policy(teacher, Monitor(gym.make(task["env_id"])), n_eval_episodes=10)[0]
     dataset = root / f"{name}-{seed}"
-    record_handoff(teacher, env, dataset, 10_000, env_id=task["env_id"])
+    record_handoff(teacher, env, dataset, handoff_overrides.get("transitions", 10_000), env_id=task["env_id"])
     result: dict[str, Any] = {"teacher_return": float(teacher_return), "stage1_wall_s": time.perf_counter() - start}
     for variant in variants:
-        model = task["student"]("MlpPolicy", task["env_id"], seed=seed, **student_kwargs(task, variant))
+        model = task["student"]("MlpPolicy", task["env_id"], seed=seed, **student_kwargs(task, variant, overrides))
         start = time.perf_counter()
         handoff = HANDOFFS.get(variant)
+        if handoff is not None:
+            handoff = dataclasses.replace(handoff, **handoff_overrides)
         report = hand_off(model, teacher, dataset, handoff, seed=seed).to_dict() if handoff is not None else None
         handoff_s = time.perf_counter() - start
         probe = StepsToReturn(task["env_id"], seed, task["target"], task["eval_freq"], stop=not full_budget)
@@ -162,7 +187,13 @@ def main() -> None:
     parser.add_argument("--variants", nargs="+", default=list(VARIANTS), choices=list(VARIANTS))
     parser.add_argument("--json", type=Path, help="write every curve here")
     parser.add_argument("--full-budget", action="store_true", help="train every run for its whole budget")
+    parser.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE",
+                        help="second-stage settings of every variant but cold (zoo), e.g. learning_rate=1e-4")
+    parser.add_argument("--handoff-set", nargs="*", default=[], metavar="KEY=VALUE",
+                        help="HandoffConfig fields of every hand-over variant, e.g. transitions=2000")
     args = parser.parse_args()
+    overrides = parse_settings(parser, "--set", args.set)
+    handoff_overrides = parse_settings(parser, "--handoff-set", args.handoff_set)
     th.set_num_threads(1)
     results: dict[str, dict[int, Any]] = {}
     with tempfile.TemporaryDirectory() as root:
@@ -172,7 +203,8 @@ def main() -> None:
                   f"steps to mean return >= {task['target']} (budget {task['budget']})", flush=True)
             results[name] = {}
             for seed in range(args.first_seed, args.first_seed + args.seeds):
-                row = results[name][seed] = run_task(name, seed, Path(root), args.variants, args.full_budget)
+                row = results[name][seed] = run_task(name, seed, Path(root), args.variants, args.full_budget,
+                                                     overrides, handoff_overrides)
                 cells = [
                     f"{v}: {row[v]['reached_at']}" if row[v]["reached_at"] is not None
                     else f"{v}: no ({row[v]['curve'][-1][1]:.0f})"

@@ -197,8 +197,8 @@ def hand_off(
     """Seed ``student``'s replay buffer from ``dataset`` (off-policy students), distil ``teacher``
     into it on the dataset's states, then warm up an off-policy student's critic on the recorded
     returns and, if so set, give a TwinDQN / QuantileDQN student the large-margin term or a
-    DelayedTD3 student the cloning term for its own training (see the module; ``settings`` default to :class:`HandoffConfig`'s). Logged through the
-    ``sb3_ext`` logger."""
+    DelayedTD3 student the cloning term for its own training (see the module; ``settings``
+    default to :class:`HandoffConfig`'s). Logged through the ``sb3_ext`` logger."""
     settings = settings or HandoffConfig()
     seeded = 0
     if isinstance(student, OffPolicyAlgorithm) and student.replay_buffer is not None:
