@@ -10,7 +10,9 @@ the range exact greedy robots span); the clocks are paused while checking, so th
 point is pure training time (this process's CPU seconds). Throughput is compared with a DQN of the
 same batch size and network on the same world, in the same process: both with one update per
 four env steps (DQN: one env, ``train_freq=4``, its default; Phase2: four envs, ``train_freq=1``),
-and both with one env and one update per step.
+and both with one env and one update per step. With ``--set weight_averaging_tau=...`` each seed
+gets two rows from the same run: its online weights at the end of training, and the averaged
+weights the model keeps.
 
     python benchmarks/bench_phase2_maps.py                              # every map, 3 seeds
     python benchmarks/bench_phase2_maps.py --maps rock rocks --seeds 1  # a subset
@@ -49,6 +51,7 @@ class EvaluationClock(BaseCallback):
         self.sol, self.every, self.next_check = sol, every, every
         self.eval_cpu = self.eval_wall = 0.0
         self.first_within: tuple[int, float] | None = None  # (env steps, CPU s)
+        self.online: Evaluation | None = None  # with weight averaging: the online weights' evaluation
 
     def _on_training_start(self) -> None:
         self.start_cpu, self.start_wall = time.process_time(), time.perf_counter()
@@ -63,6 +66,14 @@ class EvaluationClock(BaseCallback):
             if within and self.first_within is None:
                 self.first_within = (self.num_timesteps, self.train_cpu())
         return True
+
+    def _on_training_end(self) -> None:
+        # Phase2 swaps the averaged weights in after this: the same run measures both.
+        if self.model.weight_average is not None:
+            cpu, wall = time.process_time(), time.perf_counter()
+            self.online = evaluate(self.model, self.sol)
+            self.eval_cpu += time.process_time() - cpu
+            self.eval_wall += time.perf_counter() - wall
 
     def train_cpu(self) -> float:
         return time.process_time() - self.start_cpu - self.eval_cpu
@@ -161,7 +172,7 @@ def report_header(name: str) -> None:
           "training CPU s, wall s | steps per CPU s | load average (1 min) at the end", flush=True)
 
 
-def report_row(seed: int, e: Evaluation, clock: EvaluationClock, steps: int) -> None:
+def report_row(seed: int | str, e: Evaluation, clock: EvaluationClock, steps: int) -> None:
     """One seed's line, printed as soon as it is done (a long run keeps the seeds it finished)."""
     s, g, first, cpu = e.soft, e.greedy, clock.first_within, clock.train_cpu()
     to = f"{first[0]:>7d}, {first[1]:6.0f}" if first else f"{'never':>15}"
@@ -216,7 +227,9 @@ def main() -> None:
             sol = solve(model.prior, model.config)
             clock = EvaluationClock(sol, args.eval_every)
             model.learn(steps, callback=clock)
-            report_row(seed, evaluate(model, sol), clock, steps)
+            if clock.online is not None:
+                report_row(f"{seed} online weights", clock.online, clock, steps)
+            report_row(seed if clock.online is None else f"{seed} averaged weights", evaluate(model, sol), clock, steps)
             if args.detail:
                 error_distribution(model, sol)
 

@@ -500,6 +500,45 @@ def test_q_r_advantage_weight_scales_only_the_differences_between_moves():
     assert loss(7.0, contrast) == pytest.approx(7.0 * loss(1.0, contrast), rel=1e-5)
 
 
+def test_weight_averaging_keeps_the_mean_then_moving_average_of_the_full_stage_weights(tmp_path):
+    """With ``weight_averaging_tau``, the networks end ``learn`` with the average of the online
+    weights after each gradient step of the full stage, computed by hand here from the weights
+    the optimizer left after each step: the k-th step enters at rate max(tau, 1/k). The average
+    is saved and loaded with the model, and training goes on from it."""
+    tau = 0.02  # a plain mean over the first 50 full-stage steps, a moving average after
+    model = Phase2("MlpPolicy", small_env(), seed=0, weight_averaging_tau=tau, **FAST)
+    full_start = model.config.stage_ends[-1]
+    after_step = []  # (env step, the online weights right after an optimizer step)
+    model.policy.optimizer.register_step_post_hook(lambda *_: after_step.append(
+        (model.num_timesteps, [p.detach().clone() for p in model.policy.nets.parameters()])))
+    model.learn(1000)
+    full = [weights for step, weights in after_step if step >= full_start]
+    assert len(full) > 1 / tau and len(full) < len(after_step)  # both phases; warm-up steps left out
+    expected = [t.clone() for t in full[0]]
+    for k, weights in enumerate(full[1:], start=2):
+        rate = max(tau, 1.0 / k)
+        expected = [(1 - rate) * e + rate * w for e, w in zip(expected, weights, strict=True)]
+    final = [p.detach() for p in model.policy.nets.parameters()]
+    for got, want in zip(final, expected, strict=True):
+        th.testing.assert_close(got, want, rtol=1e-5, atol=1e-6)
+    assert any(not th.allclose(got, last, atol=1e-4) for got, last in zip(final, full[-1], strict=True))
+    assert int(model.weight_average.count) == len(full)
+
+    model.save(tmp_path / "averaged.zip")
+    loaded = Phase2.load(tmp_path / "averaged.zip", env=small_env())
+    assert int(loaded.weight_average.count) == len(full)
+    for got, want in zip(loaded.weight_average.nets.parameters(), model.weight_average.nets.parameters(), strict=True):
+        assert th.equal(got, want)
+    loaded.learn(100, reset_num_timesteps=False)
+    assert int(loaded.weight_average.count) > len(full)
+    # Off by default: nothing averaged, nothing extra saved.
+    plain = Phase2("MlpPolicy", small_env(), seed=0, **FAST)
+    assert plain.weight_average is None and "weight_average" not in plain._get_torch_save_params()[0]
+    for bad in (-0.1, 1.5, float("nan")):
+        with pytest.raises(ValueError, match="weight_averaging_tau"):
+            Phase2("MlpPolicy", small_env(), weight_averaging_tau=bad)
+
+
 def test_uniform_state_fraction_draws_states_the_robot_never_visited():
     """With a share of each batch drawn uniformly over the successor tables, the known states
     grow through the world model beyond the robot's own: after the same 1,500 steps of a uniform

@@ -56,6 +56,7 @@ class Phase2Config(PowerParams):
     clear_buffer_at_ramp: bool = True
     uniform_state_fraction: float = 0.0
     q_r_advantage_weight: float = 1.0
+    weight_averaging_tau: float = 0.0
     goal_resample_prob: float = 0.01
     n_actors: int = 1
     actor_sync_freq: int = 100
@@ -76,7 +77,8 @@ class Phase2Config(PowerParams):
                 raise ValueError(f"{name}: {getattr(self, name)!r}, expected true or false")
         _check_float("max_grad_norm", self.max_grad_norm, 0.0, math.inf, "> 0 and finite", open_low=True)
         _check_float("q_r_advantage_weight", self.q_r_advantage_weight, 0.0, math.inf, "> 0 and finite", open_low=True)
-        for name in ("exploration_initial_eps", "exploration_final_eps", "goal_resample_prob", "uniform_state_fraction"):
+        for name in ("exploration_initial_eps", "exploration_final_eps", "goal_resample_prob", "uniform_state_fraction",
+                     "weight_averaging_tau"):
             _check_float(name, getattr(self, name), 0.0, 1.0, "in [0, 1]")
         _check_float("exploration_fraction", self.exploration_fraction, 0.0, 1.0, "in (0, 1]", open_low=True)
         if self.directed_exploration and self.n_actors > 1:

@@ -34,8 +34,9 @@ from torch.nn import functional as F
 
 from sb3_ext.common.observations import refuse_dict_observations
 from sb3_ext.phase2.actors import epsilon_greedy, learn_with_actors
+from sb3_ext.phase2.averaging import WeightAverage
 from sb3_ext.phase2.buffers import Phase2ReplayBuffer, Phase2Samples
-from sb3_ext.phase2.config import RAMP_STAGE, Phase2Config
+from sb3_ext.phase2.config import FULL_STAGE, RAMP_STAGE, Phase2Config
 from sb3_ext.phase2.denormals import flush_denormals
 from sb3_ext.phase2.model_targets import SuccessorBatch, SuccessorCache
 from sb3_ext.phase2.policies import PROBABILITY_NETWORKS, PowerLawPolicy, stack_optimizer_state
@@ -120,6 +121,14 @@ class Phase2(OffPolicyAlgorithm):
         few percent while states differ by orders of magnitude (long detours under a large
         beta_r), a weight above 1 makes the network order the moves, which is what pi_r and the
         greedy robot read
+    :param weight_averaging_tau: 0 (off) or the rate of a running average of the networks'
+        weights (:class:`~sb3_ext.phase2.averaging.WeightAverage`), updated after every gradient
+        step of the full stage (beta_r at its final value): a plain mean over the first 1/tau
+        steps, then an exponential moving average with a time constant of about 1/tau steps. At
+        the end of ``learn`` the networks take the averaged weights (so evaluation, ``predict``
+        and the saved model use them; a later ``learn`` continues from them). Training, acting
+        and the targets use the online weights meanwhile. The average removes the noise of the
+        last updates, which sets the worst-case error of the values at a few states
     :param goal_resample_prob: per-step probability that a human redraws its goal (set on the env)
     :param n_actors: 1 for synchronous training, > 1 for actor processes + a learner
     :param actor_sync_freq: gradient updates between policy copies to the actors
@@ -180,6 +189,7 @@ class Phase2(OffPolicyAlgorithm):
         clear_buffer_at_ramp: bool = True,
         uniform_state_fraction: float = 0.0,
         q_r_advantage_weight: float = 1.0,
+        weight_averaging_tau: float = 0.0,
         goal_resample_prob: float = 0.01,
         n_actors: int = 1,
         actor_sync_freq: int = 100,
@@ -204,7 +214,8 @@ class Phase2(OffPolicyAlgorithm):
             exploration_initial_eps=exploration_initial_eps, exploration_final_eps=exploration_final_eps,
             exploration_fraction=exploration_fraction, directed_exploration=directed_exploration,
             clear_buffer_at_ramp=clear_buffer_at_ramp, uniform_state_fraction=uniform_state_fraction,
-            q_r_advantage_weight=q_r_advantage_weight, goal_resample_prob=goal_resample_prob,
+            q_r_advantage_weight=q_r_advantage_weight, weight_averaging_tau=weight_averaging_tau,
+            goal_resample_prob=goal_resample_prob,
             n_actors=n_actors, actor_sync_freq=actor_sync_freq,
         )
         if not isinstance(learning_rate, (int, float)) or isinstance(learning_rate, bool) or not learning_rate > 0:
@@ -270,6 +281,8 @@ class Phase2(OffPolicyAlgorithm):
         self._target_table: dict[str, th.Tensor] = {}
         self._value_table: dict[str, th.Tensor] = {}
         self._v_r_mean = float("nan")
+        self.weight_average = (WeightAverage(self.policy.nets, cfg.weight_averaging_tau)
+                               if cfg.weight_averaging_tau > 0.0 else None)
         # (pairs, humans) matrix of each goal's weight in its human's mean over goals.
         pair_matrix = np.zeros((len(self.prior.goal_pairs), self.prior.world.n_humans), dtype=np.float32)
         pair_matrix[np.arange(len(self.prior.goal_pairs)), self.prior.pair_human] = self.prior.pair_weights
@@ -577,6 +590,7 @@ class Phase2(OffPolicyAlgorithm):
         names: list[str] = []
         # X_h on its own, larger batch when x_h_batch_size asks for one.
         x_h_batch = cfg.x_h_batch_size if "x_h" in active and cfg.x_h_batch_size != batch_size else None
+        average = self.weight_average if cfg.stage(self.num_timesteps) == FULL_STAGE else None
         for _ in range(gradient_steps):
             with th.no_grad():
                 obs, targets = self._batch(batch_size, active - {"x_h"} if x_h_batch is not None else active)
@@ -593,6 +607,8 @@ class Phase2(OffPolicyAlgorithm):
             # Clip each network proportionally to the learning rate: steps stay bounded as lr decays.
             self.policy.nets.clip_grad_norms_(cfg.max_grad_norm * lr_factor)
             self.policy.optimizer.step()
+            if average is not None:
+                average.update(self.policy.nets)
             losses.append(step.detach())
             names = list(targets)
             self._n_updates += 1
@@ -619,15 +635,19 @@ class Phase2(OffPolicyAlgorithm):
     ) -> SelfPhase2:
         if self.config.n_actors > 1:
             learn_with_actors(self, total_timesteps, callback, log_interval, tb_log_name, reset_num_timesteps)
-            return self
-        return super().learn(
-            total_timesteps=total_timesteps,
-            callback=callback,
-            log_interval=log_interval,
-            tb_log_name=tb_log_name,
-            reset_num_timesteps=reset_num_timesteps,
-            progress_bar=progress_bar,
-        )
+        else:
+            super().learn(
+                total_timesteps=total_timesteps,
+                callback=callback,
+                log_interval=log_interval,
+                tb_log_name=tb_log_name,
+                reset_num_timesteps=reset_num_timesteps,
+                progress_bar=progress_bar,
+            )
+        if self.weight_average is not None and int(self.weight_average.count) > 0:
+            # After the callbacks' training end: they still see the online weights.
+            self.weight_average.copy_to(self.policy.nets)
+        return self
 
     def set_parameters(
         self,
@@ -660,7 +680,8 @@ class Phase2(OffPolicyAlgorithm):
                 "pair_offsets", "visit_counts"]
 
     def _get_torch_save_params(self) -> tuple[list[str], list[str]]:
-        return ["policy", "policy.optimizer"], []
+        averaged = [] if self.weight_average is None else ["weight_average"]
+        return ["policy", "policy.optimizer", *averaged], []
 
 
 def log_neg_q(raw: th.Tensor) -> th.Tensor:
