@@ -241,58 +241,40 @@ def hand_off(
             warmup.td_error_after if warmup.td_error_after is not None else float("nan"),
             report.agreement_after_warmup if report.agreement_after_warmup is not None else float("nan"),
         )
-    keep_margin(student, observations, teacher_actions, settings.training_margin_weight, report)
-    keep_cloning(student, observations, teacher_actions, settings, report)
+    keep_demonstrations(student, observations, teacher_actions, settings, report)
     return report
 
 
-def keep_margin(
-    student: OffPolicyAlgorithm,
-    observations: np.ndarray,
-    teacher_actions: np.ndarray,
-    weight: float,
-    report: HandoffReport,
-) -> None:
-    """Give a discrete TwinDQN / QuantileDQN student the large-margin term on the recorded states for
-    its own training (step 4 of the module); say so in ``report``, or log why not."""
-    if weight == 0 or not isinstance(student.action_space, spaces.Discrete):
-        return
-    if not isinstance(student, TwinCriticTraining):
-        log.warning(
-            "handoff: %s has no large-margin term in its own training (TwinDQN and QuantileDQN have); "
-            "the teacher's ranking is kept only by the warm-up",
-            type(student).__name__,
-        )
-        return
-    student.demonstrations = DemonstrationMargin(observations, teacher_actions, weight=weight)
-    report.training_margin_weight = weight
-    log.info("handoff: %s keeps the large-margin term (weight %g) on %d recorded states while it trains",
-             type(student).__name__, weight, len(observations))
-
-
-def keep_cloning(
+def keep_demonstrations(
     student: OffPolicyAlgorithm,
     observations: np.ndarray,
     teacher_actions: np.ndarray,
     settings: HandoffConfig,
     report: HandoffReport,
 ) -> None:
-    """Give a Box-action DelayedTD3 student TD3+BC's cloning term on the recorded states for its own
-    training (step 5 of the module); say so in ``report``, or log why not."""
-    weight = settings.training_bc_weight
-    if weight == 0 or not isinstance(student.action_space, spaces.Box):
+    """Give the student, if ``settings`` ask for it, the term that keeps it near the teacher on the
+    recorded states during its own training: DQfD's large margin for a discrete TwinDQN /
+    QuantileDQN (step 4 of the module), TD3+BC's cloning term for a Box-action DelayedTD3 (step 5);
+    say so in ``report``, or log why not."""
+    discrete = isinstance(student.action_space, spaces.Discrete)
+    weight = settings.training_margin_weight if discrete else settings.training_bc_weight
+    if weight == 0 or not (discrete or isinstance(student.action_space, spaces.Box)):
         return
-    if not isinstance(student, DelayedTD3):
-        log.warning(
-            "handoff: %s has no behaviour-cloning term in its own training (DelayedTD3 has); "
-            "its actor is held to the teacher's actions only by the distillation",
-            type(student).__name__,
-        )
+    term, able, able_names = (("large-margin", TwinCriticTraining, "TwinDQN and QuantileDQN") if discrete
+                              else ("behaviour-cloning", DelayedTD3, "DelayedTD3"))
+    if not isinstance(student, able):
+        log.warning("handoff: %s has no %s term in its own training (%s has); the teacher's %s kept only by "
+                    "the hand-over itself", type(student).__name__, term, able_names,
+                    "ranking is" if discrete else "actions are")
         return
-    scaled = student.policy.scale_action(teacher_actions)
-    student.demonstrations = DemonstrationCloning(observations, scaled, weight=weight,
-                                                  fade_updates=settings.training_bc_fade_updates)
-    report.training_bc_weight = weight
-    log.info("handoff: %s keeps the cloning term (weight %g, fading over %d actor updates; 0: kept) on %d "
-             "recorded states while it trains", type(student).__name__, weight, settings.training_bc_fade_updates,
-             len(observations))
+    if discrete:
+        student.demonstrations = DemonstrationMargin(observations, teacher_actions, weight=weight)
+        report.training_margin_weight = weight
+        how = ""
+    else:
+        student.demonstrations = DemonstrationCloning(observations, student.policy.scale_action(teacher_actions),
+                                                      weight=weight, fade_updates=settings.training_bc_fade_updates)
+        report.training_bc_weight = weight
+        how = f", fading over {settings.training_bc_fade_updates} actor updates (0: kept)"
+    log.info("handoff: %s keeps the %s term (weight %g%s) on %d recorded states while it trains",
+             type(student).__name__, term, weight, how, len(observations))
