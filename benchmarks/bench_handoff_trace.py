@@ -14,9 +14,11 @@ teacher's greedy ones.
 
     nice -n 10 python benchmarks/bench_handoff_trace.py --seed 0 --margin-weight 0 1 --budget 8000
     nice -n 10 python benchmarks/bench_handoff_trace.py --task pendulum --seed 0 --margin-weight 0 --budget 2000
+    nice -n 10 python benchmarks/bench_handoff_trace.py --task pendulum --seed 0 --margin-weight 0 --bc-weight 0 0.4 1
 
 ``--margin-weight`` is ``HandoffConfig.training_margin_weight`` (0: the large-margin term ends with
-the critic warm-up); one trace per value, from the same teacher and recording. ``--set`` and
+the critic warm-up), ``--bc-weight`` is ``HandoffConfig.training_bc_weight`` (a DelayedTD3's
+cloning term, kept); one trace per pair of values, from the same teacher and recording. ``--set`` and
 ``--handoff-set`` are ``bench_handoff.py``'s (second-stage settings, ``HandoffConfig`` fields; the
 recording keeps ``transitions``).
 """
@@ -25,6 +27,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import itertools
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -92,6 +95,7 @@ def main() -> None:
     parser.add_argument("--task", default="cartpole", choices=list(TASKS))
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--margin-weight", type=float, nargs="+", default=[0.0, 1.0])
+    parser.add_argument("--bc-weight", type=float, nargs="+", default=[0.0])
     parser.add_argument("--budget", type=int, default=4000, help="second-stage steps per trace")
     parser.add_argument("--every", type=int, default=500)
     parser.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE", help="second-stage settings")
@@ -118,11 +122,12 @@ def main() -> None:
         print(f"seed {args.seed}: recording of {len(observations)} transitions: "
               f"{int(sum(chunk['dones'].sum() for chunk in chunks))} episode ends, "
               f"{int(sum(chunk['timeouts'].sum() for chunk in chunks))} of them time limits{greedy}", flush=True)
-        for weight in args.margin_weight:
-            print(f"training_margin_weight {weight}:", flush=True)
+        for weight, bc_weight in itertools.product(args.margin_weight, args.bc_weight):
+            print(f"training_margin_weight {weight}, training_bc_weight {bc_weight}:", flush=True)
             model = task["student"]("MlpPolicy", task["env_id"], seed=args.seed,
                                     **student_kwargs(task, "handoff", overrides))
-            settings = dataclasses.replace(HandoffConfig(training_margin_weight=weight), **handoff_overrides)
+            settings = HandoffConfig(training_margin_weight=weight, training_bc_weight=bc_weight)
+            settings = dataclasses.replace(settings, **handoff_overrides)
             report = hand_off(model, teacher, dataset, settings, seed=args.seed)
             trace = PolicyTrace(task["env_id"], args.seed, args.every, args.budget, observations, teacher_actions,
                                  report.transitions_seeded)
