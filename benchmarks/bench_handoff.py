@@ -12,10 +12,20 @@ a dataset (``sb3_ext.curriculum.handoff.record_handoff``). Stage 2 then runs, si
   Q-network to the recorded returns, actor held still), no margin in training;
 * ``warm-up + margin``: the same plus, for a TwinDQN, DQfD's large-margin term on the recorded
   states in every gradient step of its own training (``training_margin_weight`` 1);
+* ``warm-up + BC``: the same as ``warm-up only`` plus, for a DelayedTD3, TD3+BC's cloning term on
+  the recorded states in every actor update (``training_bc_weight`` 0.4, TD3+BC's alpha 2.5);
+* ``warm-up + BC fading``: the same, the weight falling linearly to 0 over the first 2500 actor
+  updates (5000 steps at TD3's policy delay 2);
 * ``handoff``     : ``HandoffConfig``'s defaults.
 
+``--set KEY=VALUE`` changes the second-stage settings of every variant but ``cold (zoo)``;
+``--handoff-set KEY=VALUE`` changes ``HandoffConfig`` fields of every hand-over variant (e.g.
+``transitions=2000``: the recording keeps that many).
+
 Each run is evaluated every ``eval_freq`` steps (10 deterministic episodes) until its mean
-return reaches the target or the budget ends. Tasks: Pendulum-v1 PPO -> TD3 (target -200),
+return reaches the target or the budget ends (``--full-budget``: every run trains its whole
+budget, to show what follows a hit, e.g. a dip after the hand-over). Tasks: Pendulum-v1 PPO ->
+DelayedTD3 (target -200; DelayedTD3 trains exactly as SB3's TD3 and can carry the cloning term),
 CartPole-v1 PPO -> TwinDQN (target 475).
 
     nice -n 10 python benchmarks/bench_handoff.py --seeds 3 --variants "cold (same)" "warm-up only" "warm-up + margin"
@@ -24,6 +34,8 @@ CartPole-v1 PPO -> TwinDQN (target 475).
 from __future__ import annotations
 
 import argparse
+import ast
+import dataclasses
 import json
 import tempfile
 import time
@@ -33,7 +45,7 @@ from typing import Any
 import gymnasium as gym
 import numpy as np
 import torch as th
-from stable_baselines3 import PPO, TD3
+from stable_baselines3 import PPO
 from stable_baselines3.common.callbacks import BaseCallback
 from stable_baselines3.common.env_util import make_vec_env
 from stable_baselines3.common.evaluation import evaluate_policy
@@ -42,14 +54,16 @@ from stable_baselines3.common.noise import NormalActionNoise
 
 from sb3_ext.curriculum.config import HandoffConfig
 from sb3_ext.curriculum.handoff import hand_off, record_handoff
+from sb3_ext.delayed_td3 import DelayedTD3
 from sb3_ext.twin_dqn import TwinDQN
 
 
 class StepsToReturn(BaseCallback):
     """Evaluate every ``eval_freq`` steps; stop once the mean return reaches ``target``."""
 
-    def __init__(self, env_id: str, seed: int, target: float, eval_freq: int) -> None:
+    def __init__(self, env_id: str, seed: int, target: float, eval_freq: int, stop: bool = True) -> None:
         super().__init__()
+        self.stop = stop
         self.eval_env = Monitor(gym.make(env_id))
         self.eval_env.reset(seed=10_000 + seed)
         self.target, self.eval_freq = target, eval_freq
@@ -59,16 +73,15 @@ class StepsToReturn(BaseCallback):
     def evaluate(self) -> bool:
         mean_return, _ = evaluate_policy(self.model, self.eval_env, n_eval_episodes=10, deterministic=True)
         self.curve.append((self.num_timesteps, float(mean_return)))
-        if mean_return >= self.target:
+        if mean_return >= self.target and self.reached_at is None:
             self.reached_at = self.num_timesteps
-            return False
-        return True
+        return self.reached_at is None or not self.stop
 
     def _on_training_start(self) -> None:
         self.evaluate()  # step 0: what the hand-over alone gives
 
     def _on_step(self) -> bool:
-        if self.reached_at is not None:  # reached at step 0: stop at the first step, keep that figure
+        if self.reached_at is not None and self.stop:  # reached at step 0: stop at the first step
             return False
         return self.num_timesteps % self.eval_freq != 0 or self.evaluate()
 
@@ -78,7 +91,7 @@ TASKS: dict[str, dict[str, Any]] = {
         "env_id": "Pendulum-v1", "target": -200.0, "stage1_steps": 40_000, "budget": 15_000, "eval_freq": 1000,
         "ppo": {"n_envs": 4, "n_steps": 1024, "gae_lambda": 0.95, "gamma": 0.9, "n_epochs": 10, "ent_coef": 0.0,
                 "learning_rate": 1e-3, "clip_range": 0.2, "use_sde": True, "sde_sample_freq": 4},
-        "student": TD3,
+        "student": DelayedTD3,
         # rl-zoo3's td3.yml entry for Pendulum-v1; the hand-over settings start learning at once.
         "zoo": {"learning_starts": 10_000, "gamma": 0.98, "buffer_size": 200_000, "train_freq": 1, "gradient_steps": 1,
                 "learning_rate": 1e-3, "policy_kwargs": {"net_arch": [400, 300]}},
@@ -100,43 +113,65 @@ TASKS: dict[str, dict[str, Any]] = {
 }
 
 
-def student_kwargs(task: dict[str, Any], variant: str) -> dict[str, Any]:
+def parse_settings(parser: argparse.ArgumentParser, option: str, items: list[str]) -> dict[str, Any]:
+    """``KEY=VALUE`` items (Python literals) as a dict; a malformed item is a usage error."""
+    settings = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        try:
+            settings[key] = ast.literal_eval(value) if sep else None
+        except (ValueError, SyntaxError):
+            sep = ""
+        if not sep:
+            parser.error(f"{option} {item!r}: expected KEY=VALUE with a Python literal value")
+    return settings
+
+
+def student_kwargs(task: dict[str, Any], variant: str, overrides: dict[str, Any] | None = None) -> dict[str, Any]:
     kwargs = {**task["zoo"], "policy_kwargs": dict(task["zoo"]["policy_kwargs"])}
     if variant != "cold (zoo)":
         kwargs.update(task["same"])
+        kwargs.update(overrides or {})
     if task["noise"] is not None:
         n_actions = gym.make(task["env_id"]).action_space.shape[0]
         kwargs["action_noise"] = NormalActionNoise(np.zeros(n_actions), task["noise"] * np.ones(n_actions))
     return kwargs
 
 
-VARIANTS = ("cold (zoo)", "cold (same)", "distil only", "warm-up only", "warm-up + margin", "handoff")
+VARIANTS = ("cold (zoo)", "cold (same)", "distil only", "warm-up only", "warm-up + margin", "warm-up + BC",
+            "warm-up + BC fading", "handoff")
 #: The hand-over each hand-over variant performs (None: a cold start).
 HANDOFFS = {
     "distil only": HandoffConfig(critic_warmup_steps=0, training_margin_weight=0),
     "warm-up only": HandoffConfig(training_margin_weight=0),
     "warm-up + margin": HandoffConfig(training_margin_weight=1),
+    "warm-up + BC": HandoffConfig(training_bc_weight=0.4),
+    "warm-up + BC fading": HandoffConfig(training_bc_weight=0.4, training_bc_fade_updates=2500),
     "handoff": HandoffConfig(),
 }
 
 
-def run_task(name: str, seed: int, root: Path, variants: list[str]) -> dict[str, Any]:
+def run_task(name: str, seed: int, root: Path, variants: list[str], full_budget: bool = False,
+             overrides: dict[str, Any] | None = None, handoff_overrides: dict[str, Any] | None = None) -> dict[str, Any]:
     task = TASKS[name]
+    handoff_overrides = handoff_overrides or {}
     ppo_kwargs = dict(task["ppo"])
     env = make_vec_env(task["env_id"], n_envs=ppo_kwargs.pop("n_envs"), seed=seed)
     start = time.perf_counter()
     teacher = PPO("MlpPolicy", env, seed=seed, **ppo_kwargs).learn(task["stage1_steps"])
     teacher_return = evaluate_policy(teacher, Monitor(gym.make(task["env_id"])), n_eval_episodes=10)[0]
     dataset = root / f"{name}-{seed}"
-    record_handoff(teacher, env, dataset, 10_000, env_id=task["env_id"])
+    record_handoff(teacher, env, dataset, handoff_overrides.get("transitions", 10_000), env_id=task["env_id"])
     result: dict[str, Any] = {"teacher_return": float(teacher_return), "stage1_wall_s": time.perf_counter() - start}
     for variant in variants:
-        model = task["student"]("MlpPolicy", task["env_id"], seed=seed, **student_kwargs(task, variant))
+        model = task["student"]("MlpPolicy", task["env_id"], seed=seed, **student_kwargs(task, variant, overrides))
         start = time.perf_counter()
         handoff = HANDOFFS.get(variant)
+        if handoff is not None:
+            handoff = dataclasses.replace(handoff, **handoff_overrides)
         report = hand_off(model, teacher, dataset, handoff, seed=seed).to_dict() if handoff is not None else None
         handoff_s = time.perf_counter() - start
-        probe = StepsToReturn(task["env_id"], seed, task["target"], task["eval_freq"])
+        probe = StepsToReturn(task["env_id"], seed, task["target"], task["eval_freq"], stop=not full_budget)
         start = time.perf_counter()
         model.learn(task["budget"], callback=probe)
         result[variant] = {"reached_at": probe.reached_at, "curve": probe.curve, "wall_s": time.perf_counter() - start,
@@ -151,7 +186,14 @@ def main() -> None:
     parser.add_argument("--tasks", nargs="+", default=list(TASKS), choices=list(TASKS))
     parser.add_argument("--variants", nargs="+", default=list(VARIANTS), choices=list(VARIANTS))
     parser.add_argument("--json", type=Path, help="write every curve here")
+    parser.add_argument("--full-budget", action="store_true", help="train every run for its whole budget")
+    parser.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE",
+                        help="second-stage settings of every variant but cold (zoo), e.g. learning_rate=1e-4")
+    parser.add_argument("--handoff-set", nargs="*", default=[], metavar="KEY=VALUE",
+                        help="HandoffConfig fields of every hand-over variant, e.g. transitions=2000")
     args = parser.parse_args()
+    overrides = parse_settings(parser, "--set", args.set)
+    handoff_overrides = parse_settings(parser, "--handoff-set", args.handoff_set)
     th.set_num_threads(1)
     results: dict[str, dict[int, Any]] = {}
     with tempfile.TemporaryDirectory() as root:
@@ -161,7 +203,8 @@ def main() -> None:
                   f"steps to mean return >= {task['target']} (budget {task['budget']})", flush=True)
             results[name] = {}
             for seed in range(args.first_seed, args.first_seed + args.seeds):
-                row = results[name][seed] = run_task(name, seed, Path(root), args.variants)
+                row = results[name][seed] = run_task(name, seed, Path(root), args.variants, args.full_budget,
+                                                     overrides, handoff_overrides)
                 cells = [
                     f"{v}: {row[v]['reached_at']}" if row[v]["reached_at"] is not None
                     else f"{v}: no ({row[v]['curve'][-1][1]:.0f})"
@@ -169,8 +212,9 @@ def main() -> None:
                 ]  # fmt: skip
                 print(f"seed {seed}: PPO teacher {row['teacher_return']:.0f}; " + "; ".join(cells), flush=True)
                 for variant in HANDOFFS.keys() & set(args.variants):
-                    curve = ", ".join(f"{ret:.0f}" for _, ret in row[variant]["curve"][:4])
-                    print(f"   {variant}: returns at the first evaluations {curve}; hand-over "
+                    shown = row[variant]["curve"] if args.full_budget else row[variant]["curve"][:4]
+                    curve = ", ".join(f"{ret:.0f}" for _, ret in shown)
+                    print(f"   {variant}: returns at the evaluations {curve}; hand-over "
                           f"{row[variant]['handoff_s']:.1f} s; {json.dumps(row[variant]['handoff'])}", flush=True)
                 if args.json:
                     args.json.write_text(json.dumps(results, indent=1))

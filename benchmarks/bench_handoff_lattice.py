@@ -10,9 +10,12 @@ Per seed, two (three) curriculum runs on the 8x8x5 lattice of stage1_small.yaml 
 * ``cold``        : the same TD3 stage alone, from scratch.
 
 Reported: the TD3 stage's evaluation curve (``eval/mean_reward`` of its RunArtifacts, 5
-deterministic episodes) and the steps it takes to reach the PPO stage's final evaluation reward.
+deterministic episodes, ``--eval-episodes``) and the steps it takes to reach the PPO stage's final
+evaluation reward; at the end, per evaluation step, the mean over seeds of the hand-over run's
+reward minus the cold run's, with its standard error.
 
     nice -n 10 python benchmarks/bench_handoff_lattice.py --seeds 3
+    nice -n 10 python benchmarks/bench_handoff_lattice.py --seeds 6 --first-seed 3 --eval-episodes 10
 """
 
 from __future__ import annotations
@@ -48,11 +51,12 @@ def stages(ppo_steps: int, td3_steps: int) -> tuple[Any, Any, Any]:
     return ppo, stage_config_from_dict(td3, "bench td3 stage"), stage_config_from_dict(distil_only, "bench td3 stage")
 
 
-def run(root: Path, name: str, configs: dict[int, Any], seed: int, eval_freq: int) -> RunState:
+def run(root: Path, name: str, configs: dict[int, Any], seed: int, eval_freq: int, eval_episodes: int) -> RunState:
     state = RunState(root / name, seed=seed, preset=None, configs=configs)
     state.run_dir.mkdir()
     with contextlib.redirect_stdout(io.StringIO()):
-        CurriculumRunner(state, progress=False, eval_episodes=5, subprocesses=False, eval_freq=eval_freq).run(sorted(configs))
+        CurriculumRunner(state, progress=False, eval_episodes=eval_episodes, subprocesses=False,
+                         eval_freq=eval_freq).run(sorted(configs))
     return state
 
 
@@ -64,6 +68,8 @@ def curve(state: RunState, stage: int) -> list[tuple[int, float]]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--seeds", type=int, default=3)
+    parser.add_argument("--first-seed", type=int, default=0, help="seeds first-seed .. first-seed + seeds - 1")
+    parser.add_argument("--eval-episodes", type=int, default=5, help="deterministic episodes per evaluation")
     parser.add_argument("--ppo-steps", type=int, default=24_000)
     parser.add_argument("--td3-steps", type=int, default=6_000)
     parser.add_argument("--eval-freq", type=int, default=1_000)
@@ -73,17 +79,20 @@ def main() -> None:
     ppo, td3, distil_only = stages(args.ppo_steps, args.td3_steps)
     print(f"lattice 8x8x5, 4 agents: PPO {args.ppo_steps} steps -> TD3 {args.td3_steps} steps vs TD3 cold", flush=True)
     reached: dict[str, list] = {name: [] for name in ("handoff", "cold", "distil only")[: 3 if args.distil_only else 2]}
+    gaps: list[list[float]] = []  # per seed, hand-over minus cold at each evaluation step
     with tempfile.TemporaryDirectory() as root:
-        for seed in range(args.seeds):
-            handoff = run(Path(root), f"handoff{seed}", {1: ppo, 2: td3}, seed, args.eval_freq)
-            cold = run(Path(root), f"cold{seed}", {1: td3}, seed, args.eval_freq)
+        for seed in range(args.first_seed, args.first_seed + args.seeds):
+            handoff = run(Path(root), f"handoff{seed}", {1: ppo, 2: td3}, seed, args.eval_freq, args.eval_episodes)
+            cold = run(Path(root), f"cold{seed}", {1: td3}, seed, args.eval_freq, args.eval_episodes)
             summary = json.loads((handoff.run_dir / "summary.json").read_text())["stages"]
             target = summary["1"]["policy"]["mean_reward"]
             report = json.loads((handoff.stage_dir(2) / "handoff.json").read_text())
             curves = {"handoff": curve(handoff, 2), "cold": curve(cold, 1)}
             if args.distil_only:
-                distilled = run(Path(root), f"distil{seed}", {1: ppo, 2: distil_only}, seed, args.eval_freq)
+                distilled = run(Path(root), f"distil{seed}", {1: ppo, 2: distil_only}, seed, args.eval_freq,
+                                args.eval_episodes)
                 curves["distil only"] = curve(distilled, 2)
+            gaps.append([h - c for (_, h), (_, c) in zip(curves["handoff"], curves["cold"], strict=False)])
             cells = []
             for name, points in curves.items():
                 step = next((s for s, v in points if v >= target), None)
@@ -97,6 +106,11 @@ def main() -> None:
         print(f"{name}: median steps to the PPO stage's reward "
               f"{np.median([s if s is not None else args.td3_steps for s in steps]):.0f}, reached on "
               f"{sum(s is not None for s in steps)}/{len(steps)} (misses counted as the budget)")
+    length = min(len(row) for row in gaps)
+    table = np.array([row[:length] for row in gaps])
+    error = table.std(axis=0, ddof=1) / np.sqrt(len(table)) if len(table) > 1 else np.full(length, np.nan)
+    print("hand-over minus cold per evaluation, mean over seeds +- standard error: "
+          + " ".join(f"{m:+.2f}+-{e:.2f}" for m, e in zip(table.mean(axis=0), error, strict=True)))
 
 
 if __name__ == "__main__":

@@ -14,14 +14,20 @@ teacher's greedy ones.
 
     nice -n 10 python benchmarks/bench_handoff_trace.py --seed 0 --margin-weight 0 1 --budget 8000
     nice -n 10 python benchmarks/bench_handoff_trace.py --task pendulum --seed 0 --margin-weight 0 --budget 2000
+    nice -n 10 python benchmarks/bench_handoff_trace.py --task pendulum --seed 0 --margin-weight 0 --bc-weight 0 0.4 1
 
 ``--margin-weight`` is ``HandoffConfig.training_margin_weight`` (0: the large-margin term ends with
-the critic warm-up); one trace per value, from the same teacher and recording.
+the critic warm-up), ``--bc-weight`` is ``HandoffConfig.training_bc_weight`` (a DelayedTD3's
+cloning term, kept); one trace per pair of values, from the same teacher and recording. ``--set`` and
+``--handoff-set`` are ``bench_handoff.py``'s (second-stage settings, ``HandoffConfig`` fields; the
+recording keeps ``transitions``).
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
+import itertools
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -29,7 +35,7 @@ from typing import Any
 import gymnasium as gym
 import numpy as np
 import torch as th
-from bench_handoff import TASKS, student_kwargs
+from bench_handoff import TASKS, parse_settings, student_kwargs
 from stable_baselines3 import PPO
 from stable_baselines3.common.callbacks import BaseCallback
 from stable_baselines3.common.env_util import make_vec_env
@@ -89,9 +95,14 @@ def main() -> None:
     parser.add_argument("--task", default="cartpole", choices=list(TASKS))
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--margin-weight", type=float, nargs="+", default=[0.0, 1.0])
+    parser.add_argument("--bc-weight", type=float, nargs="+", default=[0.0])
     parser.add_argument("--budget", type=int, default=4000, help="second-stage steps per trace")
     parser.add_argument("--every", type=int, default=500)
+    parser.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE", help="second-stage settings")
+    parser.add_argument("--handoff-set", nargs="*", default=[], metavar="KEY=VALUE", help="HandoffConfig fields")
     args = parser.parse_args()
+    overrides = parse_settings(parser, "--set", args.set)
+    handoff_overrides = parse_settings(parser, "--handoff-set", args.handoff_set)
     th.set_num_threads(1)
     task = TASKS[args.task]
     ppo_kwargs = dict(task["ppo"])
@@ -99,7 +110,7 @@ def main() -> None:
     teacher = PPO("MlpPolicy", env, seed=args.seed, **ppo_kwargs).learn(task["stage1_steps"])
     with tempfile.TemporaryDirectory() as root:
         dataset = Path(root) / "recording"
-        record_handoff(teacher, env, dataset, 10_000, env_id=task["env_id"])
+        record_handoff(teacher, env, dataset, handoff_overrides.get("transitions", 10_000), env_id=task["env_id"])
         chunks = list(iter_chunks(dataset))
         observations = recorded_observations(dataset)
         teacher_actions = deterministic_actions(teacher, observations)
@@ -111,10 +122,13 @@ def main() -> None:
         print(f"seed {args.seed}: recording of {len(observations)} transitions: "
               f"{int(sum(chunk['dones'].sum() for chunk in chunks))} episode ends, "
               f"{int(sum(chunk['timeouts'].sum() for chunk in chunks))} of them time limits{greedy}", flush=True)
-        for weight in args.margin_weight:
-            print(f"training_margin_weight {weight}:", flush=True)
-            model = task["student"]("MlpPolicy", task["env_id"], seed=args.seed, **student_kwargs(task, "handoff"))
-            report = hand_off(model, teacher, dataset, HandoffConfig(training_margin_weight=weight), seed=args.seed)
+        for weight, bc_weight in itertools.product(args.margin_weight, args.bc_weight):
+            print(f"training_margin_weight {weight}, training_bc_weight {bc_weight}:", flush=True)
+            model = task["student"]("MlpPolicy", task["env_id"], seed=args.seed,
+                                    **student_kwargs(task, "handoff", overrides))
+            settings = HandoffConfig(training_margin_weight=weight, training_bc_weight=bc_weight)
+            settings = dataclasses.replace(settings, **handoff_overrides)
+            report = hand_off(model, teacher, dataset, settings, seed=args.seed)
             trace = PolicyTrace(task["env_id"], args.seed, args.every, args.budget, observations, teacher_actions,
                                  report.transitions_seeded)
             # The benchmark's budget, so that the exploration schedule is the benchmark's; stopped early.

@@ -162,7 +162,10 @@ class HandoffConfig:
     ``critic_warmup_rounds`` rounds at ``critic_warmup_learning_rate`` (0 steps: no warm-up), a
     Q-learner keeping the teacher's action greedy with the large-margin loss weighted ``margin_weight``;
     with ``training_margin_weight`` > 0 a TwinDQN or QuantileDQN keeps that term on the recorded
-    states, so weighted, through its own training (default 0: only in the warm-up).
+    states, so weighted, through its own training (default 0: only in the warm-up); with
+    ``training_bc_weight`` > 0 a DelayedTD3's actor loss becomes TD3+BC's, cloning the teacher's
+    actions on the recorded states with that weight, fading linearly to 0 over
+    ``training_bc_fade_updates`` actor updates (0: kept; default weight 0: no cloning term).
     """
 
     transitions: int = field(default=10_000, metadata=_checked(POSITIVE))
@@ -172,6 +175,8 @@ class HandoffConfig:
     critic_warmup_learning_rate: float = field(default=1e-3, metadata=_checked(POSITIVE))
     margin_weight: float = field(default=1.0, metadata=_checked(NON_NEGATIVE))
     training_margin_weight: float = field(default=0.0, metadata=_checked(NON_NEGATIVE))
+    training_bc_weight: float = field(default=0.0, metadata=_checked(NON_NEGATIVE))
+    training_bc_fade_updates: int = field(default=0, metadata=_checked(NON_NEGATIVE))
 
 
 @dataclass(frozen=True)

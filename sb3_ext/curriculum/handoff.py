@@ -29,7 +29,13 @@ be copied. What carries over instead:
    values, reshuffle the greedy action within a few thousand steps; with it the student keeps
    the teacher's level but hardly rises above it, a poor teacher's included (both measured on
    CartPole, docs/trainer.md), hence off by default. Other Q-learners (SB3's DQN, QRDQN) have no
-   such term in their ``train()``; for them the margin ends with the warm-up (logged).
+   such term in their ``train()``; for them the margin ends with the warm-up (logged);
+5. **the actions** (optional, ``training_bc_weight`` > 0): a DelayedTD3 successor's actor loss
+   becomes TD3+BC's (Fujimoto and Gu, 2021), cloning the teacher's actions on the recorded states
+   (:class:`~sb3_ext.common.demonstrations.DemonstrationCloning`), its weight kept or fading over
+   ``training_bc_fade_updates`` actor updates. Without it TD3's actor climbs its critic's action
+   gradient away from the recorded actions in its first few hundred steps (measured on Pendulum,
+   docs/trainer.md). Other actor-critics (SB3's TD3, DDPG, SAC) have no such term (logged).
 
 How much of each is set by the next stage's ``handoff:`` section
 (:class:`~sb3_ext.curriculum.config.HandoffConfig`).
@@ -53,11 +59,12 @@ from torch.nn import functional as F
 
 from sb3_ext.common.fitting import fit_on_rows
 from sb3_ext.curriculum.config import HandoffConfig
-from sb3_ext.common.demonstrations import DemonstrationMargin, large_margin_loss, q_values
+from sb3_ext.common.demonstrations import DemonstrationCloning, DemonstrationMargin, large_margin_loss, q_values
 from sb3_ext.common.targets import TwinCriticTraining
 from sb3_ext.curriculum.critic_warmup import WarmupReport, sync_targets, warm_up_critic
 from sb3_ext.data.reader import iter_chunks, load_chunks
 from sb3_ext.data.writer import ChunkWriter
+from sb3_ext.delayed_td3 import DelayedTD3
 
 log = logging.getLogger(__name__)
 
@@ -67,8 +74,8 @@ class HandoffReport:
     """What a hand-over did: transitions seeded into the replay buffer, distillation losses per
     epoch, how often the student then acts as the teacher (the same discrete action, or a scaled
     continuous action within 0.1) on the recorded states, and the critic warm-up (if any), after
-    which that agreement is measured again; the weight of the large-margin term the student keeps
-    during its own training (None: none kept)."""
+    which that agreement is measured again; the weight of the large-margin term (Q-learners) or of
+    the cloning term (DelayedTD3) the student keeps during its own training (None: none kept)."""
 
     transitions_seeded: int
     distillation_losses: list[float] = field(default_factory=list)
@@ -76,6 +83,7 @@ class HandoffReport:
     critic_warmup: WarmupReport | None = None
     agreement_after_warmup: float | None = None
     training_margin_weight: float | None = None
+    training_bc_weight: float | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready, for run states and summaries."""
@@ -83,7 +91,7 @@ class HandoffReport:
                 "agreement": self.agreement,
                 "critic_warmup": self.critic_warmup.to_dict() if self.critic_warmup is not None else None,
                 "agreement_after_warmup": self.agreement_after_warmup,
-                "training_margin_weight": self.training_margin_weight}
+                "training_margin_weight": self.training_margin_weight, "training_bc_weight": self.training_bc_weight}
 
 
 def record_handoff(model: BaseAlgorithm, env: VecEnv, directory: str | os.PathLike, n_transitions: int,
@@ -188,9 +196,9 @@ def hand_off(
 ) -> HandoffReport:
     """Seed ``student``'s replay buffer from ``dataset`` (off-policy students), distil ``teacher``
     into it on the dataset's states, then warm up an off-policy student's critic on the recorded
-    returns and, if so set, give a TwinDQN / QuantileDQN student the large-margin term for its own
-    training (see the module; ``settings`` default to :class:`HandoffConfig`'s). Logged through the
-    ``sb3_ext`` logger."""
+    returns and, if so set, give a TwinDQN / QuantileDQN student the large-margin term or a
+    DelayedTD3 student the cloning term for its own training (see the module; ``settings``
+    default to :class:`HandoffConfig`'s). Logged through the ``sb3_ext`` logger."""
     settings = settings or HandoffConfig()
     seeded = 0
     if isinstance(student, OffPolicyAlgorithm) and student.replay_buffer is not None:
@@ -233,29 +241,40 @@ def hand_off(
             warmup.td_error_after if warmup.td_error_after is not None else float("nan"),
             report.agreement_after_warmup if report.agreement_after_warmup is not None else float("nan"),
         )
-    keep_margin(student, observations, teacher_actions, settings.training_margin_weight, report)
+    keep_demonstrations(student, observations, teacher_actions, settings, report)
     return report
 
 
-def keep_margin(
+def keep_demonstrations(
     student: OffPolicyAlgorithm,
     observations: np.ndarray,
     teacher_actions: np.ndarray,
-    weight: float,
+    settings: HandoffConfig,
     report: HandoffReport,
 ) -> None:
-    """Give a discrete TwinDQN / QuantileDQN student the large-margin term on the recorded states for
-    its own training (step 4 of the module); say so in ``report``, or log why not."""
-    if weight == 0 or not isinstance(student.action_space, spaces.Discrete):
+    """Give the student, if ``settings`` ask for it, the term that keeps it near the teacher on the
+    recorded states during its own training: DQfD's large margin for a discrete TwinDQN /
+    QuantileDQN (step 4 of the module), TD3+BC's cloning term for a Box-action DelayedTD3 (step 5);
+    say so in ``report``, or log why not."""
+    discrete = isinstance(student.action_space, spaces.Discrete)
+    weight = settings.training_margin_weight if discrete else settings.training_bc_weight
+    if weight == 0 or not (discrete or isinstance(student.action_space, spaces.Box)):
         return
-    if not isinstance(student, TwinCriticTraining):
-        log.warning(
-            "handoff: %s has no large-margin term in its own training (TwinDQN and QuantileDQN have); "
-            "the teacher's ranking is kept only by the warm-up",
-            type(student).__name__,
-        )
+    term, able, able_names = (("large-margin", TwinCriticTraining, "TwinDQN and QuantileDQN") if discrete
+                              else ("behaviour-cloning", DelayedTD3, "DelayedTD3"))
+    if not isinstance(student, able):
+        log.warning("handoff: %s has no %s term in its own training (%s has); the teacher's %s kept only by "
+                    "the hand-over itself", type(student).__name__, term, able_names,
+                    "ranking is" if discrete else "actions are")
         return
-    student.demonstrations = DemonstrationMargin(observations, teacher_actions, weight=weight)
-    report.training_margin_weight = weight
-    log.info("handoff: %s keeps the large-margin term (weight %g) on %d recorded states while it trains",
-             type(student).__name__, weight, len(observations))
+    if discrete:
+        student.demonstrations = DemonstrationMargin(observations, teacher_actions, weight=weight)
+        report.training_margin_weight = weight
+        how = ""
+    else:
+        student.demonstrations = DemonstrationCloning(observations, student.policy.scale_action(teacher_actions),
+                                                      weight=weight, fade_updates=settings.training_bc_fade_updates)
+        report.training_bc_weight = weight
+        how = f", fading over {settings.training_bc_fade_updates} actor updates (0: kept)"
+    log.info("handoff: %s keeps the %s term (weight %g%s) on %d recorded states while it trains",
+             type(student).__name__, term, weight, how, len(observations))

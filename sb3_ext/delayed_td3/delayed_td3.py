@@ -12,6 +12,12 @@ do not copy that loop to add a few statistics; instead we watch it:
 The guard compares the twin critics' disagreement to the size of the Q-values. When the
 relative gap stays above ``gap_alert`` for ``gap_patience`` consecutive critic updates, it warns
 once and, with ``gap_action="stop"``, ends ``learn()`` normally at the next rollout.
+
+With ``demonstrations`` (a :class:`~sb3_ext.common.demonstrations.DemonstrationCloning`, e.g. set
+by a curriculum hand-over) the actor loss becomes TD3+BC's, still without copying the loop: a
+forward hook on the first Q-network keeps the mean |Q1| of its latest call, which at the actor
+step is the actor loss's ``Q1(s, mu(s))``; a pre-step hook on the actor's optimizer then divides
+the actor's gradient by it and adds the cloning term's gradient.
 """
 
 from __future__ import annotations
@@ -35,6 +41,7 @@ from stable_baselines3.common.type_aliases import (
 from stable_baselines3.common.vec_env import VecEnv
 from stable_baselines3.td3.policies import TD3Policy
 
+from sb3_ext.common.demonstrations import DemonstrationCloning
 from sb3_ext.noise.processes import current_noise_sigma
 
 SelfDelayedTD3 = TypeVar("SelfDelayedTD3", bound="DelayedTD3")
@@ -52,12 +59,20 @@ class DelayedTD3(TD3):
     save/load), ``train/policy_delay``, and SB3's ``train/actor_loss`` / ``train/critic_loss``.
     With more than two critics (``policy_kwargs=dict(n_critics=k)``) the gap is max Q - min Q.
 
+    ``demonstrations`` (None unless set, e.g. by a curriculum hand-over): every actor update uses
+    TD3+BC's loss on a minibatch of ``batch_size`` of them (see the module);
+    ``train/bc_loss`` (unweighted, mean over the call's actor updates) and ``train/bc_weight`` are
+    logged. SB3's ``train/actor_loss`` stays ``-Q`` unnormalised.
+
     All TD3 arguments keep SB3's meaning and defaults; the extra ones are:
 
     :param gap_alert: threshold on the relative gap ``mean|Q1 - Q2| / mean|Q|``; None disables the guard
     :param gap_patience: number of consecutive critic updates above ``gap_alert`` that trip the guard
     :param gap_action: ``"warn"`` (warn once, keep training) or ``"stop"`` (warn once, end ``learn()``)
     """
+
+    #: A class default, so that models built or loaded without demonstrations have the attribute.
+    demonstrations: DemonstrationCloning | None = None
 
     def __init__(
         self,
@@ -140,8 +155,12 @@ class DelayedTD3(TD3):
         self._gap_rows: list[th.Tensor] = []
         self._watching = False
         self._stop_requested = False
+        self._q1_scale: th.Tensor | None = None
+        self._bc_losses: list[th.Tensor] = []
         # The policy (hence the critic and both optimizers) is rebuilt here, also by load().
         self.critic.register_forward_hook(self._record_critic_gap)
+        self.critic.q_networks[0].register_forward_hook(self._record_q1_scale)
+        self.actor.optimizer.register_step_pre_hook(self._add_behaviour_cloning)
         self.actor.optimizer.register_step_post_hook(self._count_actor_update)
         self.critic.optimizer.register_step_post_hook(self._count_critic_update)
 
@@ -153,6 +172,26 @@ class DelayedTD3(TD3):
             spread = q.max(dim=1).values - q.min(dim=1).values
             self._gap_rows.append(th.stack((spread.mean(), spread.max(), q.abs().mean())))
 
+    def _record_q1_scale(self, _module: th.nn.Module, _inputs: Any, q1: th.Tensor) -> None:
+        if self._watching and self.demonstrations is not None:
+            self._q1_scale = q1.detach().abs().mean()
+
+    def _add_behaviour_cloning(self, *_: Any) -> None:
+        """Turn the actor's gradient of ``-Q1`` into TD3+BC's (before the actor's optimizer steps)."""
+        if not self._watching or self.demonstrations is None:
+            return
+        assert self._q1_scale is not None, "the actor loss did not go through the first Q-network"
+        scale = self._q1_scale.clamp_min(1e-8)
+        for parameter in self.actor.parameters():
+            if parameter.grad is not None:
+                parameter.grad.div_(scale)
+        weight = self.demonstrations.current_weight()
+        self.demonstrations.updates += 1
+        if weight > 0:
+            bc_loss = self.demonstrations.loss(self, self.batch_size)
+            (weight * bc_loss).backward()
+            self._bc_losses.append(bc_loss.detach())
+
     def _count_actor_update(self, *_: Any) -> None:
         self.actor_updates += 1
 
@@ -161,11 +200,16 @@ class DelayedTD3(TD3):
 
     def train(self, gradient_steps: int, batch_size: int = 100) -> None:
         self._gap_rows.clear()
+        self._bc_losses.clear()
         self._watching = True
         try:
             super().train(gradient_steps, batch_size)
         finally:
             self._watching = False
+        if self.demonstrations is not None:
+            self.logger.record("train/bc_weight", self.demonstrations.current_weight())
+            if self._bc_losses:
+                self.logger.record("train/bc_loss", th.stack(self._bc_losses).mean().item())
         if not self._gap_rows:  # gradient_steps=0: nothing was updated
             return
         # One host transfer for the whole call rather than one per gradient step.
@@ -244,4 +288,5 @@ class DelayedTD3(TD3):
         )
 
     def _excluded_save_params(self) -> list[str]:
-        return [*super()._excluded_save_params(), "_gap_rows", "_watching", "_stop_requested"]
+        return [*super()._excluded_save_params(), "_gap_rows", "_watching", "_stop_requested", "_q1_scale",
+                "_bc_losses"]
