@@ -13,7 +13,8 @@ a dataset (``sb3_ext.curriculum.handoff.record_handoff``). Stage 2 then runs, si
 * ``warm-up + margin``: the same plus, for a TwinDQN, DQfD's large-margin term on the recorded
   states in every gradient step of its own training (``training_margin_weight`` 1);
 * ``warm-up + BC``: the same as ``warm-up only`` plus, for a DelayedTD3, TD3+BC's cloning term on
-  the recorded states in every actor update (``training_bc_weight`` 0.4, TD3+BC's alpha 2.5);
+  the recorded states in every actor update (``training_bc_weight``: ``--bc-weight``, default 0.4,
+  TD3+BC's alpha 2.5);
 * ``warm-up + BC fading``: the same, the weight falling linearly to 0 over the first 2500 actor
   updates (5000 steps at TD3's policy delay 2);
 * ``handoff``     : ``HandoffConfig``'s defaults.
@@ -152,7 +153,8 @@ HANDOFFS = {
 
 
 def run_task(name: str, seed: int, root: Path, variants: list[str], full_budget: bool = False,
-             overrides: dict[str, Any] | None = None, handoff_overrides: dict[str, Any] | None = None) -> dict[str, Any]:
+             overrides: dict[str, Any] | None = None, handoff_overrides: dict[str, Any] | None = None,
+             bc_weight: float = 0.4) -> dict[str, Any]:
     task = TASKS[name]
     handoff_overrides = handoff_overrides or {}
     ppo_kwargs = dict(task["ppo"])
@@ -168,6 +170,8 @@ def run_task(name: str, seed: int, root: Path, variants: list[str], full_budget:
         start = time.perf_counter()
         handoff = HANDOFFS.get(variant)
         if handoff is not None:
+            if handoff.training_bc_weight > 0:
+                handoff = dataclasses.replace(handoff, training_bc_weight=bc_weight)
             handoff = dataclasses.replace(handoff, **handoff_overrides)
         report = hand_off(model, teacher, dataset, handoff, seed=seed).to_dict() if handoff is not None else None
         handoff_s = time.perf_counter() - start
@@ -191,6 +195,7 @@ def main() -> None:
                         help="second-stage settings of every variant but cold (zoo), e.g. learning_rate=1e-4")
     parser.add_argument("--handoff-set", nargs="*", default=[], metavar="KEY=VALUE",
                         help="HandoffConfig fields of every hand-over variant, e.g. transitions=2000")
+    parser.add_argument("--bc-weight", type=float, default=0.4, help="training_bc_weight of the BC variants")
     args = parser.parse_args()
     overrides = parse_settings(parser, "--set", args.set)
     handoff_overrides = parse_settings(parser, "--handoff-set", args.handoff_set)
@@ -204,7 +209,7 @@ def main() -> None:
             results[name] = {}
             for seed in range(args.first_seed, args.first_seed + args.seeds):
                 row = results[name][seed] = run_task(name, seed, Path(root), args.variants, args.full_budget,
-                                                     overrides, handoff_overrides)
+                                                     overrides, handoff_overrides, args.bc_weight)
                 cells = [
                     f"{v}: {row[v]['reached_at']}" if row[v]["reached_at"] is not None
                     else f"{v}: no ({row[v]['curve'][-1][1]:.0f})"
