@@ -12,7 +12,7 @@ same batch size and network on the same world, in the same process: both with on
 four env steps (DQN: one env, ``train_freq=4``, its default; Phase2: four envs, ``train_freq=1``),
 and both with one env and one update per step. With ``--set weight_averaging_tau=...`` each seed
 gets two rows from the same run: its online weights at the end of training, and the averaged
-weights the model keeps.
+weights the model keeps; ``--extra-taus`` adds a row per further averaging rate, kept alongside.
 
     python benchmarks/bench_phase2_maps.py                              # every map, 3 seeds
     python benchmarks/bench_phase2_maps.py --maps rock rocks --seeds 1  # a subset
@@ -36,6 +36,8 @@ import sb3_ext  # noqa: F401  (registers AssistGrid-v0)
 from bench_phase2_rock import throughput  # the side-by-side DQN comparison, one map
 from sb3_ext.envs.assist import MAPS
 from sb3_ext.phase2 import Phase2
+from sb3_ext.phase2.averaging import WeightAverage
+from sb3_ext.phase2.config import FULL_STAGE
 from sb3_ext.phase2.evaluation import Evaluation, evaluate, learned_values, visited_states
 from sb3_ext.phase2.exact import greedy_probs, occupancy, solve
 from sb3_ext.phase2.power import PowerParams, power_law_log_probs
@@ -44,17 +46,33 @@ from sb3_ext.zoo.phase2_maps import MAP_BUDGETS, phase2_map_settings
 
 
 class EvaluationClock(BaseCallback):
-    """Runs ``evaluate`` every ``every`` env steps; keeps the training CPU time net of that."""
+    """Runs ``evaluate`` every ``every`` env steps; keeps the training CPU time net of that.
 
-    def __init__(self, sol, every: int):
+    With ``extra_taus`` it also keeps one weight average per rate, updated as Phase2 updates its
+    own (after every gradient step of the full stage), and evaluates each at the end: several
+    averaging rates measured on one training run.
+    """
+
+    def __init__(self, sol, every: int, extra_taus: tuple[float, ...] = ()):
         super().__init__()
         self.sol, self.every, self.next_check = sol, every, every
         self.eval_cpu = self.eval_wall = 0.0
         self.first_within: tuple[int, float] | None = None  # (env steps, CPU s)
         self.online: Evaluation | None = None  # with weight averaging: the online weights' evaluation
+        self.extra_taus = extra_taus
+        self.extra: dict[float, Evaluation] = {}
 
     def _on_training_start(self) -> None:
         self.start_cpu, self.start_wall = time.process_time(), time.perf_counter()
+        nets = self.model.policy.nets
+        self.averages = {tau: WeightAverage(nets, tau) for tau in self.extra_taus}
+        if self.averages:
+            self.hook = self.model.policy.optimizer.register_step_post_hook(lambda *_: self._update_averages())
+
+    def _update_averages(self) -> None:
+        if self.model.config.stage(self.model.num_timesteps) == FULL_STAGE:
+            for average in self.averages.values():
+                average.update(self.model.policy.nets)
 
     def _on_step(self) -> bool:
         if self.num_timesteps >= self.next_check:
@@ -68,12 +86,24 @@ class EvaluationClock(BaseCallback):
         return True
 
     def _on_training_end(self) -> None:
-        # Phase2 swaps the averaged weights in after this: the same run measures both.
+        # Phase2 swaps its averaged weights in after this: the same run measures both.
+        if self.model.weight_average is None and not self.averages:
+            return
+        cpu, wall = time.process_time(), time.perf_counter()
         if self.model.weight_average is not None:
-            cpu, wall = time.process_time(), time.perf_counter()
             self.online = evaluate(self.model, self.sol)
-            self.eval_cpu += time.process_time() - cpu
-            self.eval_wall += time.perf_counter() - wall
+        if self.averages:
+            self.hook.remove()
+            nets = self.model.policy.nets
+            online = [p.detach().clone() for p in nets.parameters()]
+            for tau, average in self.averages.items():
+                average.copy_to(nets)
+                self.extra[tau] = evaluate(self.model, self.sol)
+            with th.no_grad():
+                for param, saved in zip(nets.parameters(), online, strict=True):
+                    param.copy_(saved)
+        self.eval_cpu += time.process_time() - cpu
+        self.eval_wall += time.perf_counter() - wall
 
     def train_cpu(self) -> float:
         return time.process_time() - self.start_cpu - self.eval_cpu
@@ -199,6 +229,8 @@ def main() -> None:
     parser.add_argument("--sensitivity", action="store_true",
                         help="only print how far exact V_h^e moves under small Q_r errors, for each map")
     parser.add_argument("--stretch", type=float, default=None, help="warm-up factor (default: the map's)")
+    parser.add_argument("--extra-taus", nargs="*", type=float, default=[],
+                        help="also evaluate weight averages at these rates, kept alongside the same run")
     parser.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE",
                         help="Phase2 settings over the map's, e.g. directed_exploration=True beta_r=100.0")
     args = parser.parse_args()
@@ -225,11 +257,14 @@ def main() -> None:
             venv = make_vec_env("AssistGrid-v0", n_envs=args.n_envs, env_kwargs={"map_name": name}, seed=seed)
             model = Phase2("MlpPolicy", venv, seed=seed, **kwargs)
             sol = solve(model.prior, model.config)
-            clock = EvaluationClock(sol, args.eval_every)
+            clock = EvaluationClock(sol, args.eval_every, tuple(args.extra_taus))
             model.learn(steps, callback=clock)
             if clock.online is not None:
                 report_row(f"{seed} online weights", clock.online, clock, steps)
-            report_row(seed if clock.online is None else f"{seed} averaged weights", evaluate(model, sol), clock, steps)
+            for tau, result in clock.extra.items():
+                report_row(f"{seed} averaged at tau {tau:g}", result, clock, steps)
+            report_row(seed if model.weight_average is None else f"{seed} averaged weights (model's tau)",
+                       evaluate(model, sol), clock, steps)
             if args.detail:
                 error_distribution(model, sol)
 
