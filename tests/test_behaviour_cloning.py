@@ -8,35 +8,21 @@ import numpy as np
 import pytest
 import torch as th
 from stable_baselines3 import TD3
-from stable_baselines3.common.env_util import make_vec_env
 from stable_baselines3.common.logger import configure
 
 from sb3_ext.common.demonstrations import DemonstrationCloning
 from sb3_ext.curriculum.config import HandoffConfig
-from sb3_ext.curriculum.handoff import deterministic_actions, hand_off, record_handoff, recorded_observations
+from sb3_ext.curriculum.handoff import deterministic_actions, hand_off, recorded_observations
 from sb3_ext.data.reader import load_chunks
 from sb3_ext.delayed_td3 import DelayedTD3
+from handoff_teachers import Damper, record_teacher
 
 th.set_num_threads(1)
 
 
-class Damper:
-    """A Pendulum teacher with SB3's ``predict``: torque against the angular velocity."""
-
-    def __init__(self, action_space):
-        self.action_space, self.num_timesteps = action_space, 0
-
-    def predict(self, observations, state=None, episode_start=None, deterministic=True):
-        return np.clip(-observations[:, 2:3], -2.0, 2.0).astype(np.float32), None
-
-
 @pytest.fixture(scope="module")
 def recorded(tmp_path_factory):
-    env = make_vec_env("Pendulum-v1", n_envs=2, seed=0)
-    teacher = Damper(env.action_space)
-    directory = tmp_path_factory.mktemp("demonstrations") / "pendulum"
-    record_handoff(teacher, env, directory, 2000, env_id="Pendulum-v1")
-    return teacher, directory
+    return record_teacher(Damper, "Pendulum-v1", tmp_path_factory.mktemp("demonstrations") / "pendulum")
 
 
 def student(**overrides) -> DelayedTD3:

@@ -8,37 +8,23 @@ import numpy as np
 import pytest
 import torch as th
 from stable_baselines3 import DQN
-from stable_baselines3.common.env_util import make_vec_env
 from stable_baselines3.common.logger import configure
 
 from sb3_ext.common.demonstrations import DemonstrationMargin, large_margin_loss
 from sb3_ext.curriculum.config import HandoffConfig
-from sb3_ext.curriculum.handoff import deterministic_actions, hand_off, record_handoff, recorded_observations
+from sb3_ext.curriculum.handoff import deterministic_actions, hand_off, recorded_observations
 from sb3_ext.data.reader import load_chunks
 from sb3_ext.quantile_dqn import QuantileDQN
 from sb3_ext.twin_dqn import TwinDQN
+from handoff_teachers import Balancer, record_teacher
 
 th.set_num_threads(1)
 SMALL = {"net_arch": [32, 32]}
 
 
-class Balancer:
-    """A CartPole teacher with SB3's ``predict``: push towards the side the pole falls to."""
-
-    def __init__(self, action_space):
-        self.action_space, self.num_timesteps = action_space, 0
-
-    def predict(self, observations, state=None, episode_start=None, deterministic=True):
-        return (observations[:, 2] + 0.5 * observations[:, 3] > 0).astype(np.int64), None
-
-
 @pytest.fixture(scope="module")
 def recorded(tmp_path_factory):
-    env = make_vec_env("CartPole-v1", n_envs=2, seed=0)
-    teacher = Balancer(env.action_space)
-    directory = tmp_path_factory.mktemp("demonstrations") / "cartpole"
-    record_handoff(teacher, env, directory, 2000, env_id="CartPole-v1")
-    return teacher, directory
+    return record_teacher(Balancer, "CartPole-v1", tmp_path_factory.mktemp("demonstrations") / "cartpole")
 
 
 def test_large_margin_loss_by_hand():
