@@ -35,7 +35,6 @@ CartPole-v1 PPO -> TwinDQN (target 475).
 from __future__ import annotations
 
 import argparse
-import ast
 import dataclasses
 import json
 import tempfile
@@ -53,6 +52,7 @@ from stable_baselines3.common.evaluation import evaluate_policy
 from stable_baselines3.common.monitor import Monitor
 from stable_baselines3.common.noise import NormalActionNoise
 
+from settings_args import parse_settings
 from sb3_ext.curriculum.config import HandoffConfig
 from sb3_ext.curriculum.handoff import hand_off, record_handoff
 from sb3_ext.delayed_td3 import DelayedTD3
@@ -112,20 +112,6 @@ TASKS: dict[str, dict[str, Any]] = {
         "noise": None,
     },
 }
-
-
-def parse_settings(parser: argparse.ArgumentParser, option: str, items: list[str]) -> dict[str, Any]:
-    """``KEY=VALUE`` items (Python literals) as a dict; a malformed item is a usage error."""
-    settings = {}
-    for item in items:
-        key, sep, value = item.partition("=")
-        try:
-            settings[key] = ast.literal_eval(value) if sep else None
-        except (ValueError, SyntaxError):
-            sep = ""
-        if not sep:
-            parser.error(f"{option} {item!r}: expected KEY=VALUE with a Python literal value")
-    return settings
 
 
 def student_kwargs(task: dict[str, Any], variant: str, overrides: dict[str, Any] | None = None) -> dict[str, Any]:

@@ -35,7 +35,8 @@ from typing import Any
 import gymnasium as gym
 import numpy as np
 import torch as th
-from bench_handoff import TASKS, parse_settings, student_kwargs
+from bench_handoff import TASKS, student_kwargs
+from settings_args import parse_settings
 from stable_baselines3 import PPO
 from stable_baselines3.common.callbacks import BaseCallback
 from stable_baselines3.common.env_util import make_vec_env

@@ -22,7 +22,6 @@ weights the model keeps; ``--extra-taus`` adds a row per further averaging rate,
 from __future__ import annotations
 
 import argparse
-import ast
 import os
 import time
 
@@ -33,6 +32,7 @@ from stable_baselines3.common.callbacks import BaseCallback
 from stable_baselines3.common.env_util import make_vec_env
 
 import sb3_ext  # noqa: F401  (registers AssistGrid-v0)
+from settings_args import parse_settings
 from bench_phase2_rock import throughput  # the side-by-side DQN comparison, one map
 from sb3_ext.envs.assist import MAPS
 from sb3_ext.phase2 import Phase2
@@ -236,12 +236,7 @@ def main() -> None:
     args = parser.parse_args()
     th.set_num_threads(1)
     settings = read_zoo_entry("phase2", "AssistGrid-v0").model_kwargs
-    overrides = {}
-    for item in args.set:
-        key, sep, value = item.partition("=")
-        if not sep:
-            parser.error(f"--set {item!r}: expected KEY=VALUE")
-        overrides[key] = ast.literal_eval(value)
+    overrides = parse_settings(parser, "--set", args.set)
     if args.sensitivity:
         sensitivity(args.maps)
         return
