@@ -149,7 +149,9 @@ def run_task(name: str, seed: int, root: Path, variants: list[str], full_budget:
     teacher = PPO("MlpPolicy", env, seed=seed, **ppo_kwargs).learn(task["stage1_steps"])
     teacher_return = evaluate_policy(teacher, Monitor(gym.make(task["env_id"])), n_eval_episodes=10)[0]
     dataset = root / f"{name}-{seed}"
-    record_handoff(teacher, env, dataset, handoff_overrides.get("transitions", 10_000), env_id=task["env_id"])
+    recording = dataclasses.replace(HandoffConfig(), **handoff_overrides)
+    record_handoff(teacher, env, dataset, recording.transitions, env_id=task["env_id"],
+                   epsilon=recording.recording_epsilon, seed=seed)
     result: dict[str, Any] = {"teacher_return": float(teacher_return), "stage1_wall_s": time.perf_counter() - start}
     for variant in variants:
         model = task["student"]("MlpPolicy", task["env_id"], seed=seed, **student_kwargs(task, variant, overrides))

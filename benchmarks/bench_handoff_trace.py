@@ -111,7 +111,9 @@ def main() -> None:
     teacher = PPO("MlpPolicy", env, seed=args.seed, **ppo_kwargs).learn(task["stage1_steps"])
     with tempfile.TemporaryDirectory() as root:
         dataset = Path(root) / "recording"
-        record_handoff(teacher, env, dataset, handoff_overrides.get("transitions", 10_000), env_id=task["env_id"])
+        recording = dataclasses.replace(HandoffConfig(), **handoff_overrides)
+        record_handoff(teacher, env, dataset, recording.transitions, env_id=task["env_id"],
+                       epsilon=recording.recording_epsilon, seed=args.seed)
         chunks = list(iter_chunks(dataset))
         observations = recorded_observations(dataset)
         teacher_actions = deterministic_actions(teacher, observations)

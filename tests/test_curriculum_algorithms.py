@@ -27,8 +27,8 @@ from sb3_ext.data import read_manifest
 TD3_SETTINGS = {"learning_starts": 0, "buffer_size": 2000, "batch_size": 16, "policy_kwargs": {"net_arch": [16]}}
 
 
-#: A short critic warm-up, so that the tests stay quick; the stage file's handoff: section sets it.
-HANDOFF = {"critic_warmup_steps": 400, "critic_warmup_rounds": 2}
+#: A short critic warm-up, so that the tests stay quick, and a perturbed recording; the stage file's handoff: section sets them.
+HANDOFF = {"critic_warmup_steps": 400, "critic_warmup_rounds": 2, "recording_epsilon": 0.2}
 
 
 def td3_stage(config) -> dict:
@@ -109,6 +109,7 @@ def test_ppo_stage_hands_over_to_a_td3_stage(ppo_then_td3):
     # stage 1 recorded its policy's transitions (at most its budget) as a dataset with a manifest
     dataset = state.stage_dir(1) / "handoff"
     assert read_manifest(dataset)["n_transitions"] == 64
+    assert read_manifest(dataset)["provenance"]["epsilon"] == 0.2  # the next stage's handoff: recording_epsilon
     # stage 2 is a TD3 whose buffer was seeded from them and whose actor was distilled for 5 epochs
     handoff = json.loads((state.stage_dir(2) / "handoff.json").read_text())
     assert handoff["from_algo"] == "ppo" and handoff["to_algo"] == "td3"

@@ -18,7 +18,7 @@ from sb3_ext.curriculum.handoff import (
     record_handoff,
     recorded_observations,
 )
-from sb3_ext.data import read_manifest
+from sb3_ext.data import iter_chunks, read_manifest
 from sb3_ext.delayed_td3 import DelayedTD3
 from sb3_ext.quantile_dqn import QuantileDQN
 from sb3_ext.twin_dqn import TwinDQN
@@ -72,6 +72,36 @@ def test_record_handoff_with_a_number_of_envs_that_does_not_divide_the_chunk_siz
     env = make_vec_env("CartPole-v1", n_envs=3, seed=0)  # 3 does not divide ChunkWriter's default 50 000
     manifest = record_handoff(ScriptedTeacher("CartPole-v1", env.action_space), env, tmp_path / "three", 100)
     assert manifest["n_transitions"] == 99 and manifest["n_envs"] == 3
+
+
+def recorded_against_teacher(env_id: str, directory, epsilon: float, seed: int = 0):
+    """Record 2000 transitions of the scripted teacher with ``epsilon``; its own actions on the recorded states too."""
+    env = make_vec_env(env_id, n_envs=2, seed=0)
+    teacher = ScriptedTeacher(env_id, env.action_space)
+    manifest = record_handoff(teacher, env, directory, 2000, env_id=env_id, epsilon=epsilon, seed=seed)
+    chunks = list(iter_chunks(directory))
+    observations = np.concatenate([chunk["observations"] for chunk in chunks])
+    recorded = np.concatenate([chunk["actions"] for chunk in chunks])
+    return manifest, recorded, teacher.predict(observations)[0].reshape(recorded.shape)
+
+
+def test_record_handoff_with_epsilon_replaces_that_share_of_actions_by_uniform_ones(tmp_path):
+    manifest, recorded, teacher = recorded_against_teacher("CartPole-v1", tmp_path / "none", epsilon=0.0)
+    assert manifest["provenance"]["epsilon"] == 0.0 and np.array_equal(recorded, teacher)
+    # Half the steps draw one of the two actions uniformly: a quarter of the actions are not the teacher's.
+    manifest, recorded, teacher = recorded_against_teacher("CartPole-v1", tmp_path / "half", epsilon=0.5)
+    assert manifest["provenance"]["epsilon"] == 0.5
+    assert 0.22 < np.mean(recorded != teacher) < 0.28
+    # Box actions: the replaced half is spread over the whole range, not near the teacher's torque.
+    _, recorded, teacher = recorded_against_teacher("Pendulum-v1", tmp_path / "box", epsilon=0.5)
+    replaced = np.abs(recorded - teacher).reshape(-1) > 1e-6
+    assert 0.45 < replaced.mean() < 0.55
+    assert recorded.min() >= -2.0 and recorded.max() <= 2.0 and recorded[replaced].std() > 1.0
+    # The draws follow the seed.
+    _, again, _ = recorded_against_teacher("Pendulum-v1", tmp_path / "again", epsilon=0.5)
+    assert np.array_equal(again, recorded)
+    with pytest.raises(ValueError, match=r"^handoff recording: epsilon=1.5; expected a probability in \[0, 1\]$"):
+        recorded_against_teacher("CartPole-v1", tmp_path / "bad", epsilon=1.5)
 
 
 @pytest.mark.parametrize("algorithm, kwargs", [

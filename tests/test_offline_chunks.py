@@ -117,6 +117,33 @@ def test_nstep_buffer_needs_the_recorded_env_count(tmp_path):
     assert buffer.pos == 0
 
 
+def test_one_env_nstep_buffer_takes_each_recorded_env_in_turn(tmp_path):
+    """A 2-env recording in a one-env n-step buffer: per chunk, env 0's steps then env 1's, each
+    stretch's last step cut (a time limit unless it ended its episode), as buffer.add would store
+    one env's steps at a time; the n-step returns then never run from one env into the other."""
+    data = random_transitions(80)
+    data["timeouts"] &= data["dones"]  # SB3's meaning: a time limit is an episode end
+    write_dataset(tmp_path / "v1", data, chunk_size=40, batch=2, n_envs=2)
+    ours = NStepReplayBuffer(200, OBS_SPACE, ACTION_SPACE, n_steps=3, gamma=0.9)
+    assert load_chunks(ours, tmp_path / "v1") == 80
+
+    reference = NStepReplayBuffer(200, OBS_SPACE, ACTION_SPACE, n_steps=3, gamma=0.9)
+    for chunk in (range(0, 40), range(40, 80)):
+        for env in (0, 1):
+            stretch = [row for row in chunk if row % 2 == env]
+            for row in stretch:
+                cut = row == stretch[-1] and not data["dones"][row]
+                reference.add(data["observations"][row], data["next_observations"][row], data["actions"][row] / 2.0,
+                              data["rewards"][row], data["dones"][row],
+                              [{"TimeLimit.truncated": bool(data["timeouts"][row] or cut)}])
+    assert_same_buffer(ours, reference)
+    assert ours.timeouts[[19, 39, 59, 79], 0].sum() >= 3  # the cuts (or real episode ends)
+    samples = ours._get_samples(np.arange(80))
+    expected = reference._get_samples(np.arange(80))
+    np.testing.assert_allclose(samples.rewards.numpy(), expected.rewards.numpy(), atol=1e-6)
+    np.testing.assert_allclose(samples.next_observations.numpy(), expected.next_observations.numpy(), atol=1e-6)
+
+
 def test_corrupted_chunk_is_refused_and_nothing_is_loaded(tmp_path):
     write_dataset(tmp_path / "v1", random_transitions(100))
     chunk = tmp_path / "v1" / "chunks" / "chunk_00001.npz"

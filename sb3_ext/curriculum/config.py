@@ -156,7 +156,8 @@ class PPOConfig:
 class HandoffConfig:
     """How a stage takes over from an earlier stage of another algorithm (``handoff:``, optional).
 
-    See :mod:`sb3_ext.curriculum.handoff`: the earlier stage records ``transitions``; the actor is
+    See :mod:`sb3_ext.curriculum.handoff`: the earlier stage records ``transitions``, each action
+    replaced with probability ``recording_epsilon`` by a uniformly random one; the actor is
     distilled for ``distil_epochs``; then an off-policy student's critic (its Q-network for
     Q-learners) is fitted to the recorded returns for ``critic_warmup_steps`` gradient steps in
     ``critic_warmup_rounds`` rounds at ``critic_warmup_learning_rate`` (0 steps: no warm-up), a
@@ -169,6 +170,7 @@ class HandoffConfig:
     """
 
     transitions: int = field(default=10_000, metadata=_checked(POSITIVE))
+    recording_epsilon: float = field(default=0.0, metadata=_checked(UNIT_CLOSED))
     distil_epochs: int = field(default=5, metadata=_checked(NON_NEGATIVE))
     critic_warmup_steps: int = field(default=3000, metadata=_checked(NON_NEGATIVE))
     critic_warmup_rounds: int = field(default=5, metadata=_checked(POSITIVE))

@@ -43,8 +43,10 @@ How much of each is set by the next stage's ``handoff:`` section
 
 from __future__ import annotations
 
+import copy
 import logging
 import os
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -95,22 +97,53 @@ class HandoffReport:
 
 
 def record_handoff(model: BaseAlgorithm, env: VecEnv, directory: str | os.PathLike, n_transitions: int,
-                   env_id: str | None = None) -> dict[str, Any]:
+                   env_id: str | None = None, epsilon: float = 0.0, seed: int | None = None) -> dict[str, Any]:
     """Run ``model``'s stochastic policy in ``env`` and record ``n_transitions`` as a dataset; returns its manifest.
 
     Stochastic, so that the successor's buffer sees the spread of actions the policy still has,
-    not one deterministic path. An existing dataset in ``directory`` is replaced (a resumed stage
+    not one deterministic path. With ``epsilon`` > 0 each env's action is, with that probability
+    at every step, replaced by one drawn uniformly from the action space (``seed`` seeds those
+    draws; :func:`perturbed_actions`), so that the recording also holds actions the policy would
+    not take and their outcomes. An existing dataset in ``directory`` is replaced (a resumed stage
     records again when it finishes).
     """
     n_transitions -= n_transitions % env.num_envs
     # Chunks must hold a multiple of n_envs rows (a per-column lattice has hundreds of agent slots).
     chunk_size = env.num_envs * max(1, min(n_transitions, 50_000) // env.num_envs)
+    policy: Any = perturbed_actions(model, env.action_space, epsilon, seed) if epsilon > 0 else model
     with ChunkWriter(directory, env.observation_space, env.action_space, n_envs=env.num_envs, env_id=env_id,
                      chunk_size=chunk_size,
-                     provenance={"handoff_from": type(model).__name__, "num_timesteps": model.num_timesteps},
+                     provenance={"handoff_from": type(model).__name__, "num_timesteps": model.num_timesteps,
+                                 "epsilon": epsilon},
                      overwrite=True) as writer:
-        writer.record(env, model, max(n_transitions, env.num_envs), deterministic=False)
+        writer.record(env, policy, max(n_transitions, env.num_envs), deterministic=False)
     return writer.close()  # idempotent: the manifest the context manager wrote
+
+
+def perturbed_actions(model: BaseAlgorithm, action_space: spaces.Space, epsilon: float,
+                      seed: int | None = None) -> Callable[[np.ndarray], np.ndarray]:
+    """``observations -> actions``: ``model``'s sampled actions, each row replaced with probability
+    ``epsilon`` by a uniform draw from ``action_space`` (a seeded copy, so that the env's own space
+    keeps its random stream).
+
+    Why a hand-over records such actions: a Q-learner learns to rank two actions only from data
+    that hold both, with their outcomes, in similar states. A good teacher's own samples hardly
+    ever hold a bad action and its failure, and TD learning on them alone lets the greedy action
+    drift to either (measured on CartPole, docs/trainer.md).
+    """
+    if not 0 <= epsilon <= 1:
+        raise ValueError(f"handoff recording: epsilon={epsilon}; expected a probability in [0, 1]")
+    rng = np.random.default_rng(seed)
+    space = copy.deepcopy(action_space)
+    space.seed(seed)
+
+    def act(observations: np.ndarray) -> np.ndarray:
+        actions = np.array(model.predict(observations, deterministic=False)[0])
+        for row in np.flatnonzero(rng.random(len(actions)) < epsilon):
+            actions[row] = space.sample()
+        return actions
+
+    return act
 
 
 def recorded_observations(directory: str | os.PathLike) -> np.ndarray:

@@ -310,12 +310,15 @@ class CurriculumRunner:
                 following = self.state.configs.get(stage + 1)
                 if following is not None and following.algo != config.algo:
                     # The next stage trains another algorithm: it starts from this policy's transitions.
+                    handoff = following.handoff or HandoffConfig()
                     record_handoff(
                         model,
                         env,
                         self.handoff_dataset(stage),
-                        min((following.handoff or HandoffConfig()).transitions, config.total_timesteps),
+                        min(handoff.transitions, config.total_timesteps),
                         env_id=self.env_id,
+                        epsilon=handoff.recording_epsilon,
+                        seed=seed,
                     )
                 record.status = "done"
             record.train_time += train_time

@@ -120,12 +120,19 @@ def load_chunks(buffer: ReplayBuffer, path: str | os.PathLike, verify: bool = Tr
     action_space = manifest["action_space"]
     if isinstance(action_space, spaces.Box) and not np.all(np.isfinite(action_space.high - action_space.low)):
         raise ValueError(f"{file}: Box actions with infinite bounds cannot be rescaled to [-1, 1] for SB3")
-    if (isinstance(buffer, NStepReplayBuffer) or buffer.optimize_memory_usage) and buffer.n_envs != manifest["n_envs"]:
-        # Both read the next rows of the same env column, so that column must hold one env's history.
+    # Both read the next rows of the same env column, so that column must hold one env's history; a
+    # one-env n-step buffer takes each recorded env's history in turn instead (one_env_at_a_time).
+    one_env_at_a_time = isinstance(buffer, NStepReplayBuffer) and buffer.n_envs == 1 < manifest["n_envs"]
+    if one_env_at_a_time and not buffer.handle_timeout_termination:
+        raise ValueError(f"{file}: a one-env n-step buffer takes a {manifest['n_envs']}-env recording only with "
+                         "handle_timeout_termination=True (the cuts between envs are marked as time limits)")
+    mismatch = buffer.n_envs != manifest["n_envs"] and not one_env_at_a_time
+    if (isinstance(buffer, NStepReplayBuffer) or buffer.optimize_memory_usage) and mismatch:
         raise ValueError(
             f"{file}: recorded with n_envs={manifest['n_envs']}, but this buffer (n-step or memory-optimised) "
-            f"has n_envs={buffer.n_envs}; they must match"
+            f"has n_envs={buffer.n_envs}; they must match (or be 1 for an n-step buffer)"
         )
+    step = manifest["n_envs"] if one_env_at_a_time else buffer.n_envs  # rows written together
     files = check_chunk_files(manifest, file.parent, verify)
 
     start_pos, start_full = buffer.pos, buffer.full
@@ -136,8 +143,9 @@ def load_chunks(buffer: ReplayBuffer, path: str | os.PathLike, verify: bool = Tr
             chunk = read_chunk(chunk_file)
             if pending is not None:
                 chunk = {field: np.concatenate((pending[field], chunk[field])) for field in FIELDS}
-            usable = len(chunk["rewards"]) - len(chunk["rewards"]) % buffer.n_envs
-            _write_rows(buffer, chunk, usable, action_space)
+            usable = len(chunk["rewards"]) - len(chunk["rewards"]) % step
+            _write_rows(buffer, one_env_after_another(chunk, usable, step) if one_env_at_a_time else chunk, usable,
+                        action_space)
             written += usable
             leftover = usable < len(chunk["rewards"])
             pending = {field: values[usable:].copy() for field, values in chunk.items()} if leftover else None
@@ -151,6 +159,19 @@ def load_chunks(buffer: ReplayBuffer, path: str | os.PathLike, verify: bool = Tr
             stacklevel=2,
         )
     return written
+
+
+def one_env_after_another(chunk: Chunk, count: int, n_envs: int) -> Chunk:
+    """The first ``count`` rows of a chunk recorded from ``n_envs`` interleaved envs, reordered so
+    that each env's steps follow one another, env after env; the last step of each env's stretch
+    that did not end its episode is marked as a time limit, so that an n-step return stops there
+    and bootstraps from that step's own next observation instead of running into the next env's."""
+    rows = count // n_envs
+    reordered = {field: np.swapaxes(values[:count].reshape(rows, n_envs, *values.shape[1:]), 0, 1)
+                 .reshape(count, *values.shape[1:]) for field, values in chunk.items()}
+    cut = np.arange(rows - 1, count, rows)
+    reordered["timeouts"][cut] |= ~reordered["dones"][cut].astype(bool)
+    return reordered
 
 
 def _write_rows(buffer: ReplayBuffer, chunk: Chunk, count: int, action_space: spaces.Space) -> None:
