@@ -27,7 +27,7 @@ from sb3_ext.data import read_manifest
 TD3_SETTINGS = {"learning_starts": 0, "buffer_size": 2000, "batch_size": 16, "policy_kwargs": {"net_arch": [16]}}
 
 
-#: A short critic warm-up, so that the tests stay quick, and a perturbed recording; the stage file's handoff: section sets them.
+#: A short critic warm-up (quick tests) and a perturbed recording; the stage file's handoff: section sets them.
 HANDOFF = {"critic_warmup_steps": 400, "critic_warmup_rounds": 2, "recording_epsilon": 0.2}
 
 

@@ -4,7 +4,8 @@ Between curriculum stages of different algorithms (PPO -> TD3, PPO -> TwinDQN, .
 be copied. What carries over instead:
 
 1. **experience**: the finished stage runs its final policy and records the transitions as an
-   offline dataset (:mod:`sb3_ext.data` chunks + manifest, :func:`record_handoff`); an off-policy
+   offline dataset (:mod:`sb3_ext.data` chunks + manifest, :func:`record_handoff`), optionally
+   with a share ``recording_epsilon`` of the actions drawn at random (:func:`perturbed_actions`); an off-policy
    successor's replay buffer is seeded from it (:func:`~sb3_ext.data.load_chunks`, as
    :class:`~sb3_ext.callbacks.OfflineSeed` does);
 2. **behaviour**: the successor's actor is fitted to the predecessor's actions on the recorded

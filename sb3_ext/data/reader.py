@@ -93,7 +93,8 @@ def load_chunks(buffer: ReplayBuffer, path: str | os.PathLike, verify: bool = Tr
     """Stream a dataset into an SB3 replay buffer, one chunk in memory at a time.
 
     Works with the ``ReplayBuffer`` of DQN, DDPG, TD3, SAC (and their sb3-contrib / sb3-ext
-    relatives), any ``n_envs``, ``optimize_memory_usage`` and ``NStepReplayBuffer``. Rows are
+    relatives), any ``n_envs``, ``optimize_memory_usage`` and ``NStepReplayBuffer`` (with the recording's ``n_envs``,
+    or one env: then each recorded env's steps in turn, :func:`one_env_after_another`). Rows are
     written with array slices, wrapping around the ring like ``buffer.add`` would; Box actions are
     rescaled to [-1, 1] as SB3 stores them. With more than one env per buffer row, transitions
     fill rows in recording order; a remainder smaller than one row is dropped (with a warning).
