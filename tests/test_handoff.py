@@ -90,18 +90,21 @@ def test_record_handoff_with_epsilon_replaces_that_share_of_actions_by_uniform_o
     assert manifest["provenance"]["epsilon"] == 0.0 and np.array_equal(recorded, teacher)
     # Half the steps draw one of the two actions uniformly: a quarter of the actions are not the teacher's.
     manifest, recorded, teacher = recorded_against_teacher("CartPole-v1", tmp_path / "half", epsilon=0.5)
-    assert manifest["provenance"]["epsilon"] == 0.5
+    assert manifest["provenance"]["epsilon"] == 0.5 and manifest["provenance"]["epsilon_seed"] == 0
     assert 0.22 < np.mean(recorded != teacher) < 0.28
     # Box actions: the replaced half is spread over the whole range, not near the teacher's torque.
     _, recorded, teacher = recorded_against_teacher("Pendulum-v1", tmp_path / "box", epsilon=0.5)
     replaced = np.abs(recorded - teacher).reshape(-1) > 1e-6
     assert 0.45 < replaced.mean() < 0.55
     assert recorded.min() >= -2.0 and recorded.max() <= 2.0 and recorded[replaced].std() > 1.0
-    # The draws follow the seed.
+    # The draws follow the seed (the env's seed is the same in every recording here).
     _, again, _ = recorded_against_teacher("Pendulum-v1", tmp_path / "again", epsilon=0.5)
     assert np.array_equal(again, recorded)
-    with pytest.raises(ValueError, match=r"^handoff recording: epsilon=1.5; expected a probability in \[0, 1\]$"):
-        recorded_against_teacher("CartPole-v1", tmp_path / "bad", epsilon=1.5)
+    _, other, _ = recorded_against_teacher("Pendulum-v1", tmp_path / "other", epsilon=0.5, seed=1)
+    assert not np.array_equal(other, recorded)
+    for bad in (1.5, -0.1):
+        with pytest.raises(ValueError, match=rf"^handoff recording: epsilon={bad}; expected a probability in \[0, 1\]$"):
+            recorded_against_teacher("CartPole-v1", tmp_path / "bad", epsilon=bad)
 
 
 @pytest.mark.parametrize("algorithm, kwargs", [

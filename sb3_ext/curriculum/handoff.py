@@ -111,11 +111,11 @@ def record_handoff(model: BaseAlgorithm, env: VecEnv, directory: str | os.PathLi
     n_transitions -= n_transitions % env.num_envs
     # Chunks must hold a multiple of n_envs rows (a per-column lattice has hundreds of agent slots).
     chunk_size = env.num_envs * max(1, min(n_transitions, 50_000) // env.num_envs)
-    policy: Any = perturbed_actions(model, env.action_space, epsilon, seed) if epsilon > 0 else model
+    policy: Any = perturbed_actions(model, env.action_space, epsilon, seed) if epsilon else model
     with ChunkWriter(directory, env.observation_space, env.action_space, n_envs=env.num_envs, env_id=env_id,
                      chunk_size=chunk_size,
                      provenance={"handoff_from": type(model).__name__, "num_timesteps": model.num_timesteps,
-                                 "epsilon": epsilon},
+                                 "epsilon": epsilon, "epsilon_seed": seed},
                      overwrite=True) as writer:
         writer.record(env, policy, max(n_transitions, env.num_envs), deterministic=False)
     return writer.close()  # idempotent: the manifest the context manager wrote
@@ -136,7 +136,9 @@ def perturbed_actions(model: BaseAlgorithm, action_space: spaces.Space, epsilon:
         raise ValueError(f"handoff recording: epsilon={epsilon}; expected a probability in [0, 1]")
     rng = np.random.default_rng(seed)
     space = copy.deepcopy(action_space)
-    space.seed(seed)
+    # Seeded from rng, not with ``seed`` itself: a space seeded with the same integer gets the very
+    # generator rng is, and its draws would repeat the which-row draws.
+    space.seed(int(rng.integers(2**32)))
 
     def act(observations: np.ndarray) -> np.ndarray:
         actions = np.array(model.predict(observations, deterministic=False)[0])
