@@ -8,6 +8,7 @@ import json
 import logging
 import shutil
 
+import numpy as np
 import pytest
 import torch
 import yaml
@@ -116,8 +117,11 @@ def test_ppo_stage_hands_over_to_a_td3_stage(ppo_then_td3):
     assert handoff["transitions_seeded"] == 64 and len(handoff["distillation_losses"]) == 5
     # then its critic was fitted to the recorded returns as the stage's handoff: section says
     warmup = handoff["critic_warmup"]
-    assert warmup["rounds"] == 2 and warmup["gradient_steps"] >= 400
-    assert warmup["return_error_after"] < warmup["return_error_before"]
+    assert warmup["rounds"] == 2 and len(warmup["losses"]) == 2 and warmup["gradient_steps"] >= 400
+    # Not "return error after < before": every one of these 64 returns bootstraps from a critic value
+    # that the warm-up itself moves, so the two errors are against different targets and either can
+    # be larger (test_handoff checks the fit on recordings with episode ends).
+    assert np.isfinite([warmup["return_error_before"], warmup["return_error_after"], *warmup["losses"]]).all()
     final = TD3.load(state.final_model(2))
     assert final.learning_starts == 0 and final.batch_size == 16
     # a new algorithm counts its own steps from the stage's start
