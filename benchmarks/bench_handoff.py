@@ -21,7 +21,9 @@ a dataset (``sb3_ext.curriculum.handoff.record_handoff``). Stage 2 then runs, si
 
 ``--set KEY=VALUE`` changes the second-stage settings of every variant but ``cold (zoo)``;
 ``--handoff-set KEY=VALUE`` changes ``HandoffConfig`` fields of every hand-over variant (e.g.
-``transitions=2000``: the recording keeps that many).
+``transitions=2000``: the recording keeps that many), on top of the task's own: CartPole records
+with ``recording_epsilon`` 0.3 (``--handoff-set recording_epsilon=0`` for the figures measured
+before that was the task's setting).
 
 Each run is evaluated every ``eval_freq`` steps (10 deterministic episodes) until its mean
 return reaches the target or the budget ends (``--full-budget``: every run trains its whole
@@ -98,6 +100,7 @@ TASKS: dict[str, dict[str, Any]] = {
                 "learning_rate": 1e-3, "policy_kwargs": {"net_arch": [400, 300]}},
         "same": {"learning_starts": 100},
         "noise": 0.1,
+        "handoff": {},
     },
     "cartpole": {
         "env_id": "CartPole-v1", "target": 475.0, "stage1_steps": 25_000, "budget": 30_000, "eval_freq": 2000,
@@ -110,8 +113,16 @@ TASKS: dict[str, dict[str, Any]] = {
                 "exploration_final_eps": 0.04, "policy_kwargs": {"net_arch": [256, 256]}},
         "same": {"learning_starts": 0, "exploration_initial_eps": 0.1},
         "noise": None,
+        # A Q-learner ranks actions only from data that hold both with their outcomes; at 0 the
+        # handed-over TwinDQN lost the teacher's ranking within 1000 steps (docs/trainer.md).
+        "handoff": {"recording_epsilon": 0.3},
     },
 }
+
+
+def handoff_settings(task: dict[str, Any], overrides: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The task's ``HandoffConfig`` fields for every hand-over variant (and the recording), ``--handoff-set``'s on top."""
+    return {**task["handoff"], **(overrides or {})}
 
 
 def student_kwargs(task: dict[str, Any], variant: str, overrides: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -142,7 +153,7 @@ def run_task(name: str, seed: int, root: Path, variants: list[str], full_budget:
              overrides: dict[str, Any] | None = None, handoff_overrides: dict[str, Any] | None = None,
              bc_weight: float = 0.4) -> dict[str, Any]:
     task = TASKS[name]
-    handoff_overrides = handoff_overrides or {}
+    handoff_overrides = handoff_settings(task, handoff_overrides)
     ppo_kwargs = dict(task["ppo"])
     env = make_vec_env(task["env_id"], n_envs=ppo_kwargs.pop("n_envs"), seed=seed)
     start = time.perf_counter()

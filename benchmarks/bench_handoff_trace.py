@@ -19,8 +19,8 @@ teacher's greedy ones.
 ``--margin-weight`` is ``HandoffConfig.training_margin_weight`` (0: the large-margin term ends with
 the critic warm-up), ``--bc-weight`` is ``HandoffConfig.training_bc_weight`` (a DelayedTD3's
 cloning term, kept); one trace per pair of values, from the same teacher and recording. ``--set`` and
-``--handoff-set`` are ``bench_handoff.py``'s (second-stage settings, ``HandoffConfig`` fields; the
-recording keeps ``transitions``).
+``--handoff-set`` are ``bench_handoff.py``'s (second-stage settings, ``HandoffConfig`` fields on top
+of the task's; the recording keeps ``transitions`` and ``recording_epsilon``).
 """
 
 from __future__ import annotations
@@ -35,7 +35,7 @@ from typing import Any
 import gymnasium as gym
 import numpy as np
 import torch as th
-from bench_handoff import TASKS, student_kwargs
+from bench_handoff import TASKS, handoff_settings, student_kwargs
 from settings_args import parse_settings
 from stable_baselines3 import PPO
 from stable_baselines3.common.callbacks import BaseCallback
@@ -103,9 +103,9 @@ def main() -> None:
     parser.add_argument("--handoff-set", nargs="*", default=[], metavar="KEY=VALUE", help="HandoffConfig fields")
     args = parser.parse_args()
     overrides = parse_settings(parser, "--set", args.set)
-    handoff_overrides = parse_settings(parser, "--handoff-set", args.handoff_set)
     th.set_num_threads(1)
     task = TASKS[args.task]
+    handoff_overrides = handoff_settings(task, parse_settings(parser, "--handoff-set", args.handoff_set))
     ppo_kwargs = dict(task["ppo"])
     env = make_vec_env(task["env_id"], n_envs=ppo_kwargs.pop("n_envs"), seed=args.seed)
     teacher = PPO("MlpPolicy", env, seed=args.seed, **ppo_kwargs).learn(task["stage1_steps"])
