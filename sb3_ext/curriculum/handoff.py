@@ -130,7 +130,9 @@ def perturbed_actions(model: BaseAlgorithm, action_space: spaces.Space, epsilon:
     Why a hand-over records such actions: a Q-learner learns to rank two actions only from data
     that hold both, with their outcomes, in similar states. A good teacher's own samples hardly
     ever hold a bad action and its failure, and TD learning on them alone lets the greedy action
-    drift to either (measured on CartPole, docs/trainer.md).
+    drift to either. On CartPole (PPO -> TwinDQN, 6 seeds) a share of 0.3 made the hand-over reach
+    the target sooner than a cold start on every seed (0: on 5 of 6); only that task was measured,
+    so the default stays 0 (docs/trainer.md, "A perturbed recording").
     """
     if not 0 <= epsilon <= 1:
         raise ValueError(f"handoff recording: epsilon={epsilon}; expected a probability in [0, 1]")
