@@ -30,11 +30,12 @@ class MapBudget:
 # rocks and two_humans (horizon 16, 1,940 and 5,739 states): V_h^e within 5% needs Q_r within
 # about 0.5-1%. Four gradient steps per env step, half of each batch drawn over every known
 # state, Q_r's loss weighting the differences between moves, and the final networks an average
-# of the weights over the last ~20k updates (one update per env step here: a time constant of
-# about a quarter of the full stage) bring Q_r to 2-3.4% and the worst V_h^e to 0.049-0.066 over
-# seeds 0-2, against 0.12-0.63 with one gradient step and neither option (docs/phase2.md).
+# of the weights over the last ~5k updates (a time constant of about a sixteenth of the full
+# stage; 20k was worse on all six runs measured) bring Q_r to 1.1-3.1% and the worst V_h^e to
+# 0.038-0.060 over seeds 0-2 of both maps, against 0.12-0.63 with one gradient step and neither
+# option (docs/phase2.md).
 LARGE_MAP_SETTINGS = {"gradient_steps": 4, "uniform_state_fraction": 0.5, "q_r_advantage_weight": 10.0,
-                      "weight_averaging_tau": 5e-5}
+                      "weight_averaging_tau": 2e-4}
 
 MAP_BUDGETS = {
     "rock": MapBudget(40_000, 4.0),
