@@ -53,6 +53,7 @@ from stable_baselines3.common.env_util import make_vec_env
 from stable_baselines3.common.evaluation import evaluate_policy
 from stable_baselines3.common.monitor import Monitor
 from stable_baselines3.common.noise import NormalActionNoise
+from stable_baselines3.common.vec_env import VecEnv
 
 from settings_args import parse_settings
 from sb3_ext.curriculum.config import HandoffConfig
@@ -125,6 +126,22 @@ def handoff_settings(task: dict[str, Any], overrides: dict[str, Any] | None = No
     return {**task["handoff"], **(overrides or {})}
 
 
+def train_teacher(task: dict[str, Any], seed: int) -> tuple[PPO, VecEnv]:
+    """Stage 1 as every hand-over benchmark runs it: PPO on the task; returns it and its env."""
+    ppo_kwargs = dict(task["ppo"])
+    env = make_vec_env(task["env_id"], n_envs=ppo_kwargs.pop("n_envs"), seed=seed)
+    return PPO("MlpPolicy", env, seed=seed, **ppo_kwargs).learn(task["stage1_steps"]), env
+
+
+def record_teacher(task: dict[str, Any], teacher: PPO, env: VecEnv, dataset: Path, seed: int,
+                   handoff_overrides: dict[str, Any]) -> None:
+    """The teacher's recording in ``dataset``, as its ``HandoffConfig`` (the task's fields with
+    ``--handoff-set``'s on top, ``handoff_settings``) asks."""
+    recording = dataclasses.replace(HandoffConfig(), **handoff_overrides)
+    record_handoff(teacher, env, dataset, recording.transitions, env_id=task["env_id"],
+                   epsilon=recording.recording_epsilon, seed=seed)
+
+
 def student_kwargs(task: dict[str, Any], variant: str, overrides: dict[str, Any] | None = None) -> dict[str, Any]:
     kwargs = {**task["zoo"], "policy_kwargs": dict(task["zoo"]["policy_kwargs"])}
     if variant != "cold (zoo)":
@@ -154,15 +171,11 @@ def run_task(name: str, seed: int, root: Path, variants: list[str], full_budget:
              bc_weight: float = 0.4) -> dict[str, Any]:
     task = TASKS[name]
     handoff_overrides = handoff_settings(task, handoff_overrides)
-    ppo_kwargs = dict(task["ppo"])
-    env = make_vec_env(task["env_id"], n_envs=ppo_kwargs.pop("n_envs"), seed=seed)
     start = time.perf_counter()
-    teacher = PPO("MlpPolicy", env, seed=seed, **ppo_kwargs).learn(task["stage1_steps"])
+    teacher, env = train_teacher(task, seed)
     teacher_return = evaluate_policy(teacher, Monitor(gym.make(task["env_id"])), n_eval_episodes=10)[0]
     dataset = root / f"{name}-{seed}"
-    recording = dataclasses.replace(HandoffConfig(), **handoff_overrides)
-    record_handoff(teacher, env, dataset, recording.transitions, env_id=task["env_id"],
-                   epsilon=recording.recording_epsilon, seed=seed)
+    record_teacher(task, teacher, env, dataset, seed, handoff_overrides)
     result: dict[str, Any] = {"teacher_return": float(teacher_return), "stage1_wall_s": time.perf_counter() - start}
     for variant in variants:
         model = task["student"]("MlpPolicy", task["env_id"], seed=seed, **student_kwargs(task, variant, overrides))

@@ -35,17 +35,15 @@ from typing import Any
 import gymnasium as gym
 import numpy as np
 import torch as th
-from bench_handoff import TASKS, handoff_settings, student_kwargs
+from bench_handoff import TASKS, handoff_settings, record_teacher, student_kwargs, train_teacher
 from settings_args import parse_settings
-from stable_baselines3 import PPO
 from stable_baselines3.common.callbacks import BaseCallback
-from stable_baselines3.common.env_util import make_vec_env
 from stable_baselines3.common.evaluation import evaluate_policy
 from stable_baselines3.common.monitor import Monitor
 
 from sb3_ext.common.demonstrations import q_values
 from sb3_ext.curriculum.config import HandoffConfig
-from sb3_ext.curriculum.handoff import agreement, deterministic_actions, hand_off, record_handoff, recorded_observations
+from sb3_ext.curriculum.handoff import agreement, deterministic_actions, hand_off, recorded_observations
 from sb3_ext.data.reader import iter_chunks
 
 
@@ -106,14 +104,10 @@ def main() -> None:
     th.set_num_threads(1)
     task = TASKS[args.task]
     handoff_overrides = handoff_settings(task, parse_settings(parser, "--handoff-set", args.handoff_set))
-    ppo_kwargs = dict(task["ppo"])
-    env = make_vec_env(task["env_id"], n_envs=ppo_kwargs.pop("n_envs"), seed=args.seed)
-    teacher = PPO("MlpPolicy", env, seed=args.seed, **ppo_kwargs).learn(task["stage1_steps"])
+    teacher, env = train_teacher(task, args.seed)
     with tempfile.TemporaryDirectory() as root:
         dataset = Path(root) / "recording"
-        recording = dataclasses.replace(HandoffConfig(), **handoff_overrides)
-        record_handoff(teacher, env, dataset, recording.transitions, env_id=task["env_id"],
-                       epsilon=recording.recording_epsilon, seed=args.seed)
+        record_teacher(task, teacher, env, dataset, args.seed, handoff_overrides)
         chunks = list(iter_chunks(dataset))
         observations = recorded_observations(dataset)
         teacher_actions = deterministic_actions(teacher, observations)
