@@ -5,11 +5,18 @@ import json
 import os
 import shutil
 import stat
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import pytest
 
-from sb3_ext.common.atomic import atomic_open, atomic_write_json, remove_temporaries, sha256_file
+from sb3_ext.common.atomic import (
+    atomic_open,
+    atomic_write_json,
+    ensure_writable_folder,
+    remove_temporaries,
+    sha256_file,
+)
 from sb3_ext.data import iter_chunks, read_manifest
 
 from test_offline_chunks import random_transitions, write_dataset
@@ -38,6 +45,18 @@ def test_atomic_writer_exclusive_never_replaces_and_leaves_no_temporary(tmp_path
         handle.write("half")
         raise RuntimeError
     assert sorted(p.name for p in tmp_path.iterdir()) == ["r.json"]
+
+
+def test_runs_sharing_a_log_folder_check_it_at_the_same_time(tmp_path):
+    # Parallel zoo jobs start in one ``logs`` folder; a shared probe name let one job remove the
+    # other's probe, and the second job refused a writable folder.
+    def check_many(_: int) -> None:
+        for _ in range(200):
+            ensure_writable_folder(tmp_path / "logs")
+
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        list(pool.map(check_many, range(4)))
+    assert list((tmp_path / "logs").iterdir()) == []
 
 
 def test_temporaries_of_a_killed_writer_are_removed(tmp_path):

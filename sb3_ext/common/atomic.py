@@ -113,11 +113,13 @@ def ensure_writable_folder(folder: str | os.PathLike) -> Path:
     """Create ``folder`` and write (then remove) a file in it.
 
     Called before a run starts, so that a folder that cannot be written fails at once with an
-    ``OSError`` instead of after minutes of training, when the first checkpoint is due.
+    ``OSError`` instead of after minutes of training, when the first checkpoint is due. The probe's
+    name is unique to this call, so runs sharing a log folder (parallel zoo jobs) do not remove
+    each other's probe.
     """
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
-    probe = folder / ".write_check"
+    probe = folder / f".write_check.{os.getpid()}.{uuid.uuid4().hex}"
     atomic_write_text(probe, "")
     probe.unlink()
     return folder
