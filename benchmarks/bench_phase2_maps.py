@@ -38,8 +38,8 @@ from sb3_ext.envs.assist import MAPS
 from sb3_ext.phase2 import Phase2
 from sb3_ext.phase2.averaging import WeightAverage
 from sb3_ext.phase2.config import FULL_STAGE
-from sb3_ext.phase2.evaluation import Evaluation, evaluate, learned_values, visited_states
-from sb3_ext.phase2.exact import greedy_probs, occupancy, solve
+from sb3_ext.phase2.evaluation import Evaluation, evaluate, learned_values, robot_policies, visited_states
+from sb3_ext.phase2.exact import greedy_probs, greedy_reach_bounds, occupancy, reach_probabilities, solve
 from sb3_ext.phase2.power import PowerParams, power_law_log_probs
 from sb3_ext.zoo.config import read_zoo_entry
 from sb3_ext.zoo.phase2_maps import MAP_BUDGETS, phase2_map_settings
@@ -195,6 +195,41 @@ def error_distribution(model, sol) -> None:
           f"absolute max {absolute.max():.3f}; by exact value: " + "; ".join(bands), flush=True)
 
 
+def near_ties(model, sol, tolerances: tuple[float, ...] = (1e-6, 1e-5, 1e-4, 1e-3, 1e-2)) -> None:
+    """Whether a reach gap comes from moves the exact Q_r ranks by a hair.
+
+    Prints the states the learned greedy robot reaches (probability >= 1e-3) where its move is not
+    an exact best one, with the move's exact Q_r shortfall (relative, as the ties of ``evaluate``
+    are measured); the learned greedy robot's reach gap against the range of greedy robots that may
+    take any move within each of ``tolerances`` of the best; and its gap when its moves at the
+    states where it falls short by at most that tolerance are replaced by the exact best move.
+    """
+    prior = model.prior
+    learned = robot_policies(model, sol)["learned_greedy"]
+    visits = occupancy(prior, sol, learned)
+    shortfall = {}
+    for state, probs in learned.items():
+        q = sol.q_r[state]
+        shortfall[state] = (q.max() - q[int(np.argmax(probs))]) / np.abs(q).max()
+    off = sorted((s for s in learned if shortfall[s] > 1e-9 and visits.get(s, 0.0) >= 1e-3),
+                 key=lambda s: -visits[s])
+    print(f"      learned greedy off the exact best at {len(off)} states it reaches (p >= 1e-3): "
+          + ", ".join(f"p {visits[s]:.3f} short {shortfall[s]:.1e}" for s in off), flush=True)
+
+    def gap(reach: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> float:
+        return float(np.max(np.maximum(0.0, np.maximum(lo - reach, reach - hi))))
+
+    reach = reach_probabilities(prior, sol, learned)
+    strict_lo, strict_hi = greedy_reach_bounds(prior, sol, 1e-9)
+    cells = []
+    for tol in tolerances:
+        lo, hi = greedy_reach_bounds(prior, sol, tol)
+        mended = {s: greedy_probs(sol.q_r[s]) if 1e-9 < shortfall[s] <= tol else p for s, p in learned.items()}
+        cells.append(f"tol {tol:g}: gap to the range {gap(reach, lo, hi):.3f}, with those moves mended "
+                     f"{gap(reach_probabilities(prior, sol, mended), strict_lo, strict_hi):.3f}")
+    print("      reach gap of the learned greedy robot, " + "; ".join(cells), flush=True)
+
+
 def report_header(name: str) -> None:
     print(f"\n{name}: seed | soft-visited states: V_h^e X_h Q_r err, greedy=exact | greedy-visited: same | "
           "vs exact values of the learned soft robot: V_h^e X_h Q_r err | reach gap | "
@@ -226,6 +261,8 @@ def main() -> None:
     parser.add_argument("--skip-exact", action="store_true")
     parser.add_argument("--detail", action="store_true",
                         help="after each seed, print where the V_h^e error sits (by band of the exact value)")
+    parser.add_argument("--near-ties", action="store_true",
+                        help="after each seed, print whether its reach gap comes from moves exact Q_r ranks by a hair")
     parser.add_argument("--sensitivity", action="store_true",
                         help="only print how far exact V_h^e moves under small Q_r errors, for each map")
     parser.add_argument("--stretch", type=float, default=None, help="warm-up factor (default: the map's)")
@@ -262,6 +299,8 @@ def main() -> None:
                        evaluate(model, sol), clock, steps)
             if args.detail:
                 error_distribution(model, sol)
+            if args.near_ties:
+                near_ties(model, sol)
 
 
 if __name__ == "__main__":
