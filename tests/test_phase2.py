@@ -321,6 +321,7 @@ def test_large_map_settings_stretch_the_zoo_warm_up():
     others = {k: v for k, v in zoo.items() if k not in STAGE_KEYS}
     assert {k: v for k, v in rocks.items() if k not in STAGE_KEYS} == {**others, **MAP_BUDGETS["rocks"].settings}
     assert rocks["gradient_steps"] == 4 and rocks["weight_averaging_tau"] == 2e-4  # the map's own, over the zoo's
+    assert rocks["policy_kwargs"] == {"net_arch": [256, 256]} != zoo["policy_kwargs"]
     assert phase2_map_settings("rocks", stretch=2.0)["warmup_q_r_steps"] == 2 * zoo["warmup_q_r_steps"]
     key_door = phase2_map_settings("key_door_big")
     assert key_door["beta_r"] == 100.0 and key_door["gradient_steps"] == 4 and key_door["weight_averaging_tau"] == 1e-4
@@ -351,27 +352,21 @@ def test_rock_world_over_three_seeds():
 def test_rocks_map_at_the_large_map_budget():
     """`rocks` (1,940 states, horizon 16: the robot pushes two rocks aside, stepping back after each)
     with the large-map settings and budget (150k env steps, 4 envs, four gradient steps per env
-    step with weight averaging; about 480 CPU s).
+    step, [256, 256] networks, weight averaging; about 1,100 CPU s), seed 0: the whole target.
 
-    The reach target holds: the learned greedy robot reaches every goal as often as the exact
-    greedy robot (within 0.05), far more often than a uniform robot. The 5% value target holds on
-    seeds 0 and 1 but not on seed 2 (V_h^e 0.051; docs/phase2.md: a Q_r error of 1% already moves
-    the exact V_h^e by about 10% at beta_r = 10), so the values are held to bounds just above the
-    spread measured over seeds 0-2 with these settings (V_h^e 0.042-0.051, Q_r 0.021-0.031, X_h
-    <= 0.008, greedy = exact >= 0.99): the settings before them (one gradient step, no averaging)
-    reached V_h^e 0.26-0.63 and Q_r 0.06-0.16, and a learner that broke is far off (at the end of
-    the warm-up V_h^e and Q_r errors are above 1).
+    The learned greedy robot reaches every goal as often as the exact greedy robot (within 0.05),
+    far more often than a uniform robot, and V_h^e, X_h and Q_r are within 5% of exact on the states
+    both exact robots visit, with greedy = exact there (measured: V_h^e 0.007, Q_r 0.004; [128, 128]
+    networks reached V_h^e 0.042-0.051, and a learner that broke is far off: at the end of the
+    warm-up V_h^e and Q_r errors are above 1).
     """
     venv = make_vec_env("AssistGrid-v0", n_envs=4, env_kwargs={"map_name": "rocks"}, seed=0)
     model = Phase2("MlpPolicy", venv, seed=0, **phase2_map_settings("rocks"))
     sol = solve(model.prior, model.config)
     model.learn(MAP_BUDGETS["rocks"].steps)
     result = evaluate(model, sol)
-    assert result.reach_gap <= 0.05, result.summary()
+    assert result.within(0.05), result.summary()
     assert result.reach["learned_greedy"].mean() > result.reach["uniform"].mean() + 0.3, result.summary()
-    for states in (result.soft, result.greedy):
-        assert states.x_h <= 0.02 and states.q_r <= 0.045 and states.v_h_e <= 0.07, result.summary()
-        assert states.greedy_agreement >= 0.95, result.summary()
 
 
 def test_exact_reach_probabilities_match_sampled_roll_outs():

@@ -31,11 +31,12 @@ class MapBudget:
 # about 0.5-1%. Four gradient steps per env step, half of each batch drawn over every known
 # state, Q_r's loss weighting the differences between moves, and the final networks an average
 # of the weights over the last ~5k updates (a time constant of about a sixteenth of the full
-# stage; 20k was worse on all six runs measured) bring Q_r to 1.1-3.1% and the worst V_h^e to
-# 0.038-0.060 over seeds 0-2 of both maps, against 0.12-0.63 with one gradient step and neither
-# option (docs/phase2.md).
+# stage; 20k was worse on all six runs measured). With [128, 128] networks that left the worst
+# V_h^e at 0.038-0.060 over seeds 0-2 of both maps, mostly the networks' misfit to their own
+# robot's values; [256, 256] networks bring it to 0.006-0.018 and Q_r to 0.2-0.8%, at about
+# twice the CPU time (docs/phase2.md).
 LARGE_MAP_SETTINGS = {"gradient_steps": 4, "uniform_state_fraction": 0.5, "q_r_advantage_weight": 10.0,
-                      "weight_averaging_tau": 2e-4}
+                      "weight_averaging_tau": 2e-4, "policy_kwargs": {"net_arch": [256, 256]}}
 
 MAP_BUDGETS = {
     "rock": MapBudget(40_000, 4.0),
