@@ -575,10 +575,10 @@ def test_uniform_state_fraction_draws_states_the_robot_never_visited():
 def test_key_door_big_learned_robot_opens_the_door_within_the_target():
     """The large key-and-door map with its settings (``sb3_ext.zoo.phase2_maps``: beta_r 100, four
     gradient steps per env step, weights averaged at tau 1e-4; about 850 CPU s), seed 1, one torch
-    thread (the module's fixture) as in the benchmark: the learned greedy robot fetches the key and opens the door as the
-    exact greedy robot does (every goal's reach within 0.05 of it, where the uniform robot leaves
-    the human locked in), and the values are within 5% of exact on the states both exact robots
-    visit. Seeds 1 and 2 meet this whole target; seed 0 has its values within 5% but one goal's
+    thread (the module's fixture) as in the benchmark: the learned greedy robot fetches the key and
+    opens the door as the exact greedy robot does (every goal's reach within 0.05 of it, where the
+    uniform robot leaves the human locked in), and the values are within 5% of exact on the states
+    both exact robots visit. Seeds 1 and 2 meet this whole target; seed 0 has its values within 5% but one goal's
     reach 0.116 short, decided by moves whose exact Q_r differ by less than 1e-4 (docs/phase2.md),
     so it is not the seed tested here."""
     env = make_vec_env("AssistGrid-v0", n_envs=4, env_kwargs={"map_name": "key_door_big"}, seed=1)
