@@ -38,7 +38,7 @@ from sb3_ext.envs.assist import MAPS
 from sb3_ext.phase2 import Phase2
 from sb3_ext.phase2.averaging import WeightAverage
 from sb3_ext.phase2.config import FULL_STAGE
-from sb3_ext.phase2.evaluation import Evaluation, evaluate, learned_values, robot_policies, visited_states
+from sb3_ext.phase2.evaluation import Evaluation, evaluate, learned_values, range_gap, robot_policies, visited_states
 from sb3_ext.phase2.exact import greedy_probs, greedy_reach_bounds, occupancy, reach_probabilities, solve
 from sb3_ext.phase2.power import PowerParams, power_law_log_probs
 from sb3_ext.zoo.config import read_zoo_entry
@@ -195,7 +195,7 @@ def error_distribution(model, sol) -> None:
           f"absolute max {absolute.max():.3f}; by exact value: " + "; ".join(bands), flush=True)
 
 
-def near_ties(model, sol, tolerances: tuple[float, ...] = (1e-6, 1e-5, 1e-4, 1e-3, 1e-2)) -> None:
+def near_ties(model, sol, evaluation: Evaluation, tolerances: tuple[float, ...] = (1e-6, 1e-5, 1e-4, 1e-3, 1e-2)) -> None:
     """Whether a reach gap comes from moves the exact Q_r ranks by a hair.
 
     Prints the states the learned greedy robot reaches (probability >= 1e-3) where its move is not
@@ -216,17 +216,14 @@ def near_ties(model, sol, tolerances: tuple[float, ...] = (1e-6, 1e-5, 1e-4, 1e-
     print(f"      learned greedy off the exact best at {len(off)} states it reaches (p >= 1e-3): "
           + ", ".join(f"p {visits[s]:.3f} short {shortfall[s]:.1e}" for s in off), flush=True)
 
-    def gap(reach: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> float:
-        return float(np.max(np.maximum(0.0, np.maximum(lo - reach, reach - hi))))
-
-    reach = reach_probabilities(prior, sol, learned)
-    strict_lo, strict_hi = greedy_reach_bounds(prior, sol, 1e-9)
+    reach = evaluation.reach["learned_greedy"]
+    strict_lo, strict_hi = evaluation.greedy_reach_lo, evaluation.greedy_reach_hi
     cells = []
     for tol in tolerances:
         lo, hi = greedy_reach_bounds(prior, sol, tol)
         mended = {s: greedy_probs(sol.q_r[s]) if 1e-9 < shortfall[s] <= tol else p for s, p in learned.items()}
-        cells.append(f"tol {tol:g}: gap to the range {gap(reach, lo, hi):.3f}, with those moves mended "
-                     f"{gap(reach_probabilities(prior, sol, mended), strict_lo, strict_hi):.3f}")
+        cells.append(f"tol {tol:g}: gap to the range {range_gap(reach, lo, hi):.3f}, with those moves mended "
+                     f"{range_gap(reach_probabilities(prior, sol, mended), strict_lo, strict_hi):.3f}")
     print("      reach gap of the learned greedy robot, " + "; ".join(cells), flush=True)
 
 
@@ -295,12 +292,13 @@ def main() -> None:
                 report_row(f"{seed} online weights", clock.online, clock, steps)
             for tau, result in clock.extra.items():
                 report_row(f"{seed} averaged at tau {tau:g}", result, clock, steps)
+            final = evaluate(model, sol)
             report_row(seed if model.weight_average is None else f"{seed} averaged weights (model's tau)",
-                       evaluate(model, sol), clock, steps)
+                       final, clock, steps)
             if args.detail:
                 error_distribution(model, sol)
             if args.near_ties:
-                near_ties(model, sol)
+                near_ties(model, sol, final)
 
 
 if __name__ == "__main__":

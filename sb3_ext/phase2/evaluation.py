@@ -52,6 +52,11 @@ class Agreement:
         return max(self.v_h_e, self.x_h, self.q_r) <= tolerance and self.greedy_agreement == 1.0
 
 
+def range_gap(values: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> float:
+    """Largest distance from ``values`` to the ranges [lo, hi], entry by entry (0 inside them)."""
+    return float(np.max(np.maximum(0.0, np.maximum(lo - values, values - hi))))
+
+
 @dataclass(frozen=True)
 class Evaluation:
     """Errors on the states each exact robot visits, and every goal's reach probability under five robots.
@@ -80,10 +85,7 @@ class Evaluation:
     def reach_gap(self) -> float:
         """Largest distance, over every human goal, from the learned greedy robot's reach
         probability to the range the exact greedy robots span (0 when inside it)."""
-        learned = self.reach["learned_greedy"]
-        below = self.greedy_reach_lo - learned
-        above = learned - self.greedy_reach_hi
-        return float(np.max(np.maximum(0.0, np.maximum(below, above))))
+        return range_gap(self.reach["learned_greedy"], self.greedy_reach_lo, self.greedy_reach_hi)
 
     def within(self, tolerance: float = 0.05, reach_tolerance: float = 0.05) -> bool:
         """Values within ``tolerance`` and greedy = exact on both state sets, reach within ``reach_tolerance``."""
